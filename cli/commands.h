@@ -1,0 +1,28 @@
+/*
+ * cli/commands.h — the subcommands of the lode binary.
+ *
+ * Each command is `int cmd_<name>(int argc, char **argv)` with argv[0] the command's name; it
+ * returns the process exit status: 0 success, 1 a negative answer (a proof that does not
+ * verify, a check that fails), 2 usage or input errors, 3 runtime failures (I/O, database).
+ * Every command parses its options through core/options.h, so --help and LODE_* variables
+ * work the same everywhere.
+ */
+#ifndef LODE_CLI_COMMANDS_H
+#define LODE_CLI_COMMANDS_H
+
+enum {
+    EXIT_OK = 0,
+    EXIT_NEGATIVE = 1,
+    EXIT_USAGE = 2,
+    EXIT_RUNTIME = 3,
+};
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+int cmd_keygen(int argc, char **argv);
+
+#endif
