@@ -24,5 +24,13 @@ struct command {
 };
 
 int cmd_keygen(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_aggregate(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_account(int argc, char **argv);
+int cmd_dedupe(int argc, char **argv);
+int cmd_detect(int argc, char **argv);
+int cmd_detect_train(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -7,7 +7,15 @@
 #include "cli/commands.h"
 
 static const struct command commands[] = {
+    {"serve", cmd_serve, "serve the HTTP API (HTTP/2 and HTTP/1.1, TLS and cleartext)"},
     {"keygen", cmd_keygen, "write an Ed25519 key pair and print the public key"},
+    {"verify", cmd_verify, "verify ledger checkpoints and proofs, or monitor a log"},
+    {"aggregate", cmd_aggregate, "consensus labels from a CSV of crowd answers"},
+    {"migrate", cmd_migrate, "apply pending database migrations"},
+    {"account", cmd_account, "create accounts and issue API tokens"},
+    {"dedupe", cmd_dedupe, "find exact and near-duplicate records in a JSONL file"},
+    {"detect", cmd_detect, "score the texts of a JSONL file for machine generation"},
+    {"detect-train", cmd_detect_train, "train the synthetic-text detector model"},
 };
 
 static void usage(FILE *out)

@@ -6,9 +6,13 @@
  * value. The field readers check types and report the offending field as a JSON pointer, and
  * json_object_check_fields() rejects members the schema does not know.
  *
- * json_canonical_dump() writes the canonical form used for ledger entries and signatures:
- * keys sorted by code point, no insignificant whitespace, UTF-8 unescaped. Numbers must be
- * integers (RFC 8785's rules for floats are not implemented, so floats are refused).
+ * json_canonical_dump() writes the canonical form used for ledger entries and signatures
+ * (RFC 8785 for everything but floats): members sorted by their names as UTF-16 code units,
+ * no insignificant whitespace, strings as UTF-8 with only '"', '\\' and control characters
+ * escaped (\b \t \n \f \r, else \u00xx in lower-case hex). Numbers must be integers
+ * (RFC 8785's rules for floats are not implemented, so floats are refused); integers beyond
+ * +-2^53 are written exactly, which RFC 8785 cannot express (callers that need strict
+ * interoperability refuse them, as ledger entries do).
  * Pure functions; any thread.
  */
 #ifndef LODE_CORE_JSON_H

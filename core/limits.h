@@ -27,8 +27,39 @@
 
 /* Ledger */
 #define LODE_ENTRY_BYTES_MAX 65535         /* one canonical JSON ledger entry */
+#define LODE_BUNDLE_ENTRIES_MAX 256        /* entries in one entry bundle (tile width) */
+#define LODE_NOTE_BYTES_MAX 16384          /* one signed note (checkpoint) with its signatures */
+#define LODE_NOTE_SIGNATURES_MAX 100       /* signature lines in one note */
+#define LODE_NOTE_NAME_BYTES_MAX 256       /* key name / checkpoint origin */
+#define LODE_CHECKPOINT_EXTENSION_BYTES_MAX 1024 /* extension lines of one checkpoint */
+#define LODE_ZSTD_DICT_BYTES_MAX (1u << 20) /* one trained entry-bundle dictionary */
 
 /* Accounts */
 #define LODE_NAME_BYTES_MAX 200            /* display names, labels of keys and tokens */
+
+/* Labeling (labeling/) */
+#define LODE_LABELING_LABELS_MAX 256          /* distinct labels of a single-choice task */
+#define LODE_LABELING_ANSWERS_MAX 100000000u  /* answers in one aggregation */
+#define LODE_LABELING_FIELD_BYTES_MAX 1024    /* one CSV field (task, worker or label name) */
+#define LODE_LABELING_CSV_FIELDS_MAX 256      /* fields in one CSV row */
+#define LODE_LABELING_CSV_BYTES_MAX (4ull << 30) /* answers file read by lode aggregate */
+
+/* Detector */
+#define LODE_DETECTOR_TEXT_BYTES_MAX (4u << 20)   /* one text to score */
+#define LODE_DETECTOR_MODEL_BYTES_MAX (16u << 20) /* a model file */
+#define LODE_DETECTOR_LINE_BYTES_MAX (8u << 20)   /* one JSONL line for detect / detect-train */
+#define LODE_DETECTOR_TRAIN_SAMPLES_MAX 1000000   /* texts in one training run */
+
+/* Reputation: bonds, juries, settlement parameters */
+#define LODE_JURY_SEATS_MAX 63             /* seats of one jury round */
+#define LODE_JURY_POOL_MAX 1000000         /* candidate jurors in one draw */
+#define LODE_BOND_STATEMENT_BYTES_MAX 64   /* "human-made", "accurate", ... */
+#define LODE_REPUTATION_CONFIG_BYTES_MAX 8192 /* JSON object of settlement parameters */
+
+/* Dedupe (dedupe/) */
+#define LODE_DEDUPE_TEXT_BYTES_MAX (1u << 20)  /* one text to normalise and sign */
+#define LODE_DEDUPE_LINE_BYTES_MAX (8u << 20)  /* one JSONL line of lode dedupe input */
+#define LODE_DEDUPE_INDEX_KEYS_MAX (1u << 30)  /* band-key entries in one in-memory index */
+#define LODE_DEDUPE_ITEMS_MAX 100000000u       /* records in one lode dedupe run */
 
 #endif

@@ -76,17 +76,19 @@ enum lode_code account_create(struct db_conn *conn, const char *name, unsigned r
 enum lode_code account_get(struct db_conn *conn, int64_t id, struct account *out,
                            struct lode_error *err);
 
-/* Lists accounts with id > after_id, ascending, at most `limit`; *count_out receives how many. */
+/* Lists accounts with id > after_id, ascending, at most `limit` (1 to 1000, else LODE_EINVAL);
+ * *count_out receives how many. */
 enum lode_code account_list(struct db_conn *conn, int64_t after_id, int limit,
                             struct account *out, int *count_out, struct lode_error *err);
 
 /* Issues a token for the account; the plain token text is written once to token_text_out
- * (TOKEN_TEXT_BYTES). Returns LODE_OK, LODE_ENOTFOUND (no account). */
+ * (TOKEN_TEXT_BYTES); name may be NULL or empty. Returns LODE_OK, LODE_ENOTFOUND (no account),
+ * LODE_EINVAL (name over 200 bytes or with control characters). */
 enum lode_code token_create(struct db_conn *conn, int64_t account_id, const char *name,
                             struct api_token *out, char *token_text_out,
                             struct lode_error *err);
 
-/* Tokens of an account (active and revoked), newest first, at most `limit`. */
+/* Tokens of an account (active and revoked), newest first, at most `limit` (1 to 1000). */
 enum lode_code token_list(struct db_conn *conn, int64_t account_id, int limit,
                           struct api_token *out, int *count_out, struct lode_error *err);
 
@@ -94,17 +96,22 @@ enum lode_code token_list(struct db_conn *conn, int64_t account_id, int limit,
 enum lode_code token_revoke(struct db_conn *conn, int64_t account_id, int64_t token_id,
                             struct lode_error *err);
 
+/* True when text has a token's form: "lode_" and exactly 43 base64url characters that decode
+ * canonically to 32 bytes. Pure; any thread (lets a caller refuse garbage without a query). */
+bool token_text_is_well_formed(const char *text);
+
 /* Resolves "lode_..." text to a principal and records last use (at most once a minute).
  * Returns LODE_OK, or LODE_EUNAUTH for a malformed, unknown or revoked token. */
 enum lode_code token_authenticate(struct db_conn *conn, const char *token_text,
                                   struct principal *out, struct lode_error *err);
 
-/* Registers a public key. Returns LODE_OK, LODE_ENOTFOUND (no account),
- * LODE_ECONFLICT (key already registered, to this or another account). */
+/* Registers a public key; label may be NULL or empty. Returns LODE_OK, LODE_ENOTFOUND (no
+ * account), LODE_ECONFLICT (key already registered, to this or another account, even if
+ * revoked), LODE_EINVAL (label over 200 bytes or with control characters). */
 enum lode_code key_register(struct db_conn *conn, int64_t account_id, const uint8_t pk[32],
                             const char *label, struct account_key *out, struct lode_error *err);
 
-/* Keys of an account, oldest first, at most `limit`. */
+/* Keys of an account (active and revoked), oldest first, at most `limit` (1 to 1000). */
 enum lode_code key_list(struct db_conn *conn, int64_t account_id, int limit,
                         struct account_key *out, int *count_out, struct lode_error *err);
 

@@ -70,7 +70,7 @@ struct db_pool_stats {
 };
 
 /* Creates the pool and opens all connections. Returns LODE_OK, LODE_EUNAVAIL (cannot connect),
- * LODE_EINVAL (bad size). */
+ * LODE_EINVAL (size not 1 to 1024, queue_max not 1 to 1000000). */
 enum lode_code db_pool_create(const char *url, int size, int queue_max, struct db_pool **pool_out,
                               struct lode_error *err);
 
@@ -98,6 +98,11 @@ const struct db_migration *db_migrations(size_t *count_out);
  * An applied migration whose checksum differs from the embedded file is LODE_ECONFLICT.
  * *applied_out (may be NULL) receives how many were applied now. */
 enum lode_code db_migrate(struct db_conn *conn, int *applied_out, struct lode_error *err);
+
+/* Which embedded migrations are applied: applied_out[i] for db_migrations()[i] (an array of
+ * the count db_migrations() gives). Returns LODE_OK or the mapped error. */
+enum lode_code db_migrations_status(struct db_conn *conn, bool *applied_out,
+                                    struct lode_error *err);
 
 /* LODE_OK when every embedded migration is applied with a matching checksum;
  * LODE_EUNAVAIL (with a message naming the first missing or changed one) otherwise. */

@@ -1,0 +1,254 @@
+/*
+ * api/internal.h — types shared by the files of the api module (not a public contract).
+ *
+ * Ownership: a `struct loop` owns its connections; a connection owns its requests; a request
+ * owns an arena holding everything it allocates (headers, body, response). A request whose
+ * database job is in flight when its stream or connection goes away is marked orphaned and
+ * freed by the job's completion instead. Everything here is touched only by the loop thread
+ * that owns it, except the completion queue (mutex) and the metrics (atomics).
+ */
+#ifndef LODE_API_INTERNAL_H
+#define LODE_API_INTERNAL_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "storage/account_store.h"
+#include "storage/db.h"
+
+struct server;
+struct loop;
+struct conn;
+struct request;
+struct route;
+
+/* ---- requests ---- */
+
+struct http_header {
+    const char *name; /* lower case */
+    const char *value;
+};
+
+#define ROUTE_PARAMS_MAX 4
+#define RESPONSE_HEADERS_MAX 16
+
+struct request {
+    struct arena *arena;
+    struct conn *conn;      /* NULL once orphaned */
+    struct server *server;
+    struct loop *loop;
+    struct request *next_in_conn;
+    int32_t stream_id;      /* HTTP/2 stream, 0 for HTTP/1.1 */
+
+    /* request line and headers */
+    const char *method;
+    const char *target;     /* raw request target */
+    const char *path;       /* percent-decoded path, no query */
+    const char *query;      /* raw query string after '?', or "" */
+    const char *authority;
+    struct http_header headers[LODE_HEADER_COUNT_MAX];
+    int header_count;
+    size_t header_bytes;
+    enum lode_code early_error; /* set while reading: answered once the request is complete */
+    struct lode_error early_err;
+
+    /* body */
+    char *body;
+    size_t body_len;
+    size_t body_cap;
+    size_t body_limit;
+    bool body_too_large;
+
+    /* routing */
+    const struct route *route;
+    int route_index;
+    const char *params[ROUTE_PARAMS_MAX];
+    int param_count;
+    struct principal principal;
+    bool authenticated;
+
+    /* response */
+    int status;
+    const char *resp_content_type;
+    struct http_header resp_headers[RESPONSE_HEADERS_MAX];
+    int resp_header_count;
+    const char *resp_body;
+    size_t resp_body_len;
+    size_t resp_body_sent; /* HTTP/2 data provider offset */
+    bool responded;
+    size_t discarded_bytes; /* HTTP/2: body bytes dropped after an early response */
+    bool reset_sent;
+
+    /* lifecycle */
+    char request_id[33];
+    uint64_t start_ns;
+    bool in_flight;          /* a database job holds this request */
+    bool orphaned;           /* its stream or connection is gone */
+    struct event *deadline;  /* route timeout */
+    struct db_job job;
+    void (*continuation)(struct request *req); /* runs on the loop after the job */
+    void *user;              /* handler state */
+    struct request *next_done; /* completion queue link */
+};
+
+/* Response helpers (request.c). Each sends the response: call exactly one per request. */
+void reply_json(struct request *req, int status, json_t *body); /* steals body; NULL = no body */
+void reply_text(struct request *req, int status, const char *content_type, const char *body,
+                size_t len);
+void reply_problem(struct request *req, const struct lode_error *err);
+void reply_empty(struct request *req, int status);
+void reply_header(struct request *req, const char *name, const char *value);
+
+/* Status and problem type for an error code. */
+int api_status_for(enum lode_code code);
+
+/* Request helpers (request.c). */
+const char *request_header(const struct request *req, const char *lower_name);
+/* Looks up a query parameter (percent-decoded into the arena); NULL when absent.
+ * Returns false (and fills err) for a malformed query. */
+bool request_query(struct request *req, const char *name, const char **value_out,
+                   struct lode_error *err);
+/* Parses route parameter i as a positive int64 id; fills err with a 404-worthy message. */
+enum lode_code request_param_id(struct request *req, int i, int64_t *id_out,
+                                struct lode_error *err);
+/* Parses the body as a JSON object under the route's limits. */
+json_t *request_json_body(struct request *req, struct lode_error *err);
+/* Releases the JSON value when the request ends. */
+void request_own_json(struct request *req, json_t *value);
+
+/* Runs `run` on a database worker, then `continuation` on the loop. On a full queue answers
+ * 503 itself. */
+void request_run_db(struct request *req,
+                    enum lode_code (*run)(struct db_conn *conn, struct db_job *job),
+                    void (*continuation)(struct request *req));
+
+/* Called by protocol adapters. */
+struct request *request_new(struct conn *conn, int32_t stream_id);
+void request_free(struct request *req);
+bool request_add_header(struct request *req, const char *name, size_t name_len,
+                        const char *value, size_t value_len);
+bool request_append_body(struct request *req, const char *data, size_t len);
+void request_dispatch(struct request *req); /* the request is complete: route it */
+/* The stream or connection is gone; frees now unless a job holds it. */
+void request_abandon(struct request *req);
+
+/* ---- routes ---- */
+
+#define ROLE_PUBLIC 0u
+#define ROLE_ANY_AUTHENTICATED 0x80000000u
+
+struct route {
+    const char *method;
+    const char *pattern; /* "/v1/accounts/{id}/keys" */
+    void (*handler)(struct request *req);
+    size_t body_limit;
+    int timeout_ms;
+    unsigned roles;      /* ROLE_PUBLIC, ROLE_ANY_AUTHENTICATED, or a mask of account roles */
+    const char *summary;
+};
+
+const struct route *router_routes(size_t *count_out);
+void router_enable_debug(bool on);
+void request_headers_done(struct request *req);
+void request_drain_completions(evutil_socket_t fd, short what, void *arg);
+
+enum route_match { ROUTE_FOUND, ROUTE_NO_PATH, ROUTE_NO_METHOD };
+
+/* Matches method and decoded path; on ROUTE_FOUND fills index and params (arena-allocated).
+ * On ROUTE_NO_METHOD writes the allowed methods ("GET, POST") to allow_out. */
+enum route_match router_match(struct arena *arena, const char *method, const char *path,
+                              int *index_out, const char **params_out, int *param_count_out,
+                              char *allow_out, size_t allow_cap);
+
+/* ---- connections ---- */
+
+enum conn_proto { PROTO_UNKNOWN, PROTO_H1, PROTO_H2 };
+
+struct conn {
+    struct loop *loop;
+    struct bufferevent *bev;
+    enum conn_proto proto;
+    bool tls;
+    bool closing;      /* close once pending output is written */
+    bool closed;       /* socket gone; memory kept while requests are orphaned */
+    char remote[NI_MAXHOST + NI_MAXSERV + 2];
+    struct request *requests; /* live requests on this connection */
+    struct conn *prev, *next;  /* loop's list */
+    void *proto_state;         /* struct h2_state or struct h1_state */
+    struct event *header_timer; /* HTTP/1.1: headers must arrive in time */
+    struct event *close_event;  /* deferred close, so callbacks never free their caller */
+};
+
+/* Protocol adapter entry points. */
+bool h2_start(struct conn *c);               /* session created; false on failure */
+void h2_on_read(struct conn *c);
+void h2_send_response(struct request *req);
+void h2_stream_done(struct conn *c);          /* flush after a response */
+void h2_shutdown(struct conn *c);             /* GOAWAY */
+void h2_free(struct conn *c);
+
+bool h1_start(struct conn *c);
+void h1_on_read(struct conn *c);
+void h1_send_response(struct request *req);
+void h1_shutdown(struct conn *c);
+void h1_free(struct conn *c);
+
+void conn_close(struct conn *c);          /* now */
+void conn_close_after_write(struct conn *c);
+
+/* ---- loops and the server ---- */
+
+struct loop {
+    struct server *server;
+    struct event_base *base;
+    pthread_t thread;
+    int index;
+    struct evconnlistener *listeners[2];
+    struct conn *conns;
+    int conn_count;
+    pthread_mutex_t done_lock;
+    struct request *done_head, *done_tail; /* completed database jobs */
+    struct event *done_event;
+    struct event *shutdown_event;
+    struct event *reap_timer;
+    bool shutting_down;
+};
+
+struct server {
+    struct api_config config;
+    struct db_pool *pool;
+    struct ssl_ctx_st *ssl_ctx;
+    struct loop *loops;
+    int loop_count;
+    atomic_int conn_total;
+    atomic_bool shutting_down;
+    atomic_int loops_running;
+    int listen_fds[2];
+};
+
+/* ---- metrics (metrics.c) ---- */
+
+void metrics_init(size_t route_count);
+void metrics_record(int route_index, int status, uint64_t duration_ns);
+void metrics_connection(int delta);
+/* Renders Prometheus text into the arena. */
+char *metrics_render(struct arena *arena, struct server *server, size_t *len_out);
+
+/* ---- the embedded OpenAPI document (generated at build time) ---- */
+
+extern const char lode_openapi_json[];
+extern const size_t lode_openapi_json_len;
+
+uint64_t monotonic_ns(void);
+
+#endif

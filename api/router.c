@@ -1,0 +1,120 @@
+/*
+ * api/router.c — the route table (routes are data) and path matching.
+ *
+ * A pattern is a sequence of literal segments and {name} parameters. Matching is by exact
+ * segment count; a literal beats nothing else (no overlapping patterns in the table, which a
+ * unit test checks). HEAD is accepted wherever GET is.
+ */
+#include <string.h>
+
+#include "api/handlers.h"
+#include "api/internal.h"
+
+#define KB 1024
+#define SMALL_BODY (16 * KB)
+
+static const struct route routes[] = {
+    {"GET", "/healthz", handle_healthz, 0, 1000, ROLE_PUBLIC, "process is alive"},
+    {"GET", "/readyz", handle_readyz, 0, 5000, ROLE_PUBLIC,
+     "database reachable and migrations current"},
+    {"GET", "/metrics", handle_metrics, 0, 5000, ROLE_PUBLIC, "Prometheus metrics"},
+    {"GET", "/openapi.json", handle_openapi, 0, 1000, ROLE_PUBLIC, "this API's OpenAPI document"},
+    {"GET", "/v1/me", handle_me, 0, 5000, ROLE_ANY_AUTHENTICATED, "the calling account"},
+    {"POST", "/v1/accounts", handle_accounts_create, SMALL_BODY, 5000, ROLE_OPERATOR,
+     "create an account"},
+    {"GET", "/v1/accounts", handle_accounts_list, 0, 5000, ROLE_OPERATOR, "list accounts"},
+    {"GET", "/v1/accounts/{id}", handle_accounts_get, 0, 5000, ROLE_ANY_AUTHENTICATED,
+     "get an account"},
+    {"POST", "/v1/accounts/{id}/tokens", handle_tokens_create, SMALL_BODY, 5000,
+     ROLE_ANY_AUTHENTICATED, "issue an API token"},
+    {"GET", "/v1/accounts/{id}/tokens", handle_tokens_list, 0, 5000, ROLE_ANY_AUTHENTICATED,
+     "list an account's API tokens"},
+    {"DELETE", "/v1/accounts/{id}/tokens/{token_id}", handle_tokens_revoke, 0, 5000,
+     ROLE_ANY_AUTHENTICATED, "revoke an API token"},
+    {"POST", "/v1/accounts/{id}/keys", handle_keys_create, SMALL_BODY, 5000,
+     ROLE_ANY_AUTHENTICATED, "register an Ed25519 public key"},
+    {"GET", "/v1/accounts/{id}/keys", handle_keys_list, 0, 5000, ROLE_ANY_AUTHENTICATED,
+     "list an account's public keys"},
+    /* debug routes last, counted only when enabled (test servers) */
+    {"GET", "/debug/sleep", handle_debug_sleep, 0, 30000, ROLE_PUBLIC,
+     "sleep in PostgreSQL (test servers only)"},
+};
+
+#define DEBUG_ROUTE_COUNT 1
+
+static bool debug_enabled;
+
+void router_enable_debug(bool on)
+{
+    debug_enabled = on;
+}
+
+const struct route *router_routes(size_t *count_out)
+{
+    *count_out = sizeof routes / sizeof routes[0] - (debug_enabled ? 0 : DEBUG_ROUTE_COUNT);
+    return routes;
+}
+
+/* Compares one pattern with a path; fills params on success. */
+static bool pattern_matches(struct arena *arena, const char *pattern, const char *path,
+                            const char **params, int *param_count)
+{
+    const char *p = pattern, *s = path;
+    int n = 0;
+
+    while (*p != '\0' && *s != '\0') {
+        if (*p != '/' || *s != '/')
+            return false;
+        p++;
+        s++;
+        const char *pend = strchr(p, '/');
+        const char *send = strchr(s, '/');
+        size_t plen = pend != NULL ? (size_t)(pend - p) : strlen(p);
+        size_t slen = send != NULL ? (size_t)(send - s) : strlen(s);
+        if (plen > 0 && p[0] == '{') {
+            if (slen == 0 || n >= ROUTE_PARAMS_MAX)
+                return false;
+            params[n++] = arena != NULL ? arena_strndup(arena, s, slen) : "";
+        } else if (plen != slen || memcmp(p, s, plen) != 0) {
+            return false;
+        }
+        p += plen;
+        s += slen;
+    }
+    if (*p != '\0' || *s != '\0')
+        return false;
+    *param_count = n;
+    return true;
+}
+
+enum route_match router_match(struct arena *arena, const char *method, const char *path,
+                              int *index_out, const char **params_out, int *param_count_out,
+                              char *allow_out, size_t allow_cap)
+{
+    size_t count;
+    const struct route *table = router_routes(&count);
+    bool path_seen = false;
+    bool is_head = strcmp(method, "HEAD") == 0;
+
+    allow_out[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        int pc = 0;
+        if (!pattern_matches(NULL, table[i].pattern, path, params_out, &pc))
+            continue;
+        if (strcmp(table[i].method, method) == 0 ||
+            (is_head && strcmp(table[i].method, "GET") == 0)) {
+            pattern_matches(arena, table[i].pattern, path, params_out, param_count_out);
+            *index_out = (int)i;
+            return ROUTE_FOUND;
+        }
+        path_seen = true;
+        size_t used = strlen(allow_out);
+        snprintf(allow_out + used, allow_cap - used, "%s%s", used > 0 ? ", " : "",
+                 table[i].method);
+        if (strcmp(table[i].method, "GET") == 0) {
+            used = strlen(allow_out);
+            snprintf(allow_out + used, allow_cap - used, ", HEAD");
+        }
+    }
+    return path_seen ? ROUTE_NO_METHOD : ROUTE_NO_PATH;
+}

@@ -1,0 +1,10 @@
+#!/bin/sh
+# bench/detector_eval.sh DATA_DIR [BUILD_DIR] — leave-one-source-out evaluation of the detector
+# against a ZipPy-style LZMA baseline on the reference data (DATA_DIR = ../shared/data/detector).
+# Converts the data to JSONL under BUILD_DIR/detector-data, then runs BUILD_DIR/bench/detector_eval.
+set -eu
+data="${1:?usage: detector_eval.sh DATA_DIR [BUILD_DIR]}"
+build="${2:-build}"
+here="$(cd "$(dirname "$0")" && pwd)"
+python3 "$here/detector_prepare.py" "$data" "$build/detector-data"
+exec "$build/bench/detector_eval" "$build/detector-data" "$data/zippy/zippy/ai-generated.txt"

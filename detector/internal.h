@@ -1,0 +1,117 @@
+/*
+ * detector/internal.h — shared internals of the detector module (not part of its contract).
+ *
+ * struct detector_text is one normalised text: ASCII bytes, word spans and the statistics the
+ * out-of-distribution checks need. The n-gram iterators are shared by scoring and training so
+ * that both see exactly the same n-grams.
+ */
+#ifndef LODE_DETECTOR_INTERNAL_H
+#define LODE_DETECTOR_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zstd.h>
+
+#include "core/error.h"
+#include "detector/detector.h"
+
+#define DETECTOR_FORMAT_VERSION 1
+#define DETECTOR_CHAR_N 4
+#define DETECTOR_TABLE_BITS 18 /* buckets per n-gram table: 2^18 */
+#define DETECTOR_LLR_SCALE 2048.0 /* int16 table entries are LLR * scale */
+#define DETECTOR_SURPRISAL_SCALE 1024.0 /* int16 background entries are bits * scale */
+#define DETECTOR_DICT_BYTES_MAX (1u << 20)
+#define DETECTOR_ZSTD_LEVEL 3
+#define DETECTOR_REFERENCE_MAX 16
+
+enum detector_feature {
+    FEAT_ZSTD_XENT,     /* bits/byte against the human dictionary minus against the machine one */
+    FEAT_CHAR_NGRAM,    /* mean char 4-gram log-likelihood ratio (machine vs human) */
+    FEAT_WORD_NGRAM,    /* mean word 1+2-gram log-likelihood ratio */
+    FEAT_SENT_CV,       /* coefficient of variation of sentence lengths (burstiness) */
+    FEAT_SENT_MEAN_LOG, /* log of mean words per sentence */
+    FEAT_MATTR,         /* moving-average type-token ratio, window 50 */
+    FEAT_WORD_LEN,      /* mean word length in characters */
+    FEAT_COMMA,         /* commas per word */
+    FEAT_SEMI_COLON,    /* semicolons and colons per word */
+    FEAT_PAREN,         /* parentheses per word */
+    FEAT_QUESTION_EXCL, /* question and exclamation marks per sentence */
+    FEAT_FUNCTION,      /* share of words that are English function words */
+    FEAT_CHAR_SURPRISAL, /* mean surprisal (bits) of char 4-grams under the pooled corpus */
+    FEAT_WORD_SURPRISAL, /* mean surprisal of words under the pooled corpus */
+    FEAT_WORD_SURPRISAL_SD, /* standard deviation of word surprisal */
+};
+
+struct detector_span {
+    uint32_t start, len;
+};
+
+struct detector_text {
+    char *buf;    /* normalised ASCII, not NUL-terminated */
+    size_t len;
+    bool truncated;
+    struct detector_span *words;
+    size_t nwords;
+    size_t sentences;
+    /* statistics of the raw input, for the out-of-distribution checks */
+    size_t letters, latin_letters, nonspace, controls;
+    size_t function_words;
+};
+
+/* Validates and normalises; on rejection returns LODE_EINVAL with the reason as err's message
+ * and *insufficient_out telling `insufficient` (true) from out-of-distribution `uncertain`.
+ * Returns LODE_OK, LODE_EINVAL, LODE_ENOMEM. */
+enum lode_code detector_text_prepare(const char *text, size_t len, struct detector_text *out,
+                                     bool *insufficient_out, struct lode_error *err);
+void detector_text_release(struct detector_text *t);
+
+/* Stylometric features into f (model-free ones only). */
+void detector_text_style(const struct detector_text *t, double f[DETECTOR_FEATURE_COUNT]);
+
+/* Calls fn(bucket, ctx) for every char n-gram / word n-gram of t, bucket < 2^DETECTOR_TABLE_BITS.
+ * Returns the number of n-grams. */
+typedef void (*detector_gram_fn)(uint32_t bucket, void *ctx);
+size_t detector_char_grams(const struct detector_text *t, detector_gram_fn fn, void *ctx);
+size_t detector_word_grams(const struct detector_text *t, detector_gram_fn fn, void *ctx);
+size_t detector_word_unigrams(const struct detector_text *t, detector_gram_fn fn, void *ctx);
+
+/* Compressed size of t with a dictionary (a fresh context per call: thread-safe). 0 = failure. */
+size_t detector_compressed_size(const ZSTD_CDict *dict, const struct detector_text *t);
+ZSTD_CDict *detector_cdict_create(const void *dict, size_t len);
+
+struct detector_model {
+    char version[64];
+    uint8_t *file; /* the whole file */
+    size_t file_len;
+    double mean[DETECTOR_FEATURE_COUNT], scale[DETECTOR_FEATURE_COUNT];
+    double weight[DETECTOR_FEATURE_COUNT], bias;
+    double platt_a, platt_b;
+    double threshold_synthetic, threshold_human;
+    double ood_z_max; /* |standardised feature| above this: out of distribution */
+    const uint8_t *dict_human, *dict_machine; /* into file */
+    size_t dict_human_len, dict_machine_len;
+    ZSTD_CDict *cdict_human, *cdict_machine;
+    int16_t *char_llr, *word_llr; /* 2^DETECTOR_TABLE_BITS each */
+    int16_t *char_bg, *word_bg;   /* surprisal under the pooled corpus, same size */
+    size_t nref;
+    char *ref_text[DETECTOR_REFERENCE_MAX];
+    double ref_p[DETECTOR_REFERENCE_MAX];
+    enum detector_verdict ref_verdict[DETECTOR_REFERENCE_MAX];
+};
+
+/* Fills the three surprisal features from sums over char grams and word unigrams. */
+void detector_surprisal_features(double char_sum, size_t nchar, double word_sum, double word_sumsq,
+                                 size_t nword, double f[DETECTOR_FEATURE_COUNT]);
+
+/* Features of a prepared text under a model (all of them). */
+void detector_model_features(const struct detector_model *m, const struct detector_text *t,
+                             double f[DETECTOR_FEATURE_COUNT]);
+
+/* Serialises a model file from its parts. meta_json is the JSON metadata section. */
+enum lode_code detector_model_write(const char *meta_json, const uint8_t *dict_h, size_t dict_h_len,
+                                    const uint8_t *dict_m, size_t dict_m_len,
+                                    const int16_t *const tables[4],
+                                    uint8_t **out, size_t *len_out, struct lode_error *err);
+
+#endif

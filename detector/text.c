@@ -1,0 +1,457 @@
+/*
+ * detector/text.c — validation, normalisation, tokenisation and the model-free features.
+ *
+ * Normalisation removes conventions that belong to a corpus rather than to a writer: case
+ * (73 of 200 human texts in one development set are all lower case), accents, typographic
+ * quotes and dashes, digits (all become '0'), runs of whitespace and newlines (one set has no
+ * newlines at all), and tokeniser spacing such as "word , word" or "( x )".
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "core/limits.h"
+#include "detector/internal.h"
+
+/* English function words, sorted for bsearch. */
+static const char *const function_words[] = {
+    "a", "about", "above", "after", "again", "against", "all", "also", "although", "am", "an",
+    "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below",
+    "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down",
+    "during", "each", "either", "even", "every", "few", "for", "from", "further", "had", "has",
+    "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how",
+    "however", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "may", "me",
+    "might", "more", "most", "much", "must", "my", "myself", "neither", "no", "nor", "not", "of",
+    "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own",
+    "same", "shall", "she", "should", "so", "some", "such", "than", "that", "the", "their",
+    "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "though",
+    "through", "thus", "to", "too", "under", "until", "up", "upon", "us", "very", "was", "we",
+    "were", "what", "when", "where", "whether", "which", "while", "who", "whom", "whose", "why",
+    "will", "with", "within", "without", "would", "yet", "you", "your", "yours", "yourself",
+};
+
+static bool is_function_word(const char *s, size_t n)
+{
+    size_t lo = 0, hi = sizeof function_words / sizeof function_words[0];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *w = function_words[mid];
+        size_t wl = strlen(w);
+        int c = strncmp(s, w, n < wl ? n : wl);
+        if (c == 0)
+            c = (n > wl) - (n < wl);
+        if (c == 0)
+            return true;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return false;
+}
+
+static bool is_latin_letter(utf8proc_int32_t cp)
+{
+    return cp < 0x250 || (cp >= 0x1E00 && cp <= 0x1EFF) || (cp >= 0x2C60 && cp <= 0x2C7F) ||
+           (cp >= 0xA720 && cp <= 0xA7FF) || (cp >= 0xFF21 && cp <= 0xFF5A);
+}
+
+/* Maps one folded code point to at most one ASCII byte; 0 = drop. */
+static char ascii_of(utf8proc_int32_t r)
+{
+    if (r < 0x80) {
+        if (r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f')
+            return ' ';
+        if (r < 0x20 || r == 0x7f)
+            return 0;
+        if (r >= '0' && r <= '9')
+            return '0';
+        return (char)r;
+    }
+    switch (r) {
+    case 0x2018: case 0x2019: case 0x201A: case 0x201B: case 0x2032: case 0x02BC: case 0x00B4:
+        return '\'';
+    case 0x201C: case 0x201D: case 0x201E: case 0x201F: case 0x2033: case 0x00AB: case 0x00BB:
+        return '"';
+    case 0x2010: case 0x2011: case 0x2012: case 0x2013: case 0x2014: case 0x2015: case 0x2212:
+        return '-';
+    default: break;
+    }
+    switch (utf8proc_category(r)) {
+    case UTF8PROC_CATEGORY_ZS: case UTF8PROC_CATEGORY_ZL: case UTF8PROC_CATEGORY_ZP:
+        return ' ';
+    case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_CC:
+        return 0;
+    default: return '#';
+    }
+}
+
+static bool is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || c == '0';
+}
+
+/* Appends c to the normalised buffer, collapsing whitespace and tokeniser spacing. */
+static void emit(struct detector_text *t, bool *pending_space, char c)
+{
+    if (c == ' ') {
+        *pending_space = t->len > 0;
+        return;
+    }
+    if (*pending_space) {
+        char prev = t->buf[t->len - 1];
+        bool glue = strchr(",.;:!?)]%", c) != NULL || prev == '(' || prev == '[';
+        if (!glue)
+            t->buf[t->len++] = ' ';
+        *pending_space = false;
+    }
+    t->buf[t->len++] = c;
+}
+
+/* Second pass: "x - y" -> "x-y", "don 't"/"do n't"/"it 's" -> joined. In place. */
+static void glue_tokens(struct detector_text *t)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < t->len; r++) {
+        char c = t->buf[r];
+        if (c == ' ' && w > 0 && r + 2 < t->len && is_alnum(t->buf[w - 1])) {
+            if (t->buf[r + 1] == '-' && t->buf[r + 2] == ' ' && r + 3 < t->len &&
+                is_alnum(t->buf[r + 3])) {
+                t->buf[w++] = '-';
+                r += 2;
+                continue;
+            }
+            if (t->buf[r + 1] == '\'' && is_alnum(t->buf[r + 2]) &&
+                (r + 3 >= t->len || !is_alnum(t->buf[r + 3]) ||
+                 (r + 4 >= t->len || !is_alnum(t->buf[r + 4]))))
+                continue; /* " 's", " 're", " 'll" */
+            if (t->buf[r + 1] == 'n' && r + 3 < t->len && t->buf[r + 2] == '\'' &&
+                t->buf[r + 3] == 't')
+                continue; /* " n't" */
+        }
+        t->buf[w++] = c;
+    }
+    t->len = w;
+}
+
+static void tokenise(struct detector_text *t)
+{
+    size_t i = 0;
+    t->nwords = 0;
+    t->function_words = 0;
+    while (i < t->len) {
+        while (i < t->len && !is_alnum(t->buf[i]))
+            i++;
+        if (i >= t->len)
+            break;
+        size_t s = i;
+        while (i < t->len && (is_alnum(t->buf[i]) ||
+                              (t->buf[i] == '\'' && i + 1 < t->len && is_alnum(t->buf[i + 1]))))
+            i++;
+        t->words[t->nwords].start = (uint32_t)s;
+        t->words[t->nwords].len = (uint32_t)(i - s);
+        if (is_function_word(t->buf + s, i - s))
+            t->function_words++;
+        t->nwords++;
+    }
+}
+
+enum lode_code detector_text_prepare(const char *text, size_t len, struct detector_text *out,
+                                     bool *insufficient_out, struct lode_error *err)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)text;
+    size_t cap = DETECTOR_WINDOW_BYTES + 64, off = 0, codepoints = 0;
+    bool pending_space = false, nul = false;
+    const utf8proc_option_t opts =
+        UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK;
+
+    memset(out, 0, sizeof *out);
+    *insufficient_out = true;
+    if (len > LODE_DETECTOR_TEXT_BYTES_MAX)
+        return lode_error_set(err, LODE_ETOOBIG, "text is larger than %u bytes",
+                              LODE_DETECTOR_TEXT_BYTES_MAX);
+    out->buf = malloc(cap);
+    if (out->buf == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the text buffer");
+    while (off < len) {
+        utf8proc_int32_t cp, dec[16];
+        utf8proc_ssize_t n = utf8proc_iterate(p + off, (utf8proc_ssize_t)(len - off), &cp);
+        if (n < 0) {
+            detector_text_release(out);
+            return lode_error_set(err, LODE_EINVAL, "text is not valid UTF-8 (byte %zu)", off);
+        }
+        off += (size_t)n;
+        codepoints++;
+        if (cp == 0)
+            nul = true;
+        if (out->truncated)
+            continue; /* keep validating the rest */
+        utf8proc_category_t cat = utf8proc_category(cp);
+        if ((cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || (cp >= 0x7f && cp < 0xa0))
+            out->controls++;
+        if (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) {
+            out->letters++;
+            if (is_latin_letter(cp))
+                out->latin_letters++;
+        }
+        if (!(cat >= UTF8PROC_CATEGORY_ZS && cat <= UTF8PROC_CATEGORY_ZP) && cp != ' ' &&
+            cp != '\t' && cp != '\n' && cp != '\r')
+            out->nonspace++;
+        int last_boundclass = 0;
+        utf8proc_ssize_t nd = utf8proc_decompose_char(cp, dec, 16, opts, &last_boundclass);
+        if (nd < 0 || nd > 16)
+            nd = 0;
+        for (utf8proc_ssize_t k = 0; k < nd; k++) {
+            char c = ascii_of(dec[k]);
+            if (c != 0)
+                emit(out, &pending_space, c);
+        }
+        if (out->len >= DETECTOR_WINDOW_BYTES) {
+            /* cut back to the last space so that no word is split */
+            size_t cut = out->len;
+            while (cut > 0 && out->buf[cut - 1] != ' ')
+                cut--;
+            if (cut > DETECTOR_WINDOW_BYTES / 2)
+                out->len = cut - 1;
+            out->truncated = true;
+        }
+    }
+    if (nul || out->controls * 100 > codepoints) {
+        detector_text_release(out);
+        return lode_error_set(err, LODE_EINVAL, "input looks like binary data, not text");
+    }
+    glue_tokens(out);
+    out->words = malloc((out->len / 2 + 1) * sizeof *out->words);
+    if (out->words == NULL) {
+        detector_text_release(out);
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the word list");
+    }
+    tokenise(out);
+    for (size_t i = 0; i < out->len; i++)
+        if (out->buf[i] == '.' || out->buf[i] == '!' || out->buf[i] == '?')
+            if (i + 1 == out->len || out->buf[i + 1] == ' ')
+                out->sentences++;
+    *insufficient_out = false;
+    if (out->nonspace >= 20 && out->letters * 10 < out->nonspace * 6) {
+        size_t pct = out->letters * 100 / out->nonspace;
+        detector_text_release(out);
+        return lode_error_set(err, LODE_EINVAL,
+                              "mostly not words: only %zu%% of the characters are letters", pct);
+    }
+    if (out->letters >= 20 && out->latin_letters * 10 < out->letters * 9) {
+        detector_text_release(out);
+        return lode_error_set(err, LODE_EINVAL,
+                              "written in a script the model was not trained on (it knows "
+                              "English text only)");
+    }
+    if (out->nwords < DETECTOR_MIN_WORDS) {
+        size_t n = out->nwords;
+        detector_text_release(out);
+        *insufficient_out = true;
+        return lode_error_set(err, LODE_EINVAL,
+                              "too short to judge: %zu words, at least %d are needed", n,
+                              DETECTOR_MIN_WORDS);
+    }
+    if (out->function_words * 100 < out->nwords * 15) {
+        detector_text_release(out);
+        return lode_error_set(err, LODE_EINVAL,
+                              "does not read as English (few English function words): the "
+                              "model knows English text only");
+    }
+    return LODE_OK;
+}
+
+void detector_text_release(struct detector_text *t)
+{
+    free(t->buf);
+    free(t->words);
+    t->buf = NULL;
+    t->words = NULL;
+    t->len = t->nwords = 0;
+}
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint32_t bucket_of(uint64_t h)
+{
+    return (uint32_t)(mix64(h) >> (64 - DETECTOR_TABLE_BITS));
+}
+
+size_t detector_char_grams(const struct detector_text *t, detector_gram_fn fn, void *ctx)
+{
+    size_t n = 0;
+    for (size_t i = 0; i + DETECTOR_CHAR_N <= t->len; i++) {
+        fn(bucket_of(hash_bytes(t->buf + i, DETECTOR_CHAR_N)), ctx);
+        n++;
+    }
+    return n;
+}
+
+size_t detector_word_grams(const struct detector_text *t, detector_gram_fn fn, void *ctx)
+{
+    uint64_t prev = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < t->nwords; i++) {
+        uint64_t h = hash_bytes(t->buf + t->words[i].start, t->words[i].len);
+        fn(bucket_of(h), ctx);
+        n++;
+        if (i > 0) {
+            fn(bucket_of(mix64(prev) ^ (h * 0x9e3779b97f4a7c15ull) ^ 0x5bd1e995ull), ctx);
+            n++;
+        }
+        prev = h;
+    }
+    return n;
+}
+
+size_t detector_word_unigrams(const struct detector_text *t, detector_gram_fn fn, void *ctx)
+{
+    for (size_t i = 0; i < t->nwords; i++)
+        fn(bucket_of(hash_bytes(t->buf + t->words[i].start, t->words[i].len)), ctx);
+    return t->nwords;
+}
+
+static bool same_word(const struct detector_text *t, size_t a, size_t b)
+{
+    return t->words[a].len == t->words[b].len &&
+           memcmp(t->buf + t->words[a].start, t->buf + t->words[b].start, t->words[a].len) == 0;
+}
+
+/* Moving-average type-token ratio over windows of `w` words. */
+static double mattr(const struct detector_text *t, size_t w)
+{
+    size_t n = t->nwords, distinct = 0;
+    double sum = 0;
+    size_t windows = 0;
+    if (n < w)
+        w = n;
+    if (w == 0)
+        return 0;
+    for (size_t i = 0; i < w; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = same_word(t, i, j);
+        distinct += !seen;
+    }
+    sum = (double)distinct / (double)w;
+    windows = 1;
+    for (size_t i = w; i < n; i++) {
+        /* drop word i-w: distinct falls if it does not recur in (i-w, i) */
+        bool recurs = false;
+        for (size_t j = i - w + 1; j < i && !recurs; j++)
+            recurs = same_word(t, i - w, j);
+        distinct -= !recurs;
+        bool seen = false;
+        for (size_t j = i - w + 1; j < i && !seen; j++)
+            seen = same_word(t, i, j);
+        distinct += !seen;
+        sum += (double)distinct / (double)w;
+        windows++;
+    }
+    return sum / (double)windows;
+}
+
+void detector_text_style(const struct detector_text *t, double f[DETECTOR_FEATURE_COUNT])
+{
+    size_t commas = 0, semis = 0, parens = 0, qe = 0, chars = 0;
+    double sum = 0, sumsq = 0;
+    size_t nsent = 0, cur = 0, wi = 0;
+
+    for (size_t i = 0; i < t->len; i++) {
+        char c = t->buf[i];
+        commas += c == ',';
+        semis += c == ';' || c == ':';
+        parens += c == '(' || c == ')';
+        qe += c == '?' || c == '!';
+        /* count words ending before i into the current sentence */
+        while (wi < t->nwords && t->words[wi].start + t->words[wi].len <= i) {
+            cur++;
+            wi++;
+        }
+        if ((c == '.' || c == '!' || c == '?') && (i + 1 == t->len || t->buf[i + 1] == ' ') &&
+            cur > 0) {
+            sum += (double)cur;
+            sumsq += (double)cur * (double)cur;
+            nsent++;
+            cur = 0;
+        }
+    }
+    cur += t->nwords - wi;
+    if (cur > 0) {
+        sum += (double)cur;
+        sumsq += (double)cur * (double)cur;
+        nsent++;
+    }
+    for (size_t i = 0; i < t->nwords; i++)
+        chars += t->words[i].len;
+    double nw = t->nwords > 0 ? (double)t->nwords : 1.0;
+    double ns = nsent > 0 ? (double)nsent : 1.0;
+    double mean = sum / ns;
+    double var = sumsq / ns - mean * mean;
+    f[FEAT_SENT_CV] = mean > 0 && var > 0 ? sqrt(var) / mean : 0;
+    f[FEAT_SENT_MEAN_LOG] = log(mean > 1 ? mean : 1);
+    f[FEAT_MATTR] = mattr(t, 50);
+    f[FEAT_WORD_LEN] = (double)chars / nw;
+    f[FEAT_COMMA] = (double)commas / nw;
+    f[FEAT_SEMI_COLON] = (double)semis / nw;
+    f[FEAT_PAREN] = (double)parens / nw;
+    f[FEAT_QUESTION_EXCL] = (double)qe / ns;
+    f[FEAT_FUNCTION] = (double)t->function_words / nw;
+}
+
+ZSTD_CDict *detector_cdict_create(const void *dict, size_t len)
+{
+    return ZSTD_createCDict(dict, len, DETECTOR_ZSTD_LEVEL);
+}
+
+size_t detector_compressed_size(const ZSTD_CDict *dict, const struct detector_text *t)
+{
+    size_t cap = ZSTD_compressBound(t->len), r;
+    void *dst = malloc(cap);
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    if (dst == NULL || cctx == NULL) {
+        free(dst);
+        ZSTD_freeCCtx(cctx);
+        return 0;
+    }
+    r = ZSTD_compress_usingCDict(cctx, dst, cap, t->buf, t->len, dict);
+    free(dst);
+    ZSTD_freeCCtx(cctx);
+    return ZSTD_isError(r) ? 0 : r;
+}
+
+enum lode_code detector_text_features(const char *text, size_t len,
+                                      double features_out[DETECTOR_FEATURE_COUNT],
+                                      size_t *words_out, struct lode_error *err)
+{
+    struct detector_text t;
+    bool insufficient;
+    enum lode_code rc = detector_text_prepare(text, len, &t, &insufficient, err);
+    if (rc != LODE_OK)
+        return rc;
+    memset(features_out, 0, sizeof(double) * DETECTOR_FEATURE_COUNT);
+    detector_text_style(&t, features_out);
+    *words_out = t.nwords;
+    detector_text_release(&t);
+    return LODE_OK;
+}

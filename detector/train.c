@@ -1,0 +1,869 @@
+/*
+ * detector/train.c — deterministic training of a detector model.
+ *
+ * 1. Every sample is prepared exactly as detector_score() prepares it; rejected texts (too
+ *    short, not English, ...) are left out and counted.
+ * 2. Each (source, label) group gets equal weight, and each label half of the total, so that a
+ *    large corpus cannot dominate and no source's length or topic can stand in for the label.
+ * 3. The zstd dictionaries take an equal byte quota from every group (samples in hash order);
+ *    those samples are then kept out of the classifier's fit, because their own bytes would be
+ *    in the dictionary.
+ * 4. N-gram tables are weighted counts per label; a sample's n-gram features are computed with
+ *    its own counts removed (leave-one-out), so the fit sees them as it would an unseen text.
+ * 5. L2 logistic regression on standardised features by Newton's method; Platt scaling fitted on
+ *    5-fold out-of-fold logits; thresholds from the out-of-fold probabilities of human texts.
+ * 6. The model is written, loaded back, and the reference texts scored and recorded.
+ * No clock, no unordered iteration, no threads: same samples and seed give the same bytes.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/limits.h"
+#include "detector/internal.h"
+
+#define NF DETECTOR_FEATURE_COUNT
+#define NB ((size_t)1 << DETECTOR_TABLE_BITS)
+#define GROUPS_MAX 256
+#define GROUP_MASS 1048576.0 /* n-gram mass of each group */
+#define ALPHA 1.0            /* additive smoothing, in weighted counts */
+#define DICT_TARGET 65536    /* bytes of each dictionary */
+#define DICT_PIECE 4096      /* bytes taken from one sample */
+#define LLR_MAX 15.99
+#define L2 30.0
+#define FOLDS 5
+#define TARGET_FPR 0.01
+#define THRESHOLD_HUMAN 0.5
+
+struct tsample {
+    struct detector_text t;
+    int label, group, fold;
+    uint64_t key;
+    bool in_dict;
+    double w, f[NF];
+    size_t nchar, nword;
+};
+
+struct group {
+    const char *source;
+    int label;
+    size_t count, used, in_dict, grams_char, grams_word;
+};
+
+/* Reference texts written for this purpose (not taken from any corpus). */
+static const char *const reference_texts[] = {
+    "ok so the bus didn't show up again this morning, third time this week. i ended up walking "
+    "the whole way in the rain and got to work soaked, my shoes are still squelching. honestly "
+    "if the council can't sort the timetable out i'm going to start cycling, even if it means "
+    "arriving sweaty. anyway, anyone know a decent place near the station that fixes bikes "
+    "cheap? mine has a bent wheel from when my brother borrowed it last summer and never said.",
+    "In conclusion, effective time management is essential for achieving both personal and "
+    "professional success. By prioritizing tasks, setting clear goals, and minimizing "
+    "distractions, individuals can significantly enhance their productivity. Furthermore, "
+    "maintaining a healthy work-life balance ensures that they remain motivated and focused. "
+    "Ultimately, developing these skills is a valuable investment that leads to long-term "
+    "growth, improved well-being, and greater overall satisfaction in every aspect of life.",
+    "The samples were centrifuged at 4,000 g for ten minutes and the supernatant discarded. We "
+    "resuspended the pellet in buffer (pH 7.4), repeated the wash twice, and measured optical "
+    "density at 600 nm; two of the twelve tubes had cracked in the rotor, so those readings "
+    "were dropped. Growth curves for the remaining strains differed less than we expected, which "
+    "suggests the knockout matters little under these conditions, though we did not test "
+    "anaerobic growth.",
+    "Too short to judge.",
+};
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t hash_text(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static void count_gram(uint32_t bucket, void *ctx)
+{
+    (void)bucket;
+    (*(size_t *)ctx)++;
+}
+
+struct acc {
+    double *counts;
+    double w;
+};
+
+static void add_gram(uint32_t bucket, void *ctx)
+{
+    struct acc *a = ctx;
+    a->counts[bucket] += a->w;
+}
+
+struct collect {
+    uint32_t *b;
+    size_t n;
+};
+
+static void collect_gram(uint32_t bucket, void *ctx)
+{
+    struct collect *c = ctx;
+    c->b[c->n++] = bucket;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static double clamp_llr(double v)
+{
+    return v > LLR_MAX ? LLR_MAX : (v < -LLR_MAX ? -LLR_MAX : v);
+}
+
+/* LLR of a bucket with counts[label] minus `own` (and total minus own_total) for one label. */
+static double llr(double c0, double c1, double n0, double n1)
+{
+    double b = (double)NB;
+    return clamp_llr(log((c1 + ALPHA) / (n1 + ALPHA * b)) - log((c0 + ALPHA) / (n0 + ALPHA * b)));
+}
+
+/* Mean leave-one-out LLR of a sample's grams (buckets sorted in place). */
+static double loo_mean(uint32_t *b, size_t n, double *const counts[2], const double total[2],
+                       int label, double gw)
+{
+    double sum = 0, own_total = gw * (double)n;
+    size_t i = 0;
+    if (n == 0)
+        return 0;
+    qsort(b, n, sizeof *b, cmp_u32);
+    while (i < n) {
+        size_t j = i;
+        while (j < n && b[j] == b[i])
+            j++;
+        double own = gw * (double)(j - i), c[2] = {counts[0][b[i]], counts[1][b[i]]};
+        double t[2] = {total[0], total[1]};
+        c[label] -= own;
+        t[label] -= own_total;
+        if (c[label] < 0)
+            c[label] = 0;
+        sum += (double)(j - i) * round(llr(c[0], c[1], t[0], t[1]) * DETECTOR_LLR_SCALE) /
+               DETECTOR_LLR_SCALE;
+        i = j;
+    }
+    return sum / (double)n;
+}
+
+/* Surprisal in bits of a bucket under the pooled corpus, as the model file stores it. */
+static double surprisal(double c, double n)
+{
+    double v = -log2((c + ALPHA) / (n + ALPHA * (double)NB));
+    v = v > 31.0 ? 31.0 : (v < 0 ? 0 : v);
+    return round(v * DETECTOR_SURPRISAL_SCALE) / DETECTOR_SURPRISAL_SCALE;
+}
+
+/* Leave-one-out surprisal sums of a sample's grams (buckets sorted in place). */
+static void loo_surprisal(uint32_t *b, size_t n, double *const counts[2], const double total[2],
+                          double gw, double *sum, double *sumsq)
+{
+    double own_total = gw * (double)n;
+    size_t i = 0;
+    *sum = *sumsq = 0;
+    qsort(b, n, sizeof *b, cmp_u32);
+    while (i < n) {
+        size_t j = i;
+        while (j < n && b[j] == b[i])
+            j++;
+        double c = counts[0][b[i]] + counts[1][b[i]] - gw * (double)(j - i);
+        double v = surprisal(c < 0 ? 0 : c, total[0] + total[1] - own_total);
+        *sum += (double)(j - i) * v;
+        *sumsq += (double)(j - i) * v * v;
+        i = j;
+    }
+}
+
+/* Solves A x = b (d x d, A overwritten) by Gaussian elimination with partial pivoting. */
+static bool solve(double *a, double *b, int d)
+{
+    for (int c = 0; c < d; c++) {
+        int p = c;
+        for (int r = c + 1; r < d; r++)
+            if (fabs(a[r * d + c]) > fabs(a[p * d + c]))
+                p = r;
+        if (fabs(a[p * d + c]) < 1e-300)
+            return false;
+        if (p != c) {
+            for (int k = 0; k < d; k++) {
+                double tmp = a[c * d + k];
+                a[c * d + k] = a[p * d + k];
+                a[p * d + k] = tmp;
+            }
+            double tmp = b[c];
+            b[c] = b[p];
+            b[p] = tmp;
+        }
+        for (int r = c + 1; r < d; r++) {
+            double f = a[r * d + c] / a[c * d + c];
+            for (int k = c; k < d; k++)
+                a[r * d + k] -= f * a[c * d + k];
+            b[r] -= f * b[c];
+        }
+    }
+    for (int c = d - 1; c >= 0; c--) {
+        for (int k = c + 1; k < d; k++)
+            b[c] -= a[c * d + k] * b[k];
+        b[c] /= a[c * d + c];
+    }
+    return true;
+}
+
+static double sigmoid(double x)
+{
+    return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+}
+
+/* Weighted L2 logistic regression (bias unpenalised) on rows x[i*d..] with d-1 features and a
+ * trailing 1. beta has d entries. `skip_fold` >= 0 leaves that fold out. */
+static bool fit_logistic(const struct tsample *s, size_t n, double (*x)[NF + 1], int d,
+                         double l2, int skip_fold, double *beta)
+{
+    double h[(NF + 1) * (NF + 1)], g[NF + 1];
+    memset(beta, 0, sizeof(double) * (size_t)d);
+    for (int it = 0; it < 50; it++) {
+        double step = 0;
+        memset(h, 0, sizeof h);
+        memset(g, 0, sizeof g);
+        for (size_t i = 0; i < n; i++) {
+            if (s[i].in_dict || s[i].fold == skip_fold)
+                continue;
+            double eta = 0;
+            for (int k = 0; k < d; k++)
+                eta += beta[k] * x[i][k];
+            double p = sigmoid(eta), wv = s[i].w * p * (1 - p), r = s[i].w * (p - s[i].label);
+            for (int k = 0; k < d; k++) {
+                g[k] += r * x[i][k];
+                for (int j = 0; j < d; j++)
+                    h[k * d + j] += wv * x[i][k] * x[i][j];
+            }
+        }
+        for (int k = 0; k < d - 1; k++) {
+            g[k] += l2 * beta[k];
+            h[k * d + k] += l2;
+        }
+        h[(d - 1) * d + d - 1] += 1e-9;
+        if (!solve(h, g, d))
+            return false;
+        for (int k = 0; k < d; k++) {
+            beta[k] -= g[k];
+            step = fmax(step, fabs(g[k]));
+        }
+        if (step < 1e-12)
+            break;
+    }
+    return true;
+}
+
+struct scored {
+    double p;
+    int label;
+};
+
+static int cmp_scored(const void *a, const void *b)
+{
+    const struct scored *x = a, *y = b;
+    return (x->p > y->p) - (x->p < y->p);
+}
+
+/* AUROC with ties counted half; 0.5 when one class is empty. */
+static double auroc(struct scored *v, size_t n)
+{
+    double pos = 0, neg = 0, rank_sum = 0;
+    size_t i = 0;
+    qsort(v, n, sizeof *v, cmp_scored);
+    while (i < n) {
+        size_t j = i;
+        while (j < n && v[j].p == v[i].p)
+            j++;
+        double avg = (double)(i + j + 1) / 2.0;
+        for (size_t k = i; k < j; k++)
+            if (v[k].label == 1) {
+                rank_sum += avg;
+                pos++;
+            } else {
+                neg++;
+            }
+        i = j;
+    }
+    if (pos == 0 || neg == 0)
+        return 0.5;
+    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
+}
+
+static int cmp_double_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+struct trainer {
+    struct tsample *s;
+    size_t n;
+    struct group g[GROUPS_MAX];
+    int ngroups;
+    double *counts_char[2], *counts_word[2], total_char[2], total_word[2];
+    char *dict[2];
+    size_t dict_len[2];
+    double mean[NF], scale[NF], beta[NF + 1], platt_a, platt_b, t_synth, ood_z;
+    double (*x)[NF + 1];
+    double *oof;
+    double oof_auroc;
+    size_t rejected;
+    bool keep[NF];
+    double auc_lo[NF], auc_hi[NF];
+};
+
+static void trainer_free(struct trainer *tr)
+{
+    for (size_t i = 0; i < tr->n; i++)
+        detector_text_release(&tr->s[i].t);
+    free(tr->s);
+    for (int c = 0; c < 2; c++) {
+        free(tr->counts_char[c]);
+        free(tr->counts_word[c]);
+        free(tr->dict[c]);
+    }
+    free(tr->x);
+    free(tr->oof);
+}
+
+struct order_key {
+    int group;
+    uint64_t key;
+    size_t index;
+};
+
+static int cmp_by_group_key(const void *a, const void *b)
+{
+    const struct order_key *x = a, *y = b;
+    if (x->group != y->group)
+        return (x->group > y->group) - (x->group < y->group);
+    if (x->key != y->key)
+        return (x->key > y->key) - (x->key < y->key);
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static enum lode_code build_dicts(struct trainer *tr, struct lode_error *err)
+{
+    struct order_key *ok = malloc((tr->n + 1) * sizeof *ok);
+    size_t *order = malloc((tr->n + 1) * sizeof *order);
+    int per_label[2] = {0, 0};
+    if (order == NULL || ok == NULL) {
+        free(order);
+        free(ok);
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the sample order");
+    }
+    for (size_t i = 0; i < tr->n; i++) {
+        ok[i].group = tr->s[i].group;
+        ok[i].key = tr->s[i].key;
+        ok[i].index = i;
+    }
+    qsort(ok, tr->n, sizeof *ok, cmp_by_group_key);
+    for (size_t i = 0; i < tr->n; i++)
+        order[i] = ok[i].index;
+    free(ok);
+    for (int k = 0; k < tr->ngroups; k++)
+        per_label[tr->g[k].label]++;
+    for (int c = 0; c < 2; c++) {
+        tr->dict[c] = malloc(DICT_TARGET + DICT_PIECE + 1);
+        if (tr->dict[c] == NULL) {
+            free(order);
+            return lode_error_set(err, LODE_ENOMEM, "could not allocate a dictionary");
+        }
+    }
+    size_t i = 0;
+    while (i < tr->n) {
+        int grp = tr->s[order[i]].group, c = tr->g[grp].label;
+        size_t quota = DICT_TARGET / (size_t)per_label[c], taken = 0;
+        for (; i < tr->n && tr->s[order[i]].group == grp; i++) {
+            struct tsample *s = &tr->s[order[i]];
+            /* keep at least 2/3 of a group for the fit */
+            if (taken >= quota || tr->g[grp].in_dict * 3 + 3 > tr->g[grp].used)
+                continue;
+            size_t piece = s->t.len < DICT_PIECE ? s->t.len : DICT_PIECE;
+            if (tr->dict_len[c] + piece + 1 > DICT_TARGET + DICT_PIECE)
+                continue;
+            memcpy(tr->dict[c] + tr->dict_len[c], s->t.buf, piece);
+            tr->dict_len[c] += piece;
+            tr->dict[c][tr->dict_len[c]++] = '\n';
+            taken += piece + 1;
+            s->in_dict = true;
+            tr->g[grp].in_dict++;
+        }
+    }
+    free(order);
+    if (tr->dict_len[0] == 0 || tr->dict_len[1] == 0)
+        return lode_error_set(err, LODE_EINVAL, "could not build the dictionaries: too few texts");
+    return LODE_OK;
+}
+
+static enum lode_code prepare_samples(struct trainer *tr, const struct detector_sample *in,
+                                      size_t n, const struct detector_train_options *opt,
+                                      struct lode_error *err)
+{
+    tr->s = calloc(n ? n : 1, sizeof *tr->s);
+    if (tr->s == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the samples");
+    for (size_t i = 0; i < n; i++) {
+        struct tsample *s = &tr->s[tr->n];
+        const char *src = in[i].source != NULL ? in[i].source : "default";
+        struct lode_error why;
+        bool insufficient;
+        int k;
+        if (in[i].label != 0 && in[i].label != 1)
+            return lode_error_set(err, LODE_EINVAL, "sample %zu has a label other than 0 or 1", i);
+        if (opt->exclude_source != NULL && strcmp(src, opt->exclude_source) == 0)
+            continue;
+        for (k = 0; k < tr->ngroups; k++)
+            if (tr->g[k].label == in[i].label && strcmp(tr->g[k].source, src) == 0)
+                break;
+        if (k == tr->ngroups) {
+            if (tr->ngroups == GROUPS_MAX)
+                return lode_error_set(err, LODE_EINVAL, "more than %d (source, label) groups",
+                                      GROUPS_MAX);
+            tr->g[k].source = src;
+            tr->g[k].label = in[i].label;
+            tr->ngroups++;
+        }
+        tr->g[k].count++;
+        enum lode_code rc = detector_text_prepare(in[i].text, in[i].len, &s->t, &insufficient, &why);
+        if (rc == LODE_EINVAL || rc == LODE_ETOOBIG) {
+            tr->rejected++;
+            continue;
+        }
+        if (rc != LODE_OK)
+            return lode_error_set(err, rc, "%s", why.message);
+        s->label = in[i].label;
+        s->group = k;
+        s->key = mix64(opt->seed ^ hash_text(in[i].text, in[i].len));
+        s->fold = (int)(mix64(s->key ^ 0x1234567ull) % FOLDS);
+        tr->g[k].used++;
+        tr->n++;
+    }
+    return LODE_OK;
+}
+
+static enum lode_code compute_features(struct trainer *tr, struct lode_error *err)
+{
+    size_t maxgrams = 0;
+    ZSTD_CDict *cd[2];
+    for (int c = 0; c < 2; c++) {
+        tr->counts_char[c] = calloc(NB, sizeof(double));
+        tr->counts_word[c] = calloc(NB, sizeof(double));
+        if (tr->counts_char[c] == NULL || tr->counts_word[c] == NULL)
+            return lode_error_set(err, LODE_ENOMEM, "could not allocate the n-gram tables");
+    }
+    for (size_t i = 0; i < tr->n; i++) {
+        struct tsample *s = &tr->s[i];
+        detector_char_grams(&s->t, count_gram, &s->nchar);
+        detector_word_grams(&s->t, count_gram, &s->nword);
+        tr->g[s->group].grams_char += s->nchar;
+        tr->g[s->group].grams_word += s->nword;
+        maxgrams = s->nchar > maxgrams ? s->nchar : maxgrams;
+        maxgrams = s->nword > maxgrams ? s->nword : maxgrams;
+    }
+    for (size_t i = 0; i < tr->n; i++) {
+        struct tsample *s = &tr->s[i];
+        struct acc a = {tr->counts_char[s->label], GROUP_MASS / (double)tr->g[s->group].grams_char};
+        detector_char_grams(&s->t, add_gram, &a);
+        a.counts = tr->counts_word[s->label];
+        a.w = GROUP_MASS / (double)tr->g[s->group].grams_word;
+        detector_word_grams(&s->t, add_gram, &a);
+    }
+    for (int c = 0; c < 2; c++) {
+        tr->total_char[c] = tr->total_word[c] = 0;
+        for (size_t b = 0; b < NB; b++) {
+            tr->total_char[c] += tr->counts_char[c][b];
+            tr->total_word[c] += tr->counts_word[c][b];
+        }
+    }
+    cd[0] = detector_cdict_create(tr->dict[0], tr->dict_len[0]);
+    cd[1] = detector_cdict_create(tr->dict[1], tr->dict_len[1]);
+    struct collect col = {malloc((maxgrams + 1) * sizeof(uint32_t)), 0};
+    if (cd[0] == NULL || cd[1] == NULL || col.b == NULL) {
+        ZSTD_freeCDict(cd[0]);
+        ZSTD_freeCDict(cd[1]);
+        free(col.b);
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the feature buffers");
+    }
+    for (size_t i = 0; i < tr->n; i++) {
+        struct tsample *s = &tr->s[i];
+        if (s->in_dict)
+            continue;
+        detector_text_style(&s->t, s->f);
+        size_t zh = detector_compressed_size(cd[0], &s->t);
+        size_t zm = detector_compressed_size(cd[1], &s->t);
+        s->f[FEAT_ZSTD_XENT] = 8.0 * ((double)zh - (double)zm) / (double)s->t.len;
+        col.n = 0;
+        detector_char_grams(&s->t, collect_gram, &col);
+        s->f[FEAT_CHAR_NGRAM] = loo_mean(col.b, col.n, tr->counts_char, tr->total_char, s->label,
+                                         GROUP_MASS / (double)tr->g[s->group].grams_char);
+        col.n = 0;
+        detector_word_grams(&s->t, collect_gram, &col);
+        s->f[FEAT_WORD_NGRAM] = loo_mean(col.b, col.n, tr->counts_word, tr->total_word, s->label,
+                                         GROUP_MASS / (double)tr->g[s->group].grams_word);
+        /* surprisal: own counts out of the pooled tables; the word table pools 1+2-grams */
+        double cs, csq, ws, wsq;
+        col.n = 0;
+        detector_char_grams(&s->t, collect_gram, &col);
+        loo_surprisal(col.b, col.n, tr->counts_char, tr->total_char,
+                      GROUP_MASS / (double)tr->g[s->group].grams_char, &cs, &csq);
+        size_t nc = col.n;
+        col.n = 0;
+        detector_word_unigrams(&s->t, collect_gram, &col);
+        loo_surprisal(col.b, col.n, tr->counts_word, tr->total_word,
+                      GROUP_MASS / (double)tr->g[s->group].grams_word, &ws, &wsq);
+        detector_surprisal_features(cs, nc, ws, wsq, col.n, s->f);
+    }
+    free(col.b);
+    ZSTD_freeCDict(cd[0]);
+    ZSTD_freeCDict(cd[1]);
+    return LODE_OK;
+}
+
+/* Length of the family prefix of a source name ("seqxgpt-gpt2" -> "seqxgpt"). */
+static size_t family_len(const char *s)
+{
+    const char *dash = strchr(s, '-');
+    return dash != NULL ? (size_t)(dash - s) : strlen(s);
+}
+
+static bool same_family(const char *a, const char *b)
+{
+    size_t la = family_len(a), lb = family_len(b);
+    return la == lb && memcmp(a, b, la) == 0;
+}
+
+/* Keeps the features that point the same way in every training source: for every machine
+ * group, its texts against the human texts of the same family (source name up to '-') give a
+ * per-source AUROC of the feature alone; a feature is kept only if all of them lie on the same
+ * side of 0.5. A feature whose sign flips between sources is a property of the corpora, not of
+ * machine text, and is what fails on a source never seen. Dropped features get weight 0. */
+static enum lode_code select_features(struct trainer *tr, struct lode_error *err)
+{
+    struct scored *v = malloc((tr->n + 1) * sizeof *v);
+    if (v == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the selection buffer");
+    for (int k = 0; k < NF; k++) {
+        double lo = 1, hi = 0;
+        int pairs = 0;
+        for (int g = 0; g < tr->ngroups; g++) {
+            size_t nv = 0;
+            bool has_human = false;
+            if (tr->g[g].label != 1)
+                continue;
+            for (size_t i = 0; i < tr->n; i++) {
+                const struct tsample *s = &tr->s[i];
+                if (s->in_dict)
+                    continue;
+                if (s->group == g ||
+                    (s->label == 0 && same_family(tr->g[s->group].source, tr->g[g].source))) {
+                    v[nv].p = s->f[k];
+                    v[nv++].label = s->label;
+                    has_human |= s->label == 0;
+                }
+            }
+            if (!has_human || nv == 0)
+                continue;
+            double a = auroc(v, nv);
+            lo = fmin(lo, a);
+            hi = fmax(hi, a);
+            pairs++;
+        }
+        tr->auc_lo[k] = lo;
+        tr->auc_hi[k] = hi;
+        tr->keep[k] = pairs == 0 || lo > 0.5 || hi < 0.5;
+        if (!tr->keep[k])
+            for (size_t i = 0; i < tr->n; i++)
+                tr->x[i][k] = 0;
+    }
+    free(v);
+    return LODE_OK;
+}
+
+static enum lode_code fit(struct trainer *tr, struct lode_error *err)
+{
+    enum lode_code rc;
+    int per_label[2] = {0, 0};
+    double wsum = 0, nfit = 0, a_b[2] = {1, 0};
+    for (int k = 0; k < tr->ngroups; k++)
+        if (tr->g[k].used > tr->g[k].in_dict)
+            per_label[tr->g[k].label]++;
+    if (per_label[0] == 0 || per_label[1] == 0)
+        return lode_error_set(err, LODE_EINVAL, "training needs usable human and machine texts");
+    for (size_t i = 0; i < tr->n; i++) {
+        struct tsample *s = &tr->s[i];
+        if (s->in_dict)
+            continue;
+        s->w = 1.0 / ((double)per_label[s->label] * (double)(tr->g[s->group].used - tr->g[s->group].in_dict));
+        wsum += s->w;
+        nfit++;
+    }
+    for (size_t i = 0; i < tr->n; i++)
+        tr->s[i].w *= nfit / wsum; /* weights sum to the number of fitted samples */
+    for (int k = 0; k < NF; k++) {
+        double m = 0, v = 0;
+        for (size_t i = 0; i < tr->n; i++)
+            if (!tr->s[i].in_dict)
+                m += tr->s[i].w * tr->s[i].f[k];
+        m /= nfit;
+        for (size_t i = 0; i < tr->n; i++)
+            if (!tr->s[i].in_dict)
+                v += tr->s[i].w * (tr->s[i].f[k] - m) * (tr->s[i].f[k] - m);
+        v /= nfit;
+        tr->mean[k] = m;
+        tr->scale[k] = v > 1e-18 ? sqrt(v) : 1.0;
+    }
+    tr->x = calloc(tr->n, sizeof *tr->x);
+    tr->oof = calloc(tr->n, sizeof *tr->oof);
+    if (tr->x == NULL || tr->oof == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the design matrix");
+    tr->ood_z = 0;
+    for (size_t i = 0; i < tr->n; i++) {
+        for (int k = 0; k < NF; k++) {
+            tr->x[i][k] = (tr->s[i].f[k] - tr->mean[k]) / tr->scale[k];
+            if (!tr->s[i].in_dict)
+                tr->ood_z = fmax(tr->ood_z, fabs(tr->x[i][k]));
+        }
+        tr->x[i][NF] = 1;
+    }
+    tr->ood_z = fmax(8.0, 1.5 * tr->ood_z);
+    rc = select_features(tr, err);
+    if (rc != LODE_OK)
+        return rc;
+    /* out-of-fold logits */
+    for (int f = 0; f < FOLDS; f++) {
+        double b[NF + 1];
+        if (!fit_logistic(tr->s, tr->n, tr->x, NF + 1, L2, f, b))
+            return lode_error_set(err, LODE_EINTERNAL, "could not fit a fold: singular system");
+        for (size_t i = 0; i < tr->n; i++)
+            if (tr->s[i].fold == f) {
+                double eta = 0;
+                for (int k = 0; k <= NF; k++)
+                    eta += b[k] * tr->x[i][k];
+                tr->oof[i] = eta;
+            }
+    }
+    /* Platt: logistic regression of the label on the out-of-fold logit */
+    for (int it = 0; it < 50; it++) {
+        double h[4] = {1e-9, 0, 0, 1e-9}, g[2] = {0, 0};
+        for (size_t i = 0; i < tr->n; i++) {
+            if (tr->s[i].in_dict)
+                continue;
+            double s = tr->oof[i], p = sigmoid(a_b[0] * s + a_b[1]);
+            double r = tr->s[i].w * (p - tr->s[i].label), wv = tr->s[i].w * p * (1 - p);
+            g[0] += r * s;
+            g[1] += r;
+            h[0] += wv * s * s;
+            h[1] += wv * s;
+            h[2] += wv * s;
+            h[3] += wv;
+        }
+        if (!solve(h, g, 2))
+            break;
+        a_b[0] -= g[0];
+        a_b[1] -= g[1];
+        if (fabs(g[0]) + fabs(g[1]) < 1e-12)
+            break;
+    }
+    tr->platt_a = a_b[0];
+    tr->platt_b = a_b[1];
+    if (!fit_logistic(tr->s, tr->n, tr->x, NF + 1, L2, -1, tr->beta))
+        return lode_error_set(err, LODE_EINTERNAL, "could not fit the model: singular system");
+    /* thresholds: each human group's false-positive rate at most TARGET_FPR out of fold */
+    double *ps = malloc((tr->n + 1) * sizeof *ps);
+    struct scored *sc = malloc((tr->n + 1) * sizeof *sc);
+    size_t nsc = 0;
+    if (ps == NULL || sc == NULL) {
+        free(ps);
+        free(sc);
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the threshold buffers");
+    }
+    tr->t_synth = 0.5;
+    for (int k = 0; k < tr->ngroups; k++) {
+        size_t m = 0;
+        if (tr->g[k].label != 0)
+            continue;
+        for (size_t i = 0; i < tr->n; i++)
+            if (!tr->s[i].in_dict && tr->s[i].group == k)
+                ps[m++] = sigmoid(tr->platt_a * tr->oof[i] + tr->platt_b);
+        if (m == 0)
+            continue;
+        qsort(ps, m, sizeof *ps, cmp_double_desc);
+        size_t allowed = (size_t)floor(TARGET_FPR * (double)m);
+        double t = ps[allowed] + 1e-6;
+        tr->t_synth = fmax(tr->t_synth, t);
+    }
+    tr->t_synth = fmin(tr->t_synth, 0.995);
+    for (size_t i = 0; i < tr->n; i++)
+        if (!tr->s[i].in_dict) {
+            sc[nsc].p = tr->oof[i];
+            sc[nsc++].label = tr->s[i].label;
+        }
+    tr->oof_auroc = auroc(sc, nsc);
+    free(ps);
+    free(sc);
+    return LODE_OK;
+}
+
+static json_t *meta_json(const struct trainer *tr, const struct detector_train_options *opt,
+                         json_t *provenance, json_t *reference)
+{
+    json_t *features = json_array(), *groups = json_array(), *fpr = json_object();
+    for (int k = 0; k < NF; k++)
+        json_array_append_new(features, json_pack("{s:s,s:f,s:f,s:f,s:b,s:f,s:f}", "name",
+                                                  detector_feature_name((size_t)k), "mean",
+                                                  tr->mean[k], "scale", tr->scale[k], "weight",
+                                                  tr->beta[k], "selected", tr->keep[k],
+                                                  "source_auroc_min", tr->auc_lo[k],
+                                                  "source_auroc_max", tr->auc_hi[k]));
+    for (int k = 0; k < tr->ngroups; k++) {
+        size_t fp = 0, m = 0;
+        for (size_t i = 0; i < tr->n; i++)
+            if (!tr->s[i].in_dict && tr->s[i].group == k) {
+                double p = sigmoid(tr->platt_a * tr->oof[i] + tr->platt_b);
+                m++;
+                fp += tr->g[k].label == 0 ? p >= tr->t_synth : p < tr->t_synth;
+            }
+        json_array_append_new(
+            groups, json_pack("{s:s,s:s,s:I,s:I,s:I,s:f}", "source", tr->g[k].source, "label",
+                              tr->g[k].label ? "machine" : "human", "texts",
+                              (json_int_t)tr->g[k].count, "scored", (json_int_t)tr->g[k].used,
+                              "in_dictionary", (json_int_t)tr->g[k].in_dict,
+                              tr->g[k].label ? "oof_miss_rate" : "oof_false_positive_rate",
+                              m ? (double)fp / (double)m : 0.0));
+    }
+    json_decref(fpr);
+    return json_pack(
+        "{s:s,s:i,s:{s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:i},s:o,s:f,s:f,s:f,s:f,s:f,s:f,s:o,"
+        "s:{s:I,s:I,s:f,s:o,s:o}}",
+        "format", "lode-detector", "version", DETECTOR_FORMAT_VERSION, "parameters", "table_bits",
+        DETECTOR_TABLE_BITS, "char_n", DETECTOR_CHAR_N, "window_bytes", DETECTOR_WINDOW_BYTES,
+        "min_words", DETECTOR_MIN_WORDS, "zstd_level", DETECTOR_ZSTD_LEVEL, "l2", L2,
+        "target_fpr", TARGET_FPR, "folds", FOLDS, "features", features, "bias", tr->beta[NF],
+        "platt_a", tr->platt_a, "platt_b", tr->platt_b, "threshold_synthetic", tr->t_synth,
+        "threshold_human", fmin(THRESHOLD_HUMAN, tr->t_synth), "ood_z_max", tr->ood_z,
+        "reference", reference, "training", "seed", (json_int_t)opt->seed, "rejected_texts",
+        (json_int_t)tr->rejected, "oof_auroc", tr->oof_auroc, "groups", groups, "provenance",
+        provenance);
+}
+
+static enum lode_code emit_model(const struct trainer *tr, const struct detector_train_options *opt,
+                                 json_t *reference, uint8_t **out, size_t *len_out,
+                                 struct lode_error *err)
+{
+    json_t *prov = opt->provenance != NULL ? json_loads(opt->provenance, 0, NULL) : json_null();
+    int16_t *tab[4] = {malloc(NB * sizeof(int16_t)), malloc(NB * sizeof(int16_t)),
+                       malloc(NB * sizeof(int16_t)), malloc(NB * sizeof(int16_t))};
+    enum lode_code rc;
+    char *text;
+    if (prov == NULL) {
+        for (int k = 0; k < 4; k++)
+            free(tab[k]);
+        json_decref(reference);
+        return lode_error_set(err, LODE_EINVAL, "provenance is not valid JSON");
+    }
+    json_t *meta = meta_json(tr, opt, prov, reference);
+    text = meta != NULL ? json_dumps(meta, JSON_SORT_KEYS | JSON_INDENT(1) | JSON_REAL_PRECISION(17))
+                        : NULL;
+    json_decref(meta);
+    if (text == NULL || tab[0] == NULL || tab[1] == NULL || tab[2] == NULL || tab[3] == NULL) {
+        free(text);
+        for (int k = 0; k < 4; k++)
+            free(tab[k]);
+        return lode_error_set(err, LODE_ENOMEM, "could not build the model metadata");
+    }
+    for (size_t b = 0; b < NB; b++) {
+        tab[0][b] = (int16_t)lround(llr(tr->counts_char[0][b], tr->counts_char[1][b],
+                                        tr->total_char[0], tr->total_char[1]) *
+                                    DETECTOR_LLR_SCALE);
+        tab[1][b] = (int16_t)lround(llr(tr->counts_word[0][b], tr->counts_word[1][b],
+                                        tr->total_word[0], tr->total_word[1]) *
+                                    DETECTOR_LLR_SCALE);
+        tab[2][b] = (int16_t)lround(surprisal(tr->counts_char[0][b] + tr->counts_char[1][b],
+                                              tr->total_char[0] + tr->total_char[1]) *
+                                    DETECTOR_SURPRISAL_SCALE);
+        tab[3][b] = (int16_t)lround(surprisal(tr->counts_word[0][b] + tr->counts_word[1][b],
+                                              tr->total_word[0] + tr->total_word[1]) *
+                                    DETECTOR_SURPRISAL_SCALE);
+    }
+    rc = detector_model_write(text, (const uint8_t *)tr->dict[0], tr->dict_len[0],
+                              (const uint8_t *)tr->dict[1], tr->dict_len[1],
+                              (const int16_t *const *)tab, out, len_out, err);
+    free(text);
+    for (int k = 0; k < 4; k++)
+        free(tab[k]);
+    return rc;
+}
+
+enum lode_code detector_train(const struct detector_sample *samples, size_t n,
+                              const struct detector_train_options *opt, uint8_t **model_out,
+                              size_t *len_out, struct lode_error *err)
+{
+    struct trainer tr;
+    uint8_t *first = NULL;
+    size_t first_len = 0;
+    struct detector_model *m = NULL;
+    enum lode_code rc;
+    json_t *refs;
+
+    memset(&tr, 0, sizeof tr);
+    *model_out = NULL;
+    if (n > LODE_DETECTOR_TRAIN_SAMPLES_MAX)
+        return lode_error_set(err, LODE_EINVAL, "more than %d training texts",
+                              LODE_DETECTOR_TRAIN_SAMPLES_MAX);
+    rc = prepare_samples(&tr, samples, n, opt, err);
+    if (rc == LODE_OK)
+        rc = build_dicts(&tr, err);
+    if (rc == LODE_OK)
+        rc = compute_features(&tr, err);
+    if (rc == LODE_OK)
+        rc = fit(&tr, err);
+    if (rc == LODE_OK)
+        rc = emit_model(&tr, opt, json_array(), &first, &first_len, err);
+    if (rc == LODE_OK)
+        rc = detector_model_load_buffer(first, first_len, &m, err);
+    free(first);
+    if (rc != LODE_OK) {
+        trainer_free(&tr);
+        return rc;
+    }
+    refs = json_array();
+    for (size_t i = 0; i < sizeof reference_texts / sizeof reference_texts[0]; i++) {
+        struct detector_result r;
+        rc = detector_score(m, reference_texts[i], strlen(reference_texts[i]), &r, err);
+        if (rc != LODE_OK)
+            break;
+        json_array_append_new(refs, json_pack("{s:s,s:f,s:s}", "text", reference_texts[i],
+                                              "probability", r.probability, "verdict",
+                                              detector_verdict_name(r.verdict)));
+    }
+    detector_model_free(m);
+    if (rc == LODE_OK)
+        rc = emit_model(&tr, opt, refs, model_out, len_out, err);
+    else
+        json_decref(refs);
+    trainer_free(&tr);
+    return rc;
+}
