@@ -29,6 +29,10 @@ struct api_config {
     int max_connections;
     int shutdown_timeout_ms;
     bool migrate;              /* apply migrations before serving */
+    const char *ledger_origin;   /* checkpoint origin line */
+    const char *ledger_key_path; /* Ed25519 seed (base64) that signs checkpoints */
+    int ledger_batch_max;
+    int ledger_batch_delay_ms;
 };
 
 /* Serves until a shutdown signal. Returns LODE_OK after a clean shutdown, or the error that

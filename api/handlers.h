@@ -27,6 +27,27 @@ void handle_tokens_revoke(struct request *req);
 void handle_keys_create(struct request *req);
 void handle_keys_list(struct request *req);
 
+/* ledger.c */
+void handle_ledger_checkpoint(struct request *req);
+void handle_ledger_tile(struct request *req);
+void handle_ledger_info(struct request *req);
+void handle_ledger_inclusion(struct request *req);
+void handle_ledger_consistency(struct request *req);
+void handle_ledger_entry(struct request *req);
+void handle_ledger_leaf(struct request *req);
+void handle_attestations_create(struct request *req);
+
+/* datasets.c */
+void handle_datasets_create(struct request *req);
+void handle_datasets_list(struct request *req);
+void handle_datasets_get(struct request *req);
+void handle_datasets_update(struct request *req);
+
+/* items.c */
+void handle_items_create(struct request *req);
+void handle_items_get(struct request *req);
+void handle_items_content(struct request *req);
+
 /* test-only: sleeps in PostgreSQL (enabled by --debug-routes) */
 void handle_debug_sleep(struct request *req);
 

@@ -86,6 +86,7 @@ struct request {
     size_t resp_body_len;
     size_t resp_body_sent; /* HTTP/2 data provider offset */
     bool responded;
+    bool ledger_waiting;     /* on its loop's ledger waiter list */
     size_t discarded_bytes; /* HTTP/2: body bytes dropped after an early response */
     bool reset_sent;
 
@@ -222,6 +223,11 @@ struct loop {
     struct event *shutdown_event;
     struct event *reap_timer;
     bool shutting_down;
+    /* requests waiting for their ledger entry to be integrated (api/ledger.c) */
+    struct request *ledger_waiters;
+    unsigned ledger_generation; /* bumped at every wake */
+    struct event *ledger_wake;  /* activated from the sequencer's thread */
+    struct event *ledger_poll;  /* fallback poll while there are waiters */
 };
 
 struct server {
@@ -234,7 +240,37 @@ struct server {
     atomic_bool shutting_down;
     atomic_int loops_running;
     int listen_fds[2];
+    struct ledger_sequencer *sequencer;
+    const char *ledger_origin;
+    const char *ledger_vkey;
 };
+
+/* ---- the ledger (ledger.c) ---- */
+
+void ledger_wake_waiters(evutil_socket_t fd, short what, void *arg);
+void ledger_forget_waiter(struct request *req);
+/* Queues `entry` (stolen) in the ledger and answers 201 with its receipt once integrated. */
+void ledger_append_and_reply(struct request *req, json_t *entry);
+
+/* Where one committed ledger entry landed: its index and leaf hash, and its inclusion proof
+ * (in the request's arena) against the checkpoint handed to the callback with it. */
+struct ledger_receipt {
+    uint64_t index;
+    uint8_t leaf_hash[32];
+    uint8_t (*proof)[32];
+    size_t proof_count;
+};
+
+/* Waits until every queued entry (queue ids of committed ledger_queue rows, in queue order;
+ * copied) is integrated, then calls done on the loop with one receipt per id and the
+ * checkpoint covering all of them as JSON (done owns it); done must reply. The ledger takes
+ * over req->user; the caller's own state travels as `state`. Failures reply with a problem
+ * and never call done. */
+void ledger_await_receipts(struct request *req, const int64_t *queue_ids, size_t count,
+                           void *state,
+                           void (*done)(struct request *req, void *state,
+                                        const struct ledger_receipt *receipts, size_t count,
+                                        json_t *checkpoint));
 
 /* ---- metrics (metrics.c) ---- */
 

@@ -79,6 +79,8 @@ void request_free(struct request *req)
 void request_abandon(struct request *req)
 {
     unlink_from_conn(req);
+    if (req->ledger_waiting)
+        ledger_forget_waiter(req);
     if (req->in_flight) {
         req->orphaned = true;
         return;
@@ -671,6 +673,11 @@ void request_dispatch(struct request *req)
     const char *auth = request_header(req, "authorization");
     if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0 || auth[7] == '\0') {
         lode_error_set(&err, LODE_EUNAUTH, "this resource needs an Authorization: Bearer token");
+        reply_problem(req, &err);
+        return;
+    }
+    if (!token_text_is_well_formed(auth + 7)) { /* no database round trip for garbage */
+        lode_error_set(&err, LODE_EUNAUTH, "the bearer token is not valid");
         reply_problem(req, &err);
         return;
     }

@@ -1,9 +1,10 @@
 /*
  * api/router.c — the route table (routes are data) and path matching.
  *
- * A pattern is a sequence of literal segments and {name} parameters. Matching is by exact
- * segment count; a literal beats nothing else (no overlapping patterns in the table, which a
- * unit test checks). HEAD is accepted wherever GET is.
+ * A pattern is a sequence of literal segments and {name} parameters; a last segment {*name}
+ * takes the rest of the path, slashes included (tile paths). Otherwise matching is by exact
+ * segment count; no two patterns of one method overlap (a unit test checks). HEAD is accepted
+ * wherever GET is.
  */
 #include <string.h>
 
@@ -35,6 +36,36 @@ static const struct route routes[] = {
      ROLE_ANY_AUTHENTICATED, "register an Ed25519 public key"},
     {"GET", "/v1/accounts/{id}/keys", handle_keys_list, 0, 5000, ROLE_ANY_AUTHENTICATED,
      "list an account's public keys"},
+    {"GET", "/ledger/checkpoint", handle_ledger_checkpoint, 0, 5000, ROLE_PUBLIC,
+     "the latest signed checkpoint (C2SP signed note)"},
+    {"GET", "/ledger/tile/{*tile}", handle_ledger_tile, 0, 10000, ROLE_PUBLIC,
+     "a hash tile or entry bundle (C2SP tlog-tiles)"},
+    {"GET", "/v1/ledger", handle_ledger_info, 0, 5000, ROLE_PUBLIC,
+     "origin, verifier key and latest checkpoint"},
+    {"GET", "/v1/ledger/proofs/inclusion", handle_ledger_inclusion, 0, 10000, ROLE_PUBLIC,
+     "inclusion proof of an entry"},
+    {"GET", "/v1/ledger/proofs/consistency", handle_ledger_consistency, 0, 10000, ROLE_PUBLIC,
+     "consistency proof between two tree sizes"},
+    {"GET", "/v1/ledger/entries/{index}", handle_ledger_entry, 0, 10000, ROLE_PUBLIC,
+     "one ledger entry by index"},
+    {"GET", "/v1/ledger/leaves/{leaf_hash}", handle_ledger_leaf, 0, 5000, ROLE_PUBLIC,
+     "the index of an entry by its leaf hash"},
+    {"POST", "/v1/attestations", handle_attestations_create, 4096, 30000, ROLE_ANY_AUTHENTICATED,
+     "attest a SHA-256 in the ledger"},
+    {"POST", "/v1/datasets", handle_datasets_create, SMALL_BODY, 5000,
+     ROLE_CONTRIBUTOR | ROLE_PUBLISHER, "create a dataset"},
+    {"GET", "/v1/datasets", handle_datasets_list, 0, 5000, ROLE_ANY_AUTHENTICATED,
+     "list datasets"},
+    {"GET", "/v1/datasets/{id}", handle_datasets_get, 0, 5000, ROLE_ANY_AUTHENTICATED,
+     "get a dataset"},
+    {"PATCH", "/v1/datasets/{id}", handle_datasets_update, SMALL_BODY, 5000,
+     ROLE_ANY_AUTHENTICATED, "change a dataset's description or policy"},
+    {"POST", "/v1/datasets/{id}/items", handle_items_create, LODE_ITEM_FILE_BYTES_MAX, 60000,
+     ROLE_CONTRIBUTOR | ROLE_PUBLISHER, "contribute records or a file"},
+    {"GET", "/v1/items/{sha256}", handle_items_get, 0, 10000, ROLE_ANY_AUTHENTICATED,
+     "provenance of an item"},
+    {"GET", "/v1/items/{sha256}/content", handle_items_content, 0, 30000,
+     ROLE_ANY_AUTHENTICATED, "the bytes of an item"},
     /* debug routes last, counted only when enabled (test servers) */
     {"GET", "/debug/sleep", handle_debug_sleep, 0, 30000, ROLE_PUBLIC,
      "sleep in PostgreSQL (test servers only)"},
@@ -71,6 +102,14 @@ static bool pattern_matches(struct arena *arena, const char *pattern, const char
         const char *send = strchr(s, '/');
         size_t plen = pend != NULL ? (size_t)(pend - p) : strlen(p);
         size_t slen = send != NULL ? (size_t)(send - s) : strlen(s);
+        if (plen > 1 && p[0] == '{' && p[1] == '*') { /* the rest of the path */
+            size_t rest = strlen(s);
+            if (rest == 0 || n >= ROUTE_PARAMS_MAX)
+                return false;
+            params[n++] = arena != NULL ? arena_strndup(arena, s, rest) : "";
+            *param_count = n;
+            return true;
+        }
         if (plen > 0 && p[0] == '{') {
             if (slen == 0 || n >= ROUTE_PARAMS_MAX)
                 return false;

@@ -28,6 +28,7 @@
 
 #include "api/internal.h"
 #include "core/log.h"
+#include "storage/ledger_sequencer.h"
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define H2_PREFACE_BYTES 24
@@ -367,6 +368,8 @@ static enum lode_code loop_init(struct server *server, struct loop *loop, int in
     pthread_mutex_init(&loop->done_lock, NULL);
     loop->done_event = event_new(loop->base, -1, EV_PERSIST, request_drain_completions, loop);
     loop->shutdown_event = event_new(loop->base, -1, 0, loop_shutdown, loop);
+    loop->ledger_wake = event_new(loop->base, -1, 0, ledger_wake_waiters, loop);
+    loop->ledger_poll = evtimer_new(loop->base, ledger_wake_waiters, loop);
     if (server->config.listen[0] != '\0' &&
         (rc = bind_listener(loop, 0, server->config.listen, err)) != LODE_OK)
         return rc;
@@ -390,8 +393,40 @@ static void loop_fini(struct loop *loop)
         event_free(loop->reap_timer);
     event_free(loop->done_event);
     event_free(loop->shutdown_event);
+    event_free(loop->ledger_wake);
+    event_free(loop->ledger_poll);
     event_base_free(loop->base);
     pthread_mutex_destroy(&loop->done_lock);
+}
+
+/* ---- the ledger's sequencer ---- */
+
+/* Called on the sequencer's thread: wake the waiters of every loop. */
+static void on_integrated(void *ctx, uint64_t tree_size)
+{
+    struct server *server = ctx;
+    (void)tree_size;
+    for (int i = 0; i < server->loop_count; i++)
+        event_active(server->loops[i].ledger_wake, EV_TIMEOUT, 0);
+}
+
+static enum lode_code start_sequencer(struct server *server, struct lode_error *err)
+{
+    struct ledger_sequencer_config cfg = {
+        .database_url = server->config.database_url,
+        .origin = server->config.ledger_origin,
+        .signing_key_path = server->config.ledger_key_path,
+        .batch_max = server->config.ledger_batch_max,
+        .batch_delay_ms = server->config.ledger_batch_delay_ms,
+        .on_integrated = on_integrated,
+        .ctx = server,
+    };
+    enum lode_code rc = ledger_sequencer_start(&cfg, &server->sequencer, err);
+    if (rc != LODE_OK)
+        return rc;
+    server->ledger_origin = ledger_sequencer_origin(server->sequencer);
+    server->ledger_vkey = ledger_sequencer_vkey(server->sequencer);
+    return LODE_OK;
 }
 
 /* ---- signals and the main thread ---- */
@@ -475,6 +510,9 @@ enum lode_code api_serve(const struct api_config *config, struct lode_error *err
         if (rc != LODE_OK)
             goto out_loops;
     }
+    rc = start_sequencer(&server, err);
+    if (rc != LODE_OK)
+        goto out_loops;
     main_base = event_base_new();
     sigterm = evsignal_new(main_base, SIGTERM, on_signal, &server);
     sigint = evsignal_new(main_base, SIGINT, on_signal, &server);
@@ -505,6 +543,7 @@ enum lode_code api_serve(const struct api_config *config, struct lode_error *err
     event_free(sigint);
     event_base_free(main_base);
 out_loops:
+    ledger_sequencer_stop(server.sequencer); /* no more wakes after this */
     db_pool_destroy(server.pool); /* finishes queued jobs, whose requests are orphans now */
     server.pool = NULL;
     for (int i = 0; i < server.loop_count; i++)

@@ -25,6 +25,9 @@
 
 #include "detector/detector.h"
 
+/* features the shipped model gives weight 0 (docs/detector.md: they do not transfer) */
+#define DETECTOR_SHIPPED_DROP (1u << 0 | 1u << 1 | 1u << 2)
+
 struct text {
     char *s;
     size_t len;
@@ -179,49 +182,13 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int main(int argc, char **argv)
+static struct detector_sample *train;
+static struct scored *det, *base;
+
+/* Leave-one-source-out over all units with the given dropped features; prints one table. */
+static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool feature_table)
 {
-    char units[32][64];
-    size_t nunits = 0;
-    struct detector_sample *train = NULL;
-    struct scored *det = NULL, *base = NULL;
     struct lode_error err;
-    double t0;
-
-    if (argc != 3) {
-        fprintf(stderr, "usage: detector_eval JSONL_DIR ZIPPY_PRELUDE\n");
-        return 2;
-    }
-    load_dir(argv[1]);
-    {
-        FILE *f = fopen(argv[2], "rb");
-        if (f == NULL) {
-            perror(argv[2]);
-            return 2;
-        }
-        prelude = malloc(1 << 20);
-        prelude_len = fread(prelude, 1, 1 << 20, f);
-        fclose(f);
-        prelude_ratio = (double)lzma_size(prelude, prelude_len, "", 0) / (double)prelude_len;
-    }
-    for (size_t i = 0; i < ntexts; i++) {
-        bool seen = strcmp(texts[i].source, "seqxgpt-human") == 0;
-        for (size_t u = 0; u < nunits && !seen; u++)
-            seen = strcmp(units[u], texts[i].source) == 0;
-        if (!seen && nunits < 32)
-            snprintf(units[nunits++], 64, "%s", texts[i].source);
-    }
-    printf("detector_eval: %zu texts, %zu held-out sources\n", ntexts, nunits);
-    t0 = now();
-    /* DETECTOR_EVAL_SKIP_BASELINE=1 leaves the (slow) baseline out, for quick iterations */
-    const char *skip = getenv("DETECTOR_EVAL_SKIP_BASELINE");
-    for (size_t i = 0; i < ntexts; i++)
-        texts[i].lz = skip != NULL && skip[0] == '1' ? 0 : zippy_delta(&texts[i]);
-    double lz_time = now() - t0;
-
-    train = malloc(ntexts * sizeof *train);
-    det = malloc(ntexts * sizeof *det);
-    base = malloc(ntexts * sizeof *base);
     printf("\n%-16s %6s %6s %7s | %-28s | %-28s\n", "", "", "", "", "      lode detector", "   ZipPy-style LZMA baseline");
     printf("%-16s %6s %6s %7s | %7s %6s %6s %6s | %7s %6s %6s %6s\n", "held-out source", "human",
            "machine", "scored", "AUROC", "FPR", "TPR", "unsure", "AUROC", "FPR", "TPR", "");
@@ -238,11 +205,11 @@ int main(int argc, char **argv)
             if (!in_test(&texts[i], units[u]))
                 train[ntrain++] = (struct detector_sample){texts[i].s, texts[i].len,
                                                            texts[i].label, texts[i].source};
-        struct detector_train_options opt = {1, NULL, NULL};
+        struct detector_train_options opt = {1, NULL, NULL, drop};
         if (detector_train(train, ntrain, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
             detector_model_load_buffer(model_bytes, model_len, &m, &err) != LODE_OK) {
             fprintf(stderr, "could not train without %s: %s\n", units[u], err.message);
-            return 3;
+            exit(3);
         }
         free(model_bytes);
         for (size_t i = 0; i < ntexts; i++) {
@@ -294,6 +261,10 @@ int main(int argc, char **argv)
            "verdicts;\n texts with fewer than %d words are left out of both columns)\n",
            DETECTOR_MIN_WORDS);
 
+    if (!feature_table) {
+        free(fs);
+        return;
+    }
     printf("\nAUROC of each feature alone on each held-out source (> 0.5: higher value = machine;\n"
            "model-based features come from the model trained without that source)\n%-26s",
            "feature");
@@ -308,6 +279,55 @@ int main(int argc, char **argv)
     }
     free(fs);
 
+}
+
+int main(int argc, char **argv)
+{
+    char units[32][64];
+    size_t nunits = 0;
+    struct lode_error err;
+    double t0;
+
+    if (argc != 3) {
+        fprintf(stderr, "usage: detector_eval JSONL_DIR ZIPPY_PRELUDE\n");
+        return 2;
+    }
+    load_dir(argv[1]);
+    {
+        FILE *f = fopen(argv[2], "rb");
+        if (f == NULL) {
+            perror(argv[2]);
+            return 2;
+        }
+        prelude = malloc(1 << 20);
+        prelude_len = fread(prelude, 1, 1 << 20, f);
+        fclose(f);
+        prelude_ratio = (double)lzma_size(prelude, prelude_len, "", 0) / (double)prelude_len;
+    }
+    for (size_t i = 0; i < ntexts; i++) {
+        bool seen = strcmp(texts[i].source, "seqxgpt-human") == 0;
+        for (size_t u = 0; u < nunits && !seen; u++)
+            seen = strcmp(units[u], texts[i].source) == 0;
+        if (!seen && nunits < 32)
+            snprintf(units[nunits++], 64, "%s", texts[i].source);
+    }
+    printf("detector_eval: %zu texts, %zu held-out sources\n", ntexts, nunits);
+    t0 = now();
+    /* DETECTOR_EVAL_SKIP_BASELINE=1 leaves the (slow) baseline out, for quick iterations */
+    const char *skip = getenv("DETECTOR_EVAL_SKIP_BASELINE");
+    for (size_t i = 0; i < ntexts; i++)
+        texts[i].lz = skip != NULL && skip[0] == '1' ? 0 : zippy_delta(&texts[i]);
+    double lz_time = now() - t0;
+
+    train = malloc(ntexts * sizeof *train);
+    det = malloc(ntexts * sizeof *det);
+    base = malloc(ntexts * sizeof *base);
+    printf("\n== all features ==");
+    run_loso(units, nunits, 0, true);
+    printf("\n== shipped configuration: corpus-independent features only (drops %s) ==",
+           "zstd_cross_entropy, char_ngrams, word_ngrams");
+    run_loso(units, nunits, DETECTOR_SHIPPED_DROP, false);
+
     /* throughput of the full model on all texts, one thread */
     {
         uint8_t *model_bytes = NULL;
@@ -319,7 +339,7 @@ int main(int argc, char **argv)
                                                 texts[i].source};
             bytes += texts[i].len;
         }
-        struct detector_train_options opt = {1, NULL, NULL};
+        struct detector_train_options opt = {1, NULL, NULL, DETECTOR_SHIPPED_DROP};
         t0 = now();
         if (detector_train(train, ntexts, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
             detector_model_load_buffer(model_bytes, model_len, &m, &err) != LODE_OK) {

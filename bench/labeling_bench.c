@@ -10,8 +10,10 @@
  * 4 classes with skewed priors (.4 .3 .2 .1), 10 answers per item, workers drawn with a
  * Zipf-like load (a few prolific workers, a long tail), 70% diligent workers (accuracy
  * .65-.95, errors biased toward the next class), 20% careless (.4-.65), 10% spammers (a
- * random label). Each run happens in a forked child so its peak resident memory (getrusage
- * of the child) belongs to that run alone; the engine's own arena bytes are printed too.
+ * random label). Each run happens in a forked child so its peak resident memory and CPU time
+ * (getrusage of the child; the CPU time includes the child's accuracy count, which is small)
+ * belong to that run alone; the engine's own arena bytes are printed too. Wall seconds time
+ * labeling_aggregate() alone.
  * Accuracy against the generated truth is printed as a sanity figure.
  */
 #include <math.h>
@@ -78,7 +80,7 @@ static void generate(size_t answers, struct data *d)
             }
         }
         d->truth[i] = t;
-        uint32_t chosen[PER_ITEM];
+        uint32_t chosen[PER_ITEM] = {0};
         for (int j = 0; j < PER_ITEM; j++) {
             uint32_t w;
             int again;
@@ -120,6 +122,7 @@ struct sample {
     double accuracy;
     double arena_mb;
     double rss_mb;
+    double cpu_s;
     int method_used;
     unsigned iterations;
 };
@@ -168,6 +171,8 @@ static int run_child(const struct data *d, enum labeling_method m, struct sample
         WEXITSTATUS(status) != 0)
         return -1;
     s->rss_mb = ru.ru_maxrss / 1024.0;
+    s->cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+               ru.ru_stime.tv_usec / 1e6;
     return 0;
 }
 
@@ -196,8 +201,8 @@ int main(int argc, char **argv)
     printf("labeling_bench: %zu answers, %u items, %u workers, %d labels, %d runs per method "
            "(generated in %.2f s)\n",
            d.count, d.items, d.workers, K, runs, now_s() - t0);
-    printf("%-8s %10s %10s %10s %12s %12s %10s %s\n", "method", "median_s", "min_s", "max_s",
-           "peak_rss_MB", "arena_MB", "accuracy", "note");
+    printf("%-8s %10s %10s %10s %10s %12s %10s %10s %s\n", "method", "median_s", "min_s",
+           "max_s", "cpu_s", "peak_rss_MB", "arena_MB", "accuracy", "note");
     char list[128];
     snprintf(list, sizeof list, "%s", methods);
     for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
@@ -215,8 +220,9 @@ int main(int argc, char **argv)
             }
         qsort(s, (size_t)runs, sizeof s[0], cmp_sample);
         const struct sample *med = &s[runs / 2];
-        printf("%-8s %10.3f %10.3f %10.3f %12.1f %12.1f %9.2f%% %s%s, %u iterations\n", name,
-               med->seconds, s[0].seconds, s[runs - 1].seconds, med->rss_mb, med->arena_mb,
+        printf("%-8s %10.3f %10.3f %10.3f %10.3f %12.1f %10.1f %9.2f%% %s%s, %u iterations\n",
+               name, med->seconds, s[0].seconds, s[runs - 1].seconds, med->cpu_s, med->rss_mb,
+               med->arena_mb,
                med->accuracy, m == LABELING_METHOD_AUTO ? "chose " : "",
                m == LABELING_METHOD_AUTO ? labeling_method_name(med->method_used) : "",
                med->iterations);

@@ -140,8 +140,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < RUNS; i++)
         r[i] = auth_run(conn, text, jobs_count / 4);
     qsort(r, RUNS, sizeof r[0], cmp_double);
-    printf("token_authenticate: %.0f /s on one connection (median of %d runs of %d)\n",
-           r[RUNS / 2], RUNS, jobs_count / 4);
+    printf("token_authenticate: %.0f /s on one connection (median of %d runs of %d)\n", r[RUNS / 2],
+           RUNS, jobs_count / 4);
     db_conn_close(conn);
     return 0;
 }

@@ -270,7 +270,7 @@ int cmd_dedupe(int argc, char **argv)
         {"input", OPTION_STRING, &input, NULL, "JSONL file to read (- for standard input)", 0, 0},
         {"field", OPTION_STRING, &field, "text", "string member holding each record's text", 0,
          0},
-        {"threshold", OPTION_STRING, &threshold_text, "0.8",
+        {"threshold", OPTION_STRING, &threshold_text, DEDUPE_THRESHOLD_DEFAULT_TEXT,
          "Jaccard similarity at or above which records are near duplicates, in (0, 1]", 0, 0},
         {"shingle", OPTION_STRING, &scheme, "char:5",
          "shingles: char:K (K code points) or word:K (K words)", 0, 0},
@@ -334,8 +334,9 @@ int cmd_dedupe(int argc, char **argv)
 
     in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
     if (in == NULL) {
-        fprintf(stderr, "lode dedupe: could not open \"%s\": %s\n", input, strerror(errno));
-        return EXIT_RUNTIME;
+        int e = errno;
+        fprintf(stderr, "lode dedupe: could not open \"%s\": %s\n", input, strerror(e));
+        return e == ENOENT || e == EISDIR ? EXIT_USAGE : EXIT_RUNTIME;
     }
     dedupe_workspace_init(&run.ws);
     run.index = dedupe_index_create(0);

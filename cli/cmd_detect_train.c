@@ -245,7 +245,8 @@ static int load_folder(struct corpus *c, const char *dir, int label, json_t *pro
 
 int cmd_detect_train(int argc, char **argv)
 {
-    const char *out = NULL, *human = NULL, *machine = NULL, *exclude = NULL;
+    const char *out = NULL, *human = NULL, *machine = NULL, *exclude = NULL, *drop = NULL;
+    uint32_t drop_mask = 0;
     int64_t seed = 1;
     const struct option_spec options[] = {
         {"out", OPTION_STRING, &out, NULL, "model file to write (required)", 0, 0},
@@ -254,6 +255,8 @@ int cmd_detect_train(int argc, char **argv)
         {"machine", OPTION_STRING, &machine, NULL, "folder of machine-generated .txt files", 0, 0},
         {"exclude-source", OPTION_STRING, &exclude, NULL,
          "leave out the texts of this source (for evaluation)", 0, 0},
+        {"drop-features", OPTION_STRING, &drop, "zstd_cross_entropy,char_ngrams,word_ngrams",
+         "comma-separated features to give weight 0 (empty: use all; see docs/detector.md)", 0, 0},
         {0},
     };
     const struct command_spec spec = {
@@ -277,6 +280,18 @@ int cmd_detect_train(int argc, char **argv)
         fprintf(stderr, "lode detect-train: --out and at least one input are required\n");
         return EXIT_USAGE;
     }
+    for (const char *p = drop; p != NULL && *p != '\0';) {
+        size_t l = strcspn(p, ","), k;
+        for (k = 0; detector_feature_name(k) != NULL; k++)
+            if (strlen(detector_feature_name(k)) == l && strncmp(p, detector_feature_name(k), l) == 0)
+                break;
+        if (detector_feature_name(k) == NULL) {
+            fprintf(stderr, "lode detect-train: unknown feature \"%.*s\"\n", (int)l, p);
+            return EXIT_USAGE;
+        }
+        drop_mask |= 1u << k;
+        p += l + (p[l] == ',');
+    }
     if (sodium_init() < 0)
         return EXIT_RUNTIME;
     prov = json_array();
@@ -287,10 +302,11 @@ int cmd_detect_train(int argc, char **argv)
     if (rc == EXIT_OK && machine != NULL)
         rc = load_folder(&c, machine, 1, prov);
     if (rc == EXIT_OK) {
-        json_t *p = json_pack("{s:s,s:I,s:o}", "command", "lode detect-train", "seed",
-                              (json_int_t)seed, "inputs", prov);
+        json_t *p = json_pack("{s:s,s:I,s:s?,s:s?,s:o}", "command", "lode detect-train", "seed",
+                              (json_int_t)seed, "drop_features", drop, "exclude_source", exclude,
+                              "inputs", prov);
         char *ptext = json_dumps(p, JSON_SORT_KEYS | JSON_COMPACT);
-        struct detector_train_options opt = {(uint64_t)seed, ptext, exclude};
+        struct detector_train_options opt = {(uint64_t)seed, ptext, exclude, drop_mask};
         json_decref(p);
         prov = NULL;
         if (detector_train(c.s, c.n, &opt, &model, &model_len, &err) != LODE_OK) {

@@ -15,6 +15,7 @@ int cmd_serve(int argc, char **argv)
 {
     struct api_config cfg = {0};
     int64_t threads = 0, pool = 0, queue = 0, max_conns = 0, shutdown_ms = 0;
+    int64_t batch_max = 0, batch_delay = 0;
     const char *log_level = NULL;
     bool debug_routes = false;
     const struct option_spec options[] = {
@@ -36,6 +37,14 @@ int cmd_serve(int argc, char **argv)
         {"max-connections", OPTION_INT, &max_conns, "4096", "open client connections", 1, 1000000},
         {"shutdown-timeout-ms", OPTION_INT, &shutdown_ms, "10000",
          "how long in-flight requests may take after SIGTERM", 0, 600000},
+        {"ledger-origin", OPTION_STRING, &cfg.ledger_origin, "localhost/lode",
+         "the origin line of the ledger's checkpoints (names this log)", 0, 0},
+        {"ledger-key", OPTION_STRING, &cfg.ledger_key_path, "var/keys/checkpoint.key",
+         "file with the Ed25519 key that signs checkpoints (made by lode keygen)", 0, 0},
+        {"ledger-batch-max", OPTION_INT, &batch_max, "256",
+         "most entries the sequencer integrates in one batch (one checkpoint)", 1, 4096},
+        {"ledger-batch-delay-ms", OPTION_INT, &batch_delay, "5",
+         "how long the sequencer gathers a batch after the first entry arrives", 0, 10000},
         {"migrate", OPTION_FLAG, &cfg.migrate, "true", "apply pending migrations at start", 0, 0},
         {"log-level", OPTION_STRING, &log_level, "info", "debug, info, warn or error", 0, 0},
         {"debug-routes", OPTION_FLAG, &debug_routes, "false",
@@ -67,6 +76,8 @@ int cmd_serve(int argc, char **argv)
     cfg.db_queue_max = (int)queue;
     cfg.max_connections = (int)max_conns;
     cfg.shutdown_timeout_ms = (int)shutdown_ms;
+    cfg.ledger_batch_max = (int)batch_max;
+    cfg.ledger_batch_delay_ms = (int)batch_delay;
     if (api_serve(&cfg, &err) != LODE_OK) {
         log_emit(LOG_ERROR, "serve_failed", "code", lode_code_name(err.code), "message",
                  err.message, "detail", err.log_detail, NULL);

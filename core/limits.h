@@ -62,4 +62,13 @@
 #define LODE_DEDUPE_INDEX_KEYS_MAX (1u << 30)  /* band-key entries in one in-memory index */
 #define LODE_DEDUPE_ITEMS_MAX 100000000u       /* records in one lode dedupe run */
 
+/* Datasets and items (storage/item_store.h, api/items.c) */
+#define LODE_BLOB_BYTES_MAX (16u << 20)          /* one stored blob, uncompressed */
+#define LODE_ITEM_FILE_BYTES_MAX (16u << 20)     /* one uploaded file */
+#define LODE_ITEM_RECORD_BYTES_MAX (2u << 20)    /* one JSON record (a body or an NDJSON line) */
+#define LODE_ITEM_META_BYTES_MAX 16384           /* a record's "meta" object, compact JSON */
+#define LODE_ITEM_BATCH_RECORDS_MAX 1000         /* records in one NDJSON upload */
+#define LODE_ITEM_BATCH_BYTES_MAX (8u << 20)     /* one NDJSON upload */
+#define LODE_DATASET_DESCRIPTION_BYTES_MAX 4096  /* a dataset's description */
+
 #endif

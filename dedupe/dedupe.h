@@ -45,7 +45,8 @@
 #define DEDUPE_HASHES 128           /* MinHash functions per signature */
 #define DEDUPE_SCHEME_VERSION 1     /* bumps when hashing or normalisation changes */
 #define DEDUPE_SHINGLE_K_MAX 32     /* largest shingle size accepted */
-#define DEDUPE_THRESHOLD_DEFAULT 0.8
+#define DEDUPE_THRESHOLD_DEFAULT 0.75 /* chosen on the evaluation set, docs/dedupe.md */
+#define DEDUPE_THRESHOLD_DEFAULT_TEXT "0.75"
 #define DEDUPE_BUCKET_MAX 256       /* items kept per band key in the in-memory index */
 #define DEDUPE_VERIFY_MARGIN 0.15   /* estimate below threshold - margin skips exact check */
 

@@ -5,8 +5,11 @@
  * Shingle hash: a seeded 64-bit multiply-rotate hash over the shingle's UTF-8 bytes (read
  * little-endian), finished with the MurmurHash3 64-bit finaliser. The seed encodes the scheme,
  * so a character 5-gram and a word 1-gram over the same bytes hash differently.
- * MinHash: h_i(x) = (a_i * x + b_i) >> 32 (mod 2^64), multiply-add-shift with a_i odd; a_i and
- * b_i come from splitmix64 with a fixed seed, so signatures never change between runs.
+ * MinHash: each 64-bit shingle hash is folded to 32 bits x, and permutation i is the bijection
+ * h_i(x) = g((x ^ b_i) * a_i mod 2^32) with a_i odd and g a fixed xorshift-multiply-xorshift
+ * finaliser. All arithmetic is 32-bit so the 128 lanes vectorise (an AVX2 variant is chosen at
+ * run time on x86-64; both variants give identical bits). a_i and b_i come from splitmix64 with
+ * a fixed seed, so signatures never change between runs or machines.
  */
 #include <math.h>
 #include <pthread.h>
@@ -19,7 +22,7 @@
 #define SHINGLE_SEED 0x6c6f64652d736831ull
 #define BAND_SEED 0x6c6f64652d626e31ull
 
-static uint64_t coeff_a[DEDUPE_HASHES], coeff_b[DEDUPE_HASHES];
+static uint32_t coeff_a[DEDUPE_HASHES], coeff_b[DEDUPE_HASHES];
 static pthread_once_t coeff_once = PTHREAD_ONCE_INIT;
 
 static uint64_t splitmix64(uint64_t *state)
@@ -34,8 +37,8 @@ static void coeff_init(void)
 {
     uint64_t state = COEFF_SEED;
     for (int i = 0; i < DEDUPE_HASHES; i++) {
-        coeff_a[i] = splitmix64(&state) | 1u;
-        coeff_b[i] = splitmix64(&state);
+        coeff_a[i] = (uint32_t)splitmix64(&state) | 1u;
+        coeff_b[i] = (uint32_t)splitmix64(&state);
     }
 }
 
@@ -79,6 +82,43 @@ static uint64_t hash_bytes(const char *s, size_t n, uint64_t seed)
     }
     return fmix64(h);
 }
+
+/* The 128 permutations of one shingle batch; written so that compilers vectorise it. */
+#define MINHASH_BODY                                                                           \
+    for (size_t j = 0; j < n; j++) {                                                           \
+        uint32_t x = (uint32_t)(xs[j] ^ (xs[j] >> 32));                                        \
+        for (int i = 0; i < DEDUPE_HASHES; i++) {                                              \
+            uint32_t h = (x ^ coeff_b[i]) * coeff_a[i];                                        \
+            h ^= h >> 15;                                                                      \
+            h *= 0x2c1b3c6du;                                                                  \
+            h ^= h >> 12;                                                                      \
+            mins[i] = h < mins[i] ? h : mins[i];                                               \
+        }                                                                                      \
+    }
+
+static void minhash_update_generic(uint32_t *restrict mins, const uint64_t *restrict xs,
+                                   size_t n)
+{
+    MINHASH_BODY
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) static void
+minhash_update_avx2(uint32_t *restrict mins, const uint64_t *restrict xs, size_t n)
+{
+    MINHASH_BODY
+}
+
+static void minhash_update(uint32_t *restrict mins, const uint64_t *restrict xs, size_t n)
+{
+    if (__builtin_cpu_supports("avx2"))
+        minhash_update_avx2(mins, xs, n);
+    else
+        minhash_update_generic(mins, xs, n);
+}
+#else
+#define minhash_update minhash_update_generic
+#endif
 
 static uint32_t scheme_of(const struct dedupe_params *p)
 {
@@ -257,13 +297,7 @@ enum lode_code dedupe_signature_compute(struct dedupe_workspace *ws,
     count = shingle_hashes(ws, p, norm, norm_len);
     for (int i = 0; i < DEDUPE_HASHES; i++)
         mins[i] = UINT32_MAX;
-    for (size_t j = 0; j < count; j++) {
-        uint64_t x = ws->set_a[j];
-        for (int i = 0; i < DEDUPE_HASHES; i++) {
-            uint32_t v = (uint32_t)((coeff_a[i] * x + coeff_b[i]) >> 32);
-            mins[i] = v < mins[i] ? v : mins[i];
-        }
-    }
+    minhash_update(mins, ws->set_a, count);
     sig_out->scheme = scheme_of(p);
     sig_out->shingles = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
     memcpy(sig_out->mins, mins, sizeof mins);

@@ -14,6 +14,7 @@
 
 #include "core/limits.h"
 #include "dedupe/dedupe.h"
+#include "dedupe/internal.h"
 
 #define SEP 0x20
 
@@ -111,27 +112,82 @@ static bool is_ascii(const char *s, size_t len)
     return (acc & 0x8080808080808080ull) == 0;
 }
 
-static size_t normalise_ascii(const char *s, size_t len, char *out)
-{
-    size_t n = 0;
-    bool pending = false;
+/* Output position and whether a separator is owed before the next kept character. */
+struct norm_state {
+    size_t out;
+    bool pending;
+};
 
+static void emit_ascii(const char *s, size_t len, char *dst, struct norm_state *st)
+{
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         char cls = ascii_class[c];
         if (cls == 'd')
             continue;
         if (cls == 's') {
-            pending = n > 0;
+            st->pending = st->out > 0;
             continue;
         }
-        if (pending) {
-            out[n++] = SEP;
-            pending = false;
+        if (st->pending) {
+            dst[st->out++] = SEP;
+            st->pending = false;
         }
-        out[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        dst[st->out++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
     }
-    out[n] = '\0';
+}
+
+/* Appends the normalised form of s (any UTF-8) to ws->text at st->out. Returns the utf8proc
+ * result: negative on invalid input. */
+static utf8proc_ssize_t emit_unicode(struct dedupe_workspace *ws, const char *s, size_t len,
+                                     struct norm_state *st)
+{
+    utf8proc_ssize_t n;
+    size_t w = 0;
+    bool lead_sep = false; /* owed from before this run: written directly, it never composes */
+
+    /* Decomposition rarely grows text past its byte count; retry once with the exact size. */
+    ws->cps = grow(ws->cps, &ws->cps_cap, len + 16, sizeof *ws->cps);
+    n = utf8proc_decompose_custom((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, ws->cps,
+                                  (utf8proc_ssize_t)ws->cps_cap, NORM_OPTIONS, NULL, NULL);
+    if (n > (utf8proc_ssize_t)ws->cps_cap) {
+        ws->cps = grow(ws->cps, &ws->cps_cap, (size_t)n, sizeof *ws->cps);
+        n = utf8proc_decompose_custom((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len,
+                                      ws->cps, (utf8proc_ssize_t)ws->cps_cap, NORM_OPTIONS, NULL,
+                                      NULL);
+    }
+    if (n < 0)
+        return n;
+    /* Fold separators, drop controls and format characters. */
+    for (utf8proc_ssize_t i = 0; i < n; i++) {
+        int32_t cp = ws->cps[i];
+        switch (fold_of(cp)) {
+        case DROP:
+            break;
+        case SEPARATE:
+            st->pending = st->out > 0 || w > 0;
+            break;
+        case KEEP:
+            if (st->pending) {
+                /* a separator owed from an earlier run would overtake the read position */
+                if (w == 0)
+                    lead_sep = true;
+                else
+                    ws->cps[w++] = SEP;
+                st->pending = false;
+            }
+            ws->cps[w++] = cp;
+            break;
+        }
+    }
+    n = utf8proc_normalize_utf32(ws->cps, (utf8proc_ssize_t)w, NORM_OPTIONS);
+    if (n < 0)
+        return n;
+    ws->text = grow(ws->text, &ws->text_cap, st->out + (size_t)n * 4 + 2, 1);
+    if (lead_sep)
+        ws->text[st->out++] = SEP;
+    for (utf8proc_ssize_t i = 0; i < n; i++)
+        st->out += (size_t)utf8proc_encode_char(ws->cps[i], (utf8proc_uint8_t *)ws->text + st->out);
     return n;
 }
 
@@ -151,73 +207,79 @@ static size_t invalid_offset(const char *s, size_t len)
     return len;
 }
 
-enum lode_code dedupe_text_normalise(struct dedupe_workspace *ws, const char *text, size_t len,
-                                     const char **norm_out, size_t *norm_len_out,
-                                     struct lode_error *err)
+/*
+ * ASCII runs take the table; each non-ASCII run goes through utf8proc together with the
+ * characters that could combine with it: a kept ASCII character just before it (a base for
+ * combining marks, e.g. "e" + U+0301) and ASCII controls before, inside or after it (they are
+ * dropped, so what they separate meets and may compose). No composition has an ASCII second
+ * character, so a run ends at the next ASCII byte that is not a control. The result equals
+ * normalising the whole text through utf8proc (checked by the unit tests and the fuzz target).
+ */
+static enum lode_code normalise(struct dedupe_workspace *ws, const char *text, size_t len,
+                                bool unicode_only, const char **norm_out, size_t *norm_len_out,
+                                struct lode_error *err)
 {
-    utf8proc_ssize_t n;
-    size_t w = 0, out = 0;
-    bool pending = false;
+    const unsigned char *b = (const unsigned char *)text;
+    struct norm_state st = {0, false};
+    size_t i = 0;
 
     if (len > LODE_DEDUPE_TEXT_BYTES_MAX)
         return lode_error_set(err, LODE_ETOOBIG, "text is %zu bytes, over the limit of %u", len,
                               (unsigned)LODE_DEDUPE_TEXT_BYTES_MAX);
-    if (is_ascii(text, len)) {
-        ws->text = grow(ws->text, &ws->text_cap, len + 1, 1);
-        *norm_len_out = normalise_ascii(text, len, ws->text);
-        *norm_out = ws->text;
-        return LODE_OK;
-    }
-
-    /* Decomposition rarely grows text past its byte count; retry once with the exact size. */
-    ws->cps = grow(ws->cps, &ws->cps_cap, len + 16, sizeof *ws->cps);
-    n = utf8proc_decompose_custom((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len,
-                                  ws->cps, (utf8proc_ssize_t)ws->cps_cap, NORM_OPTIONS, NULL,
-                                  NULL);
-    if (n > (utf8proc_ssize_t)ws->cps_cap) {
-        ws->cps = grow(ws->cps, &ws->cps_cap, (size_t)n, sizeof *ws->cps);
-        n = utf8proc_decompose_custom((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len,
-                                      ws->cps, (utf8proc_ssize_t)ws->cps_cap, NORM_OPTIONS, NULL,
-                                      NULL);
-    }
-    if (n < 0) {
-        if (n == UTF8PROC_ERROR_INVALIDUTF8)
-            return lode_error_set(err, LODE_EINVAL, "text is not valid UTF-8 at byte %zu",
-                                  invalid_offset(text, len));
-        return lode_error_set(err, LODE_EINVAL, "could not normalise text: %s",
-                              utf8proc_errmsg(n));
-    }
-
-    /* Fold separators, drop controls and format characters. */
-    for (utf8proc_ssize_t i = 0; i < n; i++) {
-        int32_t cp = ws->cps[i];
-        switch (fold_of(cp)) {
-        case DROP:
-            break;
-        case SEPARATE:
-            pending = w > 0;
-            break;
-        case KEEP:
-            if (pending) {
-                ws->cps[w++] = SEP;
-                pending = false;
+    ws->text = grow(ws->text, &ws->text_cap, len + 1, 1);
+    if (!unicode_only && is_ascii(text, len)) {
+        emit_ascii(text, len, ws->text, &st);
+    } else if (unicode_only) {
+        if (emit_unicode(ws, text, len, &st) < 0)
+            goto invalid;
+    } else {
+        while (i < len) {
+            size_t j = i, ascii_end, k;
+            while (j < len && b[j] < 0x80)
+                j++;
+            ascii_end = j;
+            if (j < len) {
+                while (ascii_end > i && ascii_class[b[ascii_end - 1]] == 'd')
+                    ascii_end--;
+                if (ascii_end > i && ascii_class[b[ascii_end - 1]] == 'k')
+                    ascii_end--;
             }
-            ws->cps[w++] = cp;
-            break;
+            ws->text = grow(ws->text, &ws->text_cap, st.out + (ascii_end - i) + 1, 1);
+            emit_ascii(text + i, ascii_end - i, ws->text, &st);
+            if (j == len)
+                break;
+            k = j;
+            while (k < len && (b[k] >= 0x80 || ascii_class[b[k]] == 'd'))
+                k++;
+            if (emit_unicode(ws, text + ascii_end, k - ascii_end, &st) < 0)
+                goto invalid;
+            i = k;
         }
     }
-    n = utf8proc_normalize_utf32(ws->cps, (utf8proc_ssize_t)w, NORM_OPTIONS);
-    if (n < 0)
-        return lode_error_set(err, LODE_EINVAL, "could not normalise text: %s",
-                              utf8proc_errmsg(n));
-
-    ws->text = grow(ws->text, &ws->text_cap, (size_t)n * 4 + 1, 1);
-    for (utf8proc_ssize_t i = 0; i < n; i++)
-        out += (size_t)utf8proc_encode_char(ws->cps[i], (utf8proc_uint8_t *)ws->text + out);
-    ws->text[out] = '\0';
+    ws->text[st.out] = '\0';
     *norm_out = ws->text;
-    *norm_len_out = out;
+    *norm_len_out = st.out;
     return LODE_OK;
+
+invalid:
+    if (invalid_offset(text, len) < len)
+        return lode_error_set(err, LODE_EINVAL, "text is not valid UTF-8 at byte %zu",
+                              invalid_offset(text, len));
+    return lode_error_set(err, LODE_EINVAL, "could not normalise text");
+}
+
+enum lode_code dedupe_text_normalise(struct dedupe_workspace *ws, const char *text, size_t len,
+                                     const char **norm_out, size_t *norm_len_out,
+                                     struct lode_error *err)
+{
+    return normalise(ws, text, len, false, norm_out, norm_len_out, err);
+}
+
+enum lode_code dedupe_text_normalise_reference(struct dedupe_workspace *ws, const char *text,
+                                               size_t len, const char **norm_out,
+                                               size_t *norm_len_out, struct lode_error *err)
+{
+    return normalise(ws, text, len, true, norm_out, norm_len_out, err);
 }
 
 enum lode_code dedupe_text_analyse(struct dedupe_workspace *ws, const struct dedupe_params *p,

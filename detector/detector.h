@@ -82,6 +82,7 @@ struct detector_train_options {
     uint64_t seed;           /* folds and dictionary sampling */
     const char *provenance;  /* JSON text recorded in the model (inputs, command); may be NULL */
     const char *exclude_source; /* drop this source's samples before training; may be NULL */
+    uint32_t drop_features;     /* bit i set: feature i gets weight 0 (and is not computed) */
 };
 
 /* Reads and validates a model file of at most LODE_DETECTOR_MODEL_BYTES_MAX bytes.

@@ -311,13 +311,6 @@ enum lode_code detector_model_load_buffer(const uint8_t *buf, size_t len,
     }
     if (off != end)
         return bad(err, "trailing bytes after the sections");
-    for (size_t k = 3; k < NSECTIONS; k++)
-        if (sec_len[k] != TABLE_ENTRIES * 2)
-            return bad(err, "n-gram table has the wrong size");
-    if (sec_len[1] == 0 || sec_len[2] == 0 || sec_len[1] > DETECTOR_DICT_BYTES_MAX ||
-        sec_len[2] > DETECTOR_DICT_BYTES_MAX)
-        return bad(err, "dictionary missing or too big");
-
     m = calloc(1, sizeof *m);
     if (m == NULL)
         return lode_error_set(err, LODE_ENOMEM, "could not allocate the model");
@@ -329,6 +322,13 @@ enum lode_code detector_model_load_buffer(const uint8_t *buf, size_t len,
     memcpy(m->file, buf, len);
     m->file_len = len;
     rc = parse_meta(m, sec[0], sec_len[0], err);
+    for (size_t k = 3; rc == LODE_OK && k < NSECTIONS; k++)
+        if (sec_len[k] != TABLE_ENTRIES * 2)
+            rc = bad(err, "n-gram table has the wrong size");
+    if (rc == LODE_OK && (sec_len[1] == 0 || sec_len[2] == 0 ||
+                          sec_len[1] > DETECTOR_DICT_BYTES_MAX ||
+                          sec_len[2] > DETECTOR_DICT_BYTES_MAX))
+        rc = bad(err, "dictionary missing or too big");
     if (rc != LODE_OK) {
         detector_model_free(m);
         return rc;

@@ -32,16 +32,23 @@ void detector_model_features(const struct detector_model *m, const struct detect
 
     memset(f, 0, sizeof(double) * DETECTOR_FEATURE_COUNT);
     detector_text_style(t, f);
-    nc = detector_char_grams(t, add_llr, &c);
-    nw = detector_word_grams(t, add_llr, &w);
-    f[FEAT_CHAR_NGRAM] = nc > 0 ? c.sum / (double)nc : 0;
-    f[FEAT_WORD_NGRAM] = nw > 0 ? w.sum / (double)nw : 0;
+    /* model-based features with weight 0 are not computed (they stay at 0) */
+    if (m->weight[FEAT_CHAR_NGRAM] != 0) {
+        nc = detector_char_grams(t, add_llr, &c);
+        f[FEAT_CHAR_NGRAM] = nc > 0 ? c.sum / (double)nc : 0;
+    }
+    if (m->weight[FEAT_WORD_NGRAM] != 0) {
+        nw = detector_word_grams(t, add_llr, &w);
+        f[FEAT_WORD_NGRAM] = nw > 0 ? w.sum / (double)nw : 0;
+    }
     nc = detector_char_grams(t, add_llr, &bc);
     nw = detector_word_unigrams(t, add_llr, &bw);
     detector_surprisal_features(bc.sum, nc, bw.sum, bw.sumsq, nw, f);
-    zh = detector_compressed_size(m->cdict_human, t);
-    zm = detector_compressed_size(m->cdict_machine, t);
-    f[FEAT_ZSTD_XENT] = t->len > 0 ? 8.0 * ((double)zh - (double)zm) / (double)t->len : 0;
+    if (m->weight[FEAT_ZSTD_XENT] != 0) {
+        zh = detector_compressed_size(m->cdict_human, t);
+        zm = detector_compressed_size(m->cdict_machine, t);
+        f[FEAT_ZSTD_XENT] = t->len > 0 ? 8.0 * ((double)zh - (double)zm) / (double)t->len : 0;
+    }
 }
 
 /* Plain-words labels of each feature, for the evidence. */
@@ -96,7 +103,7 @@ enum lode_code detector_score(const struct detector_model *m, const char *text, 
     struct lode_error why;
     bool insufficient;
     double z[DETECTOR_FEATURE_COUNT], contrib[DETECTOR_FEATURE_COUNT], logit;
-    size_t worst = 0;
+    size_t worst = DETECTOR_FEATURE_COUNT;
     enum lode_code rc;
 
     memset(r, 0, sizeof *r);
@@ -121,10 +128,10 @@ enum lode_code detector_score(const struct detector_model *m, const char *text, 
         z[i] = (r->features[i] - m->mean[i]) / m->scale[i];
         contrib[i] = m->platt_a * m->weight[i] * z[i];
         logit += m->weight[i] * z[i];
-        if (fabs(z[i]) > fabs(z[worst]))
+        if (m->weight[i] != 0 && (worst == DETECTOR_FEATURE_COUNT || fabs(z[i]) > fabs(z[worst])))
             worst = i;
     }
-    if (fabs(z[worst]) > m->ood_z_max) {
+    if (worst < DETECTOR_FEATURE_COUNT && fabs(z[worst]) > m->ood_z_max) {
         r->verdict = DETECTOR_UNCERTAIN;
         snprintf(r->reason, sizeof r->reason,
                  "unlike the texts the model was trained on: %s is far outside their range",
@@ -138,8 +145,11 @@ enum lode_code detector_score(const struct detector_model *m, const char *text, 
     for (size_t k = 0; k < DETECTOR_EVIDENCE_MAX; k++) {
         size_t best = DETECTOR_FEATURE_COUNT;
         for (size_t i = 0; i < DETECTOR_FEATURE_COUNT; i++)
-            if (!used[i] && (best == DETECTOR_FEATURE_COUNT || fabs(contrib[i]) > fabs(contrib[best])))
+            if (!used[i] && m->weight[i] != 0 &&
+                (best == DETECTOR_FEATURE_COUNT || fabs(contrib[i]) > fabs(contrib[best])))
                 best = i;
+        if (best == DETECTOR_FEATURE_COUNT)
+            break;
         used[best] = true;
         struct detector_evidence *e = &r->evidence[r->evidence_count++];
         e->feature = detector_feature_name(best);

@@ -331,6 +331,7 @@ struct trainer {
     double oof_auroc;
     size_t rejected;
     bool keep[NF];
+    uint32_t drop;
     double auc_lo[NF], auc_hi[NF];
 };
 
@@ -555,11 +556,11 @@ static bool same_family(const char *a, const char *b)
     return la == lb && memcmp(a, b, la) == 0;
 }
 
-/* Keeps the features that point the same way in every training source: for every machine
- * group, its texts against the human texts of the same family (source name up to '-') give a
- * per-source AUROC of the feature alone; a feature is kept only if all of them lie on the same
- * side of 0.5. A feature whose sign flips between sources is a property of the corpora, not of
- * machine text, and is what fails on a source never seen. Dropped features get weight 0. */
+/* Records, for every feature, the range of its AUROC alone over the training sources: for each
+ * machine group, its texts against the human texts of the same family (source name up to '-').
+ * A range that straddles 0.5 marks a feature whose direction depends on the corpus. The
+ * features named in the training options' drop mask get weight 0 (docs/detector.md gives the
+ * leave-one-source-out measurements behind the default mask). */
 static enum lode_code select_features(struct trainer *tr, struct lode_error *err)
 {
     struct scored *v = malloc((tr->n + 1) * sizeof *v);
@@ -567,7 +568,6 @@ static enum lode_code select_features(struct trainer *tr, struct lode_error *err
         return lode_error_set(err, LODE_ENOMEM, "could not allocate the selection buffer");
     for (int k = 0; k < NF; k++) {
         double lo = 1, hi = 0;
-        int pairs = 0;
         for (int g = 0; g < tr->ngroups; g++) {
             size_t nv = 0;
             bool has_human = false;
@@ -589,11 +589,10 @@ static enum lode_code select_features(struct trainer *tr, struct lode_error *err
             double a = auroc(v, nv);
             lo = fmin(lo, a);
             hi = fmax(hi, a);
-            pairs++;
         }
         tr->auc_lo[k] = lo;
         tr->auc_hi[k] = hi;
-        tr->keep[k] = pairs == 0 || lo > 0.5 || hi < 0.5;
+        tr->keep[k] = (tr->drop & (1u << k)) == 0;
         if (!tr->keep[k])
             for (size_t i = 0; i < tr->n; i++)
                 tr->x[i][k] = 0;
@@ -648,10 +647,16 @@ static enum lode_code fit(struct trainer *tr, struct lode_error *err)
         }
         tr->x[i][NF] = 1;
     }
-    tr->ood_z = fmax(8.0, 1.5 * tr->ood_z);
     rc = select_features(tr, err);
     if (rc != LODE_OK)
         return rc;
+    /* out of distribution: a used feature 1.5 times further out than any fitted text's */
+    tr->ood_z = 0;
+    for (size_t i = 0; i < tr->n; i++)
+        for (int k = 0; k < NF; k++)
+            if (tr->keep[k] && !tr->s[i].in_dict)
+                tr->ood_z = fmax(tr->ood_z, fabs(tr->x[i][k]));
+    tr->ood_z = fmax(8.0, 1.5 * tr->ood_z);
     /* out-of-fold logits */
     for (int f = 0; f < FOLDS; f++) {
         double b[NF + 1];
@@ -818,9 +823,10 @@ static enum lode_code emit_model(const struct trainer *tr, const struct detector
 }
 
 enum lode_code detector_train(const struct detector_sample *samples, size_t n,
-                              const struct detector_train_options *opt, uint8_t **model_out,
+                              const struct detector_train_options *options, uint8_t **model_out,
                               size_t *len_out, struct lode_error *err)
 {
+    const struct detector_train_options *opt = options;
     struct trainer tr;
     uint8_t *first = NULL;
     size_t first_len = 0;
@@ -829,6 +835,7 @@ enum lode_code detector_train(const struct detector_sample *samples, size_t n,
     json_t *refs;
 
     memset(&tr, 0, sizeof tr);
+    tr.drop = options->drop_features;
     *model_out = NULL;
     if (n > LODE_DETECTOR_TRAIN_SAMPLES_MAX)
         return lode_error_set(err, LODE_EINVAL, "more than %d training texts",

@@ -18,6 +18,7 @@
 enum model_kind { MODEL_POOLED, MODEL_ONECOIN, MODEL_HDS, MODEL_DS };
 
 #define AUTO_CV_ANSWERS_MAX 1000000 /* AUTO: full k-fold up to this many answers, then 1 fold */
+#define AUTO_Z 1.645 /* AUTO: a richer model must win by this many standard errors (one-sided 95%) */
 
 /* Working state of one aggregation, allocated once and reused by every fit. */
 struct work {
@@ -347,12 +348,7 @@ static void m_step(struct work *w, enum model_kind kind)
     uint32_t K = w->K, W = p->worker_count;
     double cls[LODE_LABELING_LABELS_MAX] = {0}, total = 0;
 
-    /* class prior from items that have evidence */
-    memset(w->count, 0, (size_t)W * sizeof *w->count);
     memset(w->right, 0, (size_t)W * sizeof *w->right);
-    for (size_t a = 0; a < p->answer_count; a++)
-        if (used(w, a))
-            w->count[p->answers[a].worker]++;
     if (kind == MODEL_POOLED) {
         for (uint32_t k = 0; k < K; k++)
             w->logprior[k] = -log((double)K);
@@ -489,8 +485,12 @@ static double e_step(struct work *w, enum model_kind kind)
     return delta;
 }
 
-static void fit(struct work *w, enum model_kind kind)
+static void fit(struct work *w, enum model_kind kind, double tolerance)
 {
+    memset(w->count, 0, (size_t)w->p->worker_count * sizeof *w->count);
+    for (size_t a = 0; a < w->p->answer_count; a++)
+        if (used(w, a))
+            w->count[w->p->answers[a].worker]++;
     init_shares(w);
     w->iterations = 0;
     w->converged = false;
@@ -498,7 +498,7 @@ static void fit(struct work *w, enum model_kind kind)
         m_step(w, kind);
         double delta = e_step(w, kind);
         w->iterations++;
-        if (delta < w->o->tolerance) {
+        if (delta < tolerance) {
             w->converged = true;
             break;
         }
@@ -630,10 +630,92 @@ static void worker_quality(struct work *w, const uint32_t *votes, struct labelin
     }
 }
 
-/* ---- entry point ------------------------------------------------------------------------- */
-
 static const enum model_kind candidate_kind[LABELING_CANDIDATES] = {MODEL_POOLED, MODEL_ONECOIN,
                                                                    MODEL_HDS, MODEL_DS};
+
+/* ---- model choice (AUTO) ----------------------------------------------------------------- */
+
+/* True when candidate a predicts held-out answers better than b by more than AUTO_Z standard
+ * errors of the mean per-worker difference (a paired comparison over workers). */
+static bool clearly_better(const double *mean, uint32_t W, int a, int b)
+{
+    double sum = 0, sq = 0, n = 0;
+    for (uint32_t v = 0; v < W; v++) {
+        double x = mean[(size_t)a * W + v], y = mean[(size_t)b * W + v];
+        if (isnan(x) || isnan(y))
+            continue;
+        sum += x - y;
+        sq += (x - y) * (x - y);
+        n += 1;
+    }
+    if (n < 2)
+        return false;
+    double m = sum / n, var = (sq - n * m * m) / (n - 1);
+    double se = sqrt(var > 0 ? var : 0) / sqrt(n);
+    return m > 0 && m > AUTO_Z * se;
+}
+
+/* Scores every candidate by k-fold held-out log-likelihood per worker and picks one:
+ * the symmetric family first (MV, replaced by ONECOIN only if ONECOIN is clearly better),
+ * then the label-dependent family (the better of HDS and DS), adopted only if clearly better
+ * than the symmetric choice. Each worker weighs the same in the comparison, so a few prolific
+ * workers with shared errors cannot decide alone which model explains the crowd. */
+static enum lode_code choose_model(struct work *w, struct arena *arena, struct labeling_result *r,
+                                   enum labeling_method *method_out, struct lode_error *err)
+{
+    const struct labeling_problem *p = w->p;
+    const struct labeling_options *o = w->o;
+    uint32_t W = p->worker_count;
+    uint8_t *fold = arena_alloc(arena, p->answer_count ? p->answer_count : 1);
+    double *wsum = arena_calloc(arena, W ? W : 1, sizeof(double));
+    double *wn = arena_calloc(arena, W ? W : 1, sizeof(double));
+    double *mean = arena_calloc(arena, (size_t)(W ? W : 1) * LABELING_CANDIDATES, sizeof(double));
+
+    if (fold == NULL || wsum == NULL || wn == NULL || mean == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the held-out scores");
+    for (size_t a = 0; a < p->answer_count; a++) {
+        const struct labeling_answer *x = &p->answers[a];
+        uint64_t h = mix64(o->seed ^ mix64(((uint64_t)x->item << 32) | x->worker));
+        fold[a] = (uint8_t)(h % o->folds);
+    }
+    w->fold = fold;
+    w->skip = fold;
+    /* scoring needs predictive probabilities to a few digits, not labels to the last */
+    double tolerance = o->tolerance > 1e-4 ? o->tolerance : 1e-4;
+    /* past AUTO_CV_ANSWERS_MAX answers one held-out fold already holds hundreds of thousands
+       of answers: score that one instead of all, at 1/folds of the cost */
+    unsigned scored = p->answer_count > AUTO_CV_ANSWERS_MAX ? 1 : o->folds;
+    for (int c = 0; c < LABELING_CANDIDATES; c++) {
+        double sum = 0, n = 0;
+        memset(wsum, 0, (size_t)W * sizeof *wsum);
+        memset(wn, 0, (size_t)W * sizeof *wn);
+        for (unsigned f = 0; f < scored; f++) {
+            w->skip_fold = (uint8_t)f;
+            fit(w, candidate_kind[c], tolerance);
+            heldout_score(w, candidate_kind[c], wsum, wn);
+        }
+        for (uint32_t v = 0; v < W; v++) {
+            mean[(size_t)c * W + v] = wn[v] > 0 ? wsum[v] / wn[v] : NAN;
+            if (wn[v] > 0) {
+                sum += wsum[v] / wn[v];
+                n += 1;
+            }
+        }
+        r->heldout[c] = n > 0 ? sum / n : 0;
+    }
+    w->skip = NULL;
+    int sym = clearly_better(mean, W, LABELING_METHOD_ONECOIN, LABELING_METHOD_MV)
+                  ? LABELING_METHOD_ONECOIN
+                  : LABELING_METHOD_MV;
+    int dep = r->heldout[LABELING_METHOD_DS] > r->heldout[LABELING_METHOD_HDS]
+                  ? LABELING_METHOD_DS
+                  : LABELING_METHOD_HDS;
+    *method_out = (enum labeling_method)(clearly_better(mean, W, dep, sym) ? dep : sym);
+    return LODE_OK;
+}
+
+/* ---- entry point ------------------------------------------------------------------------- */
+
 
 enum lode_code labeling_aggregate(const struct labeling_problem *problem,
                                   const struct labeling_options *options, struct arena *arena,
@@ -692,48 +774,9 @@ enum lode_code labeling_aggregate(const struct labeling_problem *problem,
     }
 
     if (method == LABELING_METHOD_AUTO) {
-        uint8_t *fold = arena_alloc(arena, problem->answer_count ? problem->answer_count : 1);
-        double best = -INFINITY;
-        double *wsum = arena_calloc(arena, W ? W : 1, sizeof(double));
-        double *wn = arena_calloc(arena, W ? W : 1, sizeof(double));
-        if (fold == NULL || wsum == NULL || wn == NULL)
-            return lode_error_set(err, LODE_ENOMEM, "could not allocate the fold index");
-        for (size_t a = 0; a < problem->answer_count; a++) {
-            const struct labeling_answer *x = &problem->answers[a];
-            uint64_t h = mix64(options->seed ^ mix64(((uint64_t)x->item << 32) | x->worker));
-            fold[a] = (uint8_t)(h % options->folds);
-        }
-        w.fold = fold;
-        w.skip = fold;
-        /* past AUTO_CV_ANSWERS_MAX answers one held-out fold already holds hundreds of
-           thousands of answers: score that one instead of all, at 1/folds of the cost */
-        unsigned scored_folds =
-            problem->answer_count > AUTO_CV_ANSWERS_MAX ? 1 : options->folds;
-        method = LABELING_METHOD_MV;
-        for (int c = 0; c < LABELING_CANDIDATES; c++) {
-            double sum = 0, n = 0;
-            memset(wsum, 0, (size_t)W * sizeof *wsum);
-            memset(wn, 0, (size_t)W * sizeof *wn);
-            for (unsigned f = 0; f < scored_folds; f++) {
-                w.skip_fold = (uint8_t)f;
-                fit(&w, candidate_kind[c]);
-                heldout_score(&w, candidate_kind[c], wsum, wn);
-            }
-            /* every worker weighs the same: a few prolific workers with shared errors must
-               not decide which model explains the crowd */
-            for (uint32_t v = 0; v < W; v++)
-                if (wn[v] > 0) {
-                    sum += wsum[v] / wn[v];
-                    n += 1;
-                }
-            r->heldout[c] = n > 0 ? sum / n : 0;
-            /* a more complex model must win by a clear margin, not by noise */
-            if (r->heldout[c] > best + 1e-3) {
-                best = r->heldout[c];
-                method = (enum labeling_method)c;
-            }
-        }
-        w.skip = NULL;
+        rc = choose_model(&w, arena, r, &method, err);
+        if (rc != LODE_OK)
+            return rc;
     }
     r->method = method;
     if (method == LABELING_METHOD_MV) {
@@ -741,7 +784,7 @@ enum lode_code labeling_aggregate(const struct labeling_problem *problem,
         r->iterations = 0;
         r->converged = true;
     } else {
-        fit(&w, candidate_kind[method]);
+        fit(&w, candidate_kind[method], options->tolerance);
         memcpy(r->posterior, w.post, cells * sizeof(double));
         for (uint32_t i = 0; i < I; i++) {
             uint32_t n = 0;

@@ -16,10 +16,12 @@
  *   HDS      Dawid-Skene whose matrices are shrunk toward the worker's own one-coin matrix
  *            (hierarchical prior), so a worker with few answers behaves like ONECOIN until
  *            their answers show label-dependent errors.
- *   AUTO     fits MV (as a pooled one-accuracy model), ONECOIN, HDS and DS and keeps the one
- *            whose held-out answers are best predicted: k-fold predictive log-likelihood,
- *            averaged per worker so that every worker weighs the same (above 1e6 answers one
- *            fold is scored instead of k). A more complex model must win by 0.001 nats.
+ *   AUTO     scores MV (as a pooled one-accuracy model), ONECOIN, HDS and DS by k-fold
+ *            held-out predictive log-likelihood, averaged per worker so that every worker
+ *            weighs the same (above 1e6 answers one fold is scored instead of k). It starts
+ *            from MV, moves to ONECOIN only if ONECOIN predicts clearly better, then to the
+ *            better of HDS and DS only if that predicts clearly better still, "clearly" being
+ *            a paired per-worker difference above 1.645 standard errors.
  * Every EM method starts from majority-vote shares and clamps gold items to their true label.
  *
  * Invariants. Every id in the input is range-checked; a worker answering the same item twice
@@ -108,8 +110,9 @@ struct labeling_result {
     enum labeling_method method;      /* the model that produced the labels (AUTO resolved) */
     unsigned iterations;
     bool converged;
-    double heldout[LABELING_CANDIDATES]; /* AUTO: mean held-out log-likelihood per answer per
-                                             candidate (MV, ONECOIN, HDS, DS); NaN otherwise */
+    double heldout[LABELING_CANDIDATES]; /* AUTO: held-out log-likelihood per answer, averaged
+                                             per worker, of each candidate (MV, ONECOIN, HDS,
+                                             DS); NaN for the other methods */
 };
 
 /* Fills defaults: AUTO, 100 iterations, tolerance 1e-6, smoothing 0.01, shrinkage 16,

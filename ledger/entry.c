@@ -13,7 +13,7 @@ const char *const ledger_entry_types[] = {
     "key.registered",  "item.contributed", "item.flagged",    "label.submitted",
     "label.consensus", "bond.posted",      "challenge.filed", "juror.drawn",
     "vote.committed",  "vote.revealed",    "bond.resolved",   "licence.granted",
-    "payout.credited", NULL,
+    "payout.credited", "hash.attested", NULL,
 };
 
 static bool type_index(const char *type, size_t len, size_t *index_out)

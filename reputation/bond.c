@@ -41,9 +41,8 @@ static struct reputation_account acct(enum reputation_account_kind kind, int64_t
 }
 
 static enum lode_code add_transfer(struct reputation_effects *fx, struct reputation_account from,
-                                   struct reputation_account to, uint32_t currency,
-                                   int64_t amount, enum reputation_reason reason,
-                                   struct lode_error *err)
+                                   struct reputation_account to, uint32_t currency, int64_t amount,
+                                   enum reputation_reason reason, struct lode_error *err)
 {
     if (amount == 0)
         return LODE_OK;
@@ -155,7 +154,7 @@ static enum reputation_outcome final_outcome(const struct reputation_bond *b)
 }
 
 static enum reputation_juror_verdict juror_verdict(const struct reputation_round_juror *j,
-                                                  enum reputation_outcome outcome)
+                                                   enum reputation_outcome outcome)
 {
     if (!j->committed || !j->revealed)
         return REPUTATION_JUROR_NO_SHOW;
@@ -167,8 +166,7 @@ static enum reputation_juror_verdict juror_verdict(const struct reputation_round
 }
 
 static enum lode_code settle(const struct reputation_config *cfg, struct reputation_bond *b,
-                             int64_t now_ms, struct reputation_effects *fx,
-                             struct lode_error *err)
+                             int64_t now_ms, struct reputation_effects *fx, struct lode_error *err)
 {
     const struct reputation_account escrow = acct(REPUTATION_ACCOUNT_ESCROW, b->id);
     const struct reputation_account burn = acct(REPUTATION_ACCOUNT_BURN, 0);
@@ -179,11 +177,11 @@ static enum lode_code settle(const struct reputation_config *cfg, struct reputat
     struct reputation_event *e;
     enum lode_code rc;
 
-#define PAY(to, amount, reason)                                                               \
-    do {                                                                                      \
-        if ((rc = add_transfer(fx, escrow, to, b->currency, amount, reason, err)) != LODE_OK) \
-            return rc;                                                                        \
-        outflow += (amount);                                                                  \
+#define PAY(to, amount, reason)                                                                    \
+    do {                                                                                           \
+        if ((rc = add_transfer(fx, escrow, to, b->currency, amount, reason, err)) != LODE_OK)      \
+            return rc;                                                                             \
+        outflow += (amount);                                                                       \
     } while (0)
 
     if (!escrow_inflow(b, &inflow))
@@ -208,10 +206,10 @@ static enum lode_code settle(const struct reputation_config *cfg, struct reputat
         if ((rc = add_observed(fx, b->publisher,
                                upheld ? REPUTATION_OBS_BOND_UPHELD : REPUTATION_OBS_BOND_LOST,
                                err)) != LODE_OK ||
-            (rc = add_observed(fx, b->challenger,
-                               upheld ? REPUTATION_OBS_CHALLENGE_LOST
-                                      : REPUTATION_OBS_CHALLENGE_WON,
-                               err)) != LODE_OK)
+            (rc =
+                 add_observed(fx, b->challenger,
+                              upheld ? REPUTATION_OBS_CHALLENGE_LOST : REPUTATION_OBS_CHALLENGE_WON,
+                              err)) != LODE_OK)
             return rc;
     } else {
         int64_t pub_burn = reputation_amount_share(pub_paid, cfg->undecided_burn_bps);
@@ -293,8 +291,7 @@ static enum lode_code settle(const struct reputation_config *cfg, struct reputat
 }
 
 static enum lode_code resolve_unchallenged(struct reputation_bond *b, int64_t now_ms,
-                                           struct reputation_effects *fx,
-                                           struct lode_error *err)
+                                           struct reputation_effects *fx, struct lode_error *err)
 {
     struct reputation_event *e;
     enum lode_code rc;
@@ -315,9 +312,9 @@ static enum lode_code resolve_unchallenged(struct reputation_bond *b, int64_t no
     return LODE_OK;
 }
 
-static enum lode_code decide_round(const struct reputation_config *cfg,
-                                   struct reputation_bond *b, int64_t now_ms,
-                                   struct reputation_effects *fx, struct lode_error *err)
+static enum lode_code decide_round(const struct reputation_config *cfg, struct reputation_bond *b,
+                                   int64_t now_ms, struct reputation_effects *fx,
+                                   struct lode_error *err)
 {
     struct reputation_round *r = &b->rounds[b->round_count - 1];
     struct reputation_event *e;
@@ -364,8 +361,7 @@ static bool round_fully_revealed(const struct reputation_round *r, int64_t now_m
 }
 
 static enum lode_code advance(const struct reputation_config *cfg, struct reputation_bond *b,
-                              int64_t now_ms, struct reputation_effects *fx,
-                              struct lode_error *err)
+                              int64_t now_ms, struct reputation_effects *fx, struct lode_error *err)
 {
     for (;;) {
         struct reputation_round *r = b->round_count > 0 ? &b->rounds[b->round_count - 1] : NULL;
@@ -404,8 +400,8 @@ static enum lode_code advance(const struct reputation_config *cfg, struct reputa
 
 enum lode_code reputation_bond_post(const struct reputation_config *cfg,
                                     const struct reputation_bond_params *p, int64_t now_ms,
-                                    struct reputation_bond *bond_out,
-                                    struct reputation_effects *fx, struct lode_error *err)
+                                    struct reputation_bond *bond_out, struct reputation_effects *fx,
+                                    struct lode_error *err)
 {
     struct reputation_bond *b;
     struct reputation_event *e;
@@ -419,8 +415,7 @@ enum lode_code reputation_bond_post(const struct reputation_config *cfg,
     if (now_ms < 0)
         return lode_error_set(err, LODE_EINVAL, "time must not be negative");
     if (!statement_is_valid(p->statement)) {
-        lode_error_set(err, LODE_EINVAL,
-                       "statement must be 1 to %d characters of a-z, 0-9 and '-'",
+        lode_error_set(err, LODE_EINVAL, "statement must be 1 to %d characters of a-z, 0-9 and '-'",
                        LODE_BOND_STATEMENT_BYTES_MAX);
         lode_error_pointer(err, "statement");
         return LODE_EINVAL;
@@ -471,22 +466,22 @@ enum lode_code reputation_bond_post(const struct reputation_config *cfg,
 }
 
 /* Runs one transition on a heap copy of the bond (bonds are a few kilobytes). */
-#define WITH_COPY(bond, body)                                                                 \
-    do {                                                                                      \
-        struct mark m_ = mark_take(fx);                                                       \
-        struct reputation_bond *b = malloc(sizeof *b);                                        \
-        enum lode_code rc_;                                                                   \
-        if (b == NULL)                                                                        \
-            return lode_error_set(err, LODE_ENOMEM, "could not allocate a bond");             \
-        memcpy(b, bond, sizeof *b);                                                           \
-        rc_ = (body);                                                                         \
-        rc_ = finish(rc_, b, bond_out, fx, m_);                                               \
-        free(b);                                                                              \
-        return rc_;                                                                           \
+#define WITH_COPY(bond, body)                                                                      \
+    do {                                                                                           \
+        struct mark m_ = mark_take(fx);                                                            \
+        struct reputation_bond *b = malloc(sizeof *b);                                             \
+        enum lode_code rc_;                                                                        \
+        if (b == NULL)                                                                             \
+            return lode_error_set(err, LODE_ENOMEM, "could not allocate a bond");                  \
+        memcpy(b, bond, sizeof *b);                                                                \
+        rc_ = (body);                                                                              \
+        rc_ = finish(rc_, b, bond_out, fx, m_);                                                    \
+        free(b);                                                                                   \
+        return rc_;                                                                                \
     } while (0)
 
-static enum lode_code do_challenge(const struct reputation_config *cfg,
-                                   struct reputation_bond *b, int64_t challenger, int64_t stake,
+static enum lode_code do_challenge(const struct reputation_config *cfg, struct reputation_bond *b,
+                                   int64_t challenger, int64_t stake,
                                    const uint8_t evidence[REPUTATION_HASH_BYTES],
                                    int64_t ledger_size, int64_t now_ms,
                                    struct reputation_effects *fx, struct lode_error *err)
@@ -510,9 +505,8 @@ static enum lode_code do_challenge(const struct reputation_config *cfg,
     if (!scale_bps(b->amount, cfg->challenge_stake_min_bps, &need))
         need = INT64_MAX;
     if (stake < need) {
-        lode_error_set(err, LODE_EUNPROCESSABLE,
-                       "counter-stake of %lld is below the required %lld", (long long)stake,
-                       (long long)need);
+        lode_error_set(err, LODE_EUNPROCESSABLE, "counter-stake of %lld is below the required %lld",
+                       (long long)stake, (long long)need);
         lode_error_pointer(err, "stake");
         return LODE_EUNPROCESSABLE;
     }
@@ -558,15 +552,14 @@ enum lode_code reputation_bond_challenge(const struct reputation_config *cfg,
     if ((rc = reputation_config_check(cfg, err)) != LODE_OK ||
         (rc = check_time(bond, now_ms, err)) != LODE_OK)
         return rc;
-    WITH_COPY(bond, do_challenge(cfg, b, challenger, stake, evidence, ledger_size, now_ms, fx,
-                                 err));
+    WITH_COPY(bond,
+              do_challenge(cfg, b, challenger, stake, evidence, ledger_size, now_ms, fx, err));
 }
 
 static enum lode_code do_draw(const struct reputation_config *cfg, struct reputation_bond *b,
                               const struct reputation_juror *pool, size_t pool_count,
                               uint64_t checkpoint_size, const uint8_t root[REPUTATION_HASH_BYTES],
-                              int64_t now_ms, struct reputation_effects *fx,
-                              struct lode_error *err)
+                              int64_t now_ms, struct reputation_effects *fx, struct lode_error *err)
 {
     struct reputation_seat_holder holders[LODE_JURY_SEATS_MAX];
     int64_t excluded[2] = {b->publisher, b->challenger}, inflow;
@@ -635,8 +628,8 @@ enum lode_code reputation_bond_draw(const struct reputation_config *cfg,
     if ((rc = reputation_config_check(cfg, err)) != LODE_OK ||
         (rc = check_time(bond, now_ms, err)) != LODE_OK)
         return rc;
-    WITH_COPY(bond, do_draw(cfg, b, pool, pool_count, checkpoint_size, checkpoint_root, now_ms,
-                            fx, err));
+    WITH_COPY(bond,
+              do_draw(cfg, b, pool, pool_count, checkpoint_size, checkpoint_root, now_ms, fx, err));
 }
 
 static enum lode_code do_commit(struct reputation_bond *b, int64_t juror,
@@ -774,13 +767,11 @@ static enum lode_code do_appeal(const struct reputation_config *cfg, struct repu
         return lode_error_set(err, LODE_EGONE, "appeal window of bond %lld closed at %lld",
                               (long long)b->id, (long long)b->appeal_deadline_ms);
     if (appellant != b->publisher && appellant != b->challenger)
-        return lode_error_set(err, LODE_EFORBIDDEN,
-                              "account %lld is not a party to bond %lld", (long long)appellant,
-                              (long long)b->id);
+        return lode_error_set(err, LODE_EFORBIDDEN, "account %lld is not a party to bond %lld",
+                              (long long)appellant, (long long)b->id);
     if ((first == REPUTATION_OUTCOME_UPHELD && appellant == b->publisher) ||
         (first == REPUTATION_OUTCOME_REJECTED && appellant == b->challenger))
-        return lode_error_set(err, LODE_EFORBIDDEN,
-                              "account %lld won the first round of bond %lld",
+        return lode_error_set(err, LODE_EFORBIDDEN, "account %lld won the first round of bond %lld",
                               (long long)appellant, (long long)b->id);
     if (!scale_bps(b->amount, cfg->appeal_fee_bps, &fee))
         return lode_error_set(err, LODE_EUNPROCESSABLE, "appeal fee overflows");
@@ -840,12 +831,17 @@ int64_t reputation_bond_next_deadline(const struct reputation_bond *bond)
         bond->round_count > 0 ? &bond->rounds[bond->round_count - 1] : NULL;
 
     switch (bond->state) {
-    case REPUTATION_BOND_POSTED: return bond->window_end_ms;
-    case REPUTATION_BOND_COMMIT: return r->commit_deadline_ms;
-    case REPUTATION_BOND_REVEAL: return r->reveal_deadline_ms;
-    case REPUTATION_BOND_APPEALABLE: return bond->appeal_deadline_ms;
+    case REPUTATION_BOND_POSTED:
+        return bond->window_end_ms;
+    case REPUTATION_BOND_COMMIT:
+        return r->commit_deadline_ms;
+    case REPUTATION_BOND_REVEAL:
+        return r->reveal_deadline_ms;
+    case REPUTATION_BOND_APPEALABLE:
+        return bond->appeal_deadline_ms;
     case REPUTATION_BOND_AWAITING_DRAW:
-    case REPUTATION_BOND_RESOLVED: return INT64_MAX;
+    case REPUTATION_BOND_RESOLVED:
+        return INT64_MAX;
     }
     return INT64_MAX;
 }
@@ -853,12 +849,18 @@ int64_t reputation_bond_next_deadline(const struct reputation_bond *bond)
 const char *reputation_bond_state_name(enum reputation_bond_state state)
 {
     switch (state) {
-    case REPUTATION_BOND_POSTED: return "posted";
-    case REPUTATION_BOND_AWAITING_DRAW: return "awaiting_draw";
-    case REPUTATION_BOND_COMMIT: return "commit";
-    case REPUTATION_BOND_REVEAL: return "reveal";
-    case REPUTATION_BOND_APPEALABLE: return "appealable";
-    case REPUTATION_BOND_RESOLVED: return "resolved";
+    case REPUTATION_BOND_POSTED:
+        return "posted";
+    case REPUTATION_BOND_AWAITING_DRAW:
+        return "awaiting_draw";
+    case REPUTATION_BOND_COMMIT:
+        return "commit";
+    case REPUTATION_BOND_REVEAL:
+        return "reveal";
+    case REPUTATION_BOND_APPEALABLE:
+        return "appealable";
+    case REPUTATION_BOND_RESOLVED:
+        return "resolved";
     }
     return "unknown";
 }
@@ -866,11 +868,16 @@ const char *reputation_bond_state_name(enum reputation_bond_state state)
 const char *reputation_outcome_name(enum reputation_outcome outcome)
 {
     switch (outcome) {
-    case REPUTATION_OUTCOME_PENDING: return "pending";
-    case REPUTATION_OUTCOME_UPHELD: return "upheld";
-    case REPUTATION_OUTCOME_REJECTED: return "rejected";
-    case REPUTATION_OUTCOME_UNDECIDED: return "undecided";
-    case REPUTATION_OUTCOME_UNCHALLENGED: return "unchallenged";
+    case REPUTATION_OUTCOME_PENDING:
+        return "pending";
+    case REPUTATION_OUTCOME_UPHELD:
+        return "upheld";
+    case REPUTATION_OUTCOME_REJECTED:
+        return "rejected";
+    case REPUTATION_OUTCOME_UNDECIDED:
+        return "undecided";
+    case REPUTATION_OUTCOME_UNCHALLENGED:
+        return "unchallenged";
     }
     return "unknown";
 }

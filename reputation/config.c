@@ -52,7 +52,10 @@ struct field {
     int64_t max;
 };
 
-#define INT_FIELD(n, lo, hi) {#n, offsetof(struct reputation_config, n), FIELD_INT, lo, hi}
+#define INT_FIELD(n, lo, hi)                                                                       \
+    {                                                                                              \
+#n, offsetof(struct reputation_config, n), FIELD_INT, lo, hi                               \
+    }
 #define MS_MAX (3650 * DAY_MS)
 
 static const struct field fields[] = {
@@ -86,8 +89,7 @@ static const struct field fields[] = {
 
 #define FIELD_COUNT (sizeof fields / sizeof fields[0])
 
-enum lode_code reputation_config_check(const struct reputation_config *cfg,
-                                       struct lode_error *err)
+enum lode_code reputation_config_check(const struct reputation_config *cfg, struct lode_error *err)
 {
     for (size_t i = 0; i < FIELD_COUNT; i++) {
         const struct field *f = &fields[i];
@@ -102,19 +104,18 @@ enum lode_code reputation_config_check(const struct reputation_config *cfg,
             return LODE_EINVAL;
         }
     }
-#define RELATION(cond, field, ...)                                                            \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            lode_error_set(err, LODE_EINVAL, __VA_ARGS__);                                    \
-            lode_error_pointer(err, field);                                                   \
-            return LODE_EINVAL;                                                               \
-        }                                                                                     \
+#define RELATION(cond, field, ...)                                                                 \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            lode_error_set(err, LODE_EINVAL, __VA_ARGS__);                                         \
+            lode_error_pointer(err, field);                                                        \
+            return LODE_EINVAL;                                                                    \
+        }                                                                                          \
     } while (0)
     RELATION(cfg->window_ms_min <= cfg->window_ms_max, "window_ms_max",
              "window_ms_max must not be below window_ms_min");
     RELATION(cfg->jury_seats % 2 == 1, "jury_seats", "jury_seats must be odd");
-    RELATION(cfg->appeal_jury_seats % 2 == 1, "appeal_jury_seats",
-             "appeal_jury_seats must be odd");
+    RELATION(cfg->appeal_jury_seats % 2 == 1, "appeal_jury_seats", "appeal_jury_seats must be odd");
     RELATION(cfg->appeal_jury_seats > cfg->jury_seats, "appeal_jury_seats",
              "appeal_jury_seats must exceed jury_seats");
     RELATION(cfg->burn_bps + cfg->juror_reward_bps <= REPUTATION_BPS, "juror_reward_bps",
@@ -126,8 +127,7 @@ enum lode_code reputation_config_check(const struct reputation_config *cfg,
 }
 
 enum lode_code reputation_config_parse(const char *json, size_t len,
-                                       struct reputation_config *cfg_out,
-                                       struct lode_error *err)
+                                       struct reputation_config *cfg_out, struct lode_error *err)
 {
     const char *allowed[FIELD_COUNT + 1];
     struct reputation_config cfg;

@@ -76,8 +76,7 @@ enum lode_code reputation_jury_weights(const struct reputation_config *cfg,
                                        int64_t *total_out, struct lode_error *err)
 {
     int64_t raw_total = 0, cap, total = 0;
-    int64_t floor_stake = cfg->juror_stake_min > seat_deposit ? cfg->juror_stake_min
-                                                               : seat_deposit;
+    int64_t floor_stake = cfg->juror_stake_min > seat_deposit ? cfg->juror_stake_min : seat_deposit;
 
     if (pool_count > LODE_JURY_POOL_MAX)
         return lode_error_set(err, LODE_EINVAL, "juror pool exceeds %d members",
@@ -145,8 +144,8 @@ static uint64_t stream_uniform(struct stream *s, uint64_t bound)
 enum lode_code reputation_jury_draw(const struct reputation_config *cfg,
                                     const uint8_t seed[REPUTATION_HASH_BYTES],
                                     const struct reputation_juror *pool, size_t pool_count,
-                                    const int64_t *excluded, size_t excluded_count,
-                                    int64_t seats, int64_t seat_deposit,
+                                    const int64_t *excluded, size_t excluded_count, int64_t seats,
+                                    int64_t seat_deposit,
                                     struct reputation_seat_holder *holders_out,
                                     size_t *holder_count_out, struct lode_error *err)
 {

@@ -7,8 +7,7 @@
 
 #include "reputation/reputation.h"
 
-enum lode_code reputation_amount_add(int64_t a, int64_t b, int64_t *sum_out,
-                                     struct lode_error *err)
+enum lode_code reputation_amount_add(int64_t a, int64_t b, int64_t *sum_out, struct lode_error *err)
 {
     int64_t sum;
 
@@ -46,19 +45,32 @@ int64_t reputation_amount_share(int64_t amount, int64_t bps)
 const char *reputation_reason_name(enum reputation_reason reason)
 {
     switch (reason) {
-    case REPUTATION_REASON_DEPOSIT: return "deposit";
-    case REPUTATION_REASON_WITHDRAWAL: return "withdrawal";
-    case REPUTATION_REASON_JUROR_STAKE: return "juror_stake";
-    case REPUTATION_REASON_JUROR_UNSTAKE: return "juror_unstake";
-    case REPUTATION_REASON_BOND_STAKE: return "bond_stake";
-    case REPUTATION_REASON_CHALLENGE_STAKE: return "challenge_stake";
-    case REPUTATION_REASON_JUROR_DEPOSIT: return "juror_deposit";
-    case REPUTATION_REASON_APPEAL_FEE: return "appeal_fee";
-    case REPUTATION_REASON_REFUND: return "refund";
-    case REPUTATION_REASON_WINNER_GAIN: return "winner_gain";
-    case REPUTATION_REASON_JUROR_REFUND: return "juror_refund";
-    case REPUTATION_REASON_JUROR_REWARD: return "juror_reward";
-    case REPUTATION_REASON_BURN: return "burn";
+    case REPUTATION_REASON_DEPOSIT:
+        return "deposit";
+    case REPUTATION_REASON_WITHDRAWAL:
+        return "withdrawal";
+    case REPUTATION_REASON_JUROR_STAKE:
+        return "juror_stake";
+    case REPUTATION_REASON_JUROR_UNSTAKE:
+        return "juror_unstake";
+    case REPUTATION_REASON_BOND_STAKE:
+        return "bond_stake";
+    case REPUTATION_REASON_CHALLENGE_STAKE:
+        return "challenge_stake";
+    case REPUTATION_REASON_JUROR_DEPOSIT:
+        return "juror_deposit";
+    case REPUTATION_REASON_APPEAL_FEE:
+        return "appeal_fee";
+    case REPUTATION_REASON_REFUND:
+        return "refund";
+    case REPUTATION_REASON_WINNER_GAIN:
+        return "winner_gain";
+    case REPUTATION_REASON_JUROR_REFUND:
+        return "juror_refund";
+    case REPUTATION_REASON_JUROR_REWARD:
+        return "juror_reward";
+    case REPUTATION_REASON_BURN:
+        return "burn";
     }
     return "unknown";
 }
@@ -66,11 +78,16 @@ const char *reputation_reason_name(enum reputation_reason reason)
 const char *reputation_account_kind_name(enum reputation_account_kind kind)
 {
     switch (kind) {
-    case REPUTATION_ACCOUNT_EXTERNAL: return "external";
-    case REPUTATION_ACCOUNT_USER: return "user";
-    case REPUTATION_ACCOUNT_JUROR_STAKE: return "juror_stake";
-    case REPUTATION_ACCOUNT_ESCROW: return "escrow";
-    case REPUTATION_ACCOUNT_BURN: return "burn";
+    case REPUTATION_ACCOUNT_EXTERNAL:
+        return "external";
+    case REPUTATION_ACCOUNT_USER:
+        return "user";
+    case REPUTATION_ACCOUNT_JUROR_STAKE:
+        return "juror_stake";
+    case REPUTATION_ACCOUNT_ESCROW:
+        return "escrow";
+    case REPUTATION_ACCOUNT_BURN:
+        return "burn";
     }
     return "unknown";
 }
@@ -102,8 +119,8 @@ struct delta {
     enum reputation_account_kind kind;
     uint32_t currency;
     int64_t id;
-    int64_t change;  /* net change, checked */
-    int64_t debits;  /* total debited, for the message */
+    int64_t change; /* net change, checked */
+    int64_t debits; /* total debited, for the message */
 };
 
 static uint64_t slot_hash(enum reputation_account_kind kind, int64_t id, uint32_t currency)
@@ -116,8 +133,8 @@ static uint64_t slot_hash(enum reputation_account_kind kind, int64_t id, uint32_
     return h;
 }
 
-static struct slot *slot_find(const struct reputation_journal *j,
-                              enum reputation_account_kind kind, int64_t id, uint32_t currency)
+static struct slot *slot_find(const struct reputation_journal *j, enum reputation_account_kind kind,
+                              int64_t id, uint32_t currency)
 {
     size_t mask = j->capacity - 1;
     size_t i = (size_t)slot_hash(kind, id, currency) & mask;

@@ -28,6 +28,7 @@
 #ifndef LODE_REPUTATION_REPUTATION_H
 #define LODE_REPUTATION_REPUTATION_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,11 +72,11 @@ enum reputation_reason {
     REPUTATION_REASON_JUROR_UNSTAKE,
     REPUTATION_REASON_BOND_STAKE,
     REPUTATION_REASON_CHALLENGE_STAKE,
-    REPUTATION_REASON_JUROR_DEPOSIT,   /* juror stake locked for the seats of one round */
+    REPUTATION_REASON_JUROR_DEPOSIT, /* juror stake locked for the seats of one round */
     REPUTATION_REASON_APPEAL_FEE,
-    REPUTATION_REASON_REFUND,          /* a party's own money returned */
-    REPUTATION_REASON_WINNER_GAIN,     /* the loser's forfeit, net of burn and juror share */
-    REPUTATION_REASON_JUROR_REFUND,    /* a coherent juror's deposit back to its stake */
+    REPUTATION_REASON_REFUND,       /* a party's own money returned */
+    REPUTATION_REASON_WINNER_GAIN,  /* the loser's forfeit, net of burn and juror share */
+    REPUTATION_REASON_JUROR_REFUND, /* a coherent juror's deposit back to its stake */
     REPUTATION_REASON_JUROR_REWARD,
     REPUTATION_REASON_BURN,
 };
@@ -98,35 +99,35 @@ const char *reputation_account_kind_name(enum reputation_account_kind kind);
 
 struct reputation_config {
     /* bonds and challenges */
-    int64_t bond_amount_min;          /* smallest bond, minor units */
-    int64_t window_ms_min;            /* shortest challenge window */
-    int64_t window_ms_max;            /* longest challenge window */
-    int64_t challenge_stake_min_bps;  /* counter-stake >= bond * this / 10000 */
+    int64_t bond_amount_min;         /* smallest bond, minor units */
+    int64_t window_ms_min;           /* shortest challenge window */
+    int64_t window_ms_max;           /* longest challenge window */
+    int64_t challenge_stake_min_bps; /* counter-stake >= bond * this / 10000 */
     /* juries */
-    int64_t jury_seats;               /* seats of the first round (odd) */
-    int64_t appeal_jury_seats;        /* seats of the appeal round (odd, > jury_seats) */
-    int64_t seat_deposit;             /* juror stake locked per seat, first round */
-    int64_t appeal_seat_deposit;      /* juror stake locked per seat, appeal round */
-    int64_t juror_stake_min;          /* smallest juror stake eligible for a draw */
-    int64_t juror_weight_cap_bps;     /* no juror weighs more than this share of the pool */
-    bool jury_distinct;               /* true: a juror holds at most one seat per round */
-    int64_t commit_ms;                /* length of the commit phase */
-    int64_t reveal_ms;                /* length of the reveal phase */
-    int64_t appeal_window_ms;         /* time to appeal a first-round ruling */
-    int64_t appeal_fee_bps;           /* appeal fee = bond amount * this / 10000 */
+    int64_t jury_seats;           /* seats of the first round (odd) */
+    int64_t appeal_jury_seats;    /* seats of the appeal round (odd, > jury_seats) */
+    int64_t seat_deposit;         /* juror stake locked per seat, first round */
+    int64_t appeal_seat_deposit;  /* juror stake locked per seat, appeal round */
+    int64_t juror_stake_min;      /* smallest juror stake eligible for a draw */
+    int64_t juror_weight_cap_bps; /* no juror weighs more than this share of the pool */
+    bool jury_distinct;           /* true: a juror holds at most one seat per round */
+    int64_t commit_ms;            /* length of the commit phase */
+    int64_t reveal_ms;            /* length of the reveal phase */
+    int64_t appeal_window_ms;     /* time to appeal a first-round ruling */
+    int64_t appeal_fee_bps;       /* appeal fee = bond amount * this / 10000 */
     /* settlement */
-    int64_t burn_bps;                 /* share of the loser's forfeit that is burned */
-    int64_t juror_reward_bps;         /* share of the loser's forfeit paid to coherent jurors */
-    int64_t undecided_burn_bps;       /* share of each party's money burned if no ruling */
+    int64_t burn_bps;           /* share of the loser's forfeit that is burned */
+    int64_t juror_reward_bps;   /* share of the loser's forfeit paid to coherent jurors */
+    int64_t undecided_burn_bps; /* share of each party's money burned if no ruling */
     /* reputation (milli-units: 1000 = 1.0) */
-    int64_t prior_alpha_milli;        /* Beta prior, positive side */
-    int64_t prior_beta_milli;         /* Beta prior, negative side */
-    int64_t half_life_ms;             /* evidence weight halves every half_life_ms */
-    int64_t credible_milli;           /* credible interval mass (950 = 95 %) */
+    int64_t prior_alpha_milli;          /* Beta prior, positive side */
+    int64_t prior_beta_milli;           /* Beta prior, negative side */
+    int64_t half_life_ms;               /* evidence weight halves every half_life_ms */
+    int64_t credible_milli;             /* credible interval mass (950 = 95 %) */
     int64_t established_evidence_milli; /* decayed evidence before reputation counts */
-    int64_t established_stake;        /* juror stake before reputation counts */
-    int64_t factor_min_bps;           /* juror weight factor of unestablished accounts */
-    int64_t factor_max_bps;           /* largest juror weight factor */
+    int64_t established_stake;          /* juror stake before reputation counts */
+    int64_t factor_min_bps;             /* juror weight factor of unestablished accounts */
+    int64_t factor_max_bps;             /* largest juror weight factor */
 };
 
 /* Fills the documented defaults (docs/reputation.md, "parameters"). */
@@ -134,15 +135,13 @@ void reputation_config_default(struct reputation_config *cfg_out);
 
 /* Checks every parameter's range and the relations between them. Returns LODE_OK or
  * LODE_EINVAL naming the parameter. */
-enum lode_code reputation_config_check(const struct reputation_config *cfg,
-                                       struct lode_error *err);
+enum lode_code reputation_config_check(const struct reputation_config *cfg, struct lode_error *err);
 
 /* Reads a JSON object of parameters (members as named in the struct; absent = default) of at
  * most LODE_REPUTATION_CONFIG_BYTES_MAX bytes, then checks it. Returns LODE_OK, LODE_EINVAL,
  * LODE_ETOOBIG. */
 enum lode_code reputation_config_parse(const char *json, size_t len,
-                                       struct reputation_config *cfg_out,
-                                       struct lode_error *err);
+                                       struct reputation_config *cfg_out, struct lode_error *err);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Effects: what a state change asks the caller to post and record                          */
@@ -150,19 +149,19 @@ enum lode_code reputation_config_parse(const char *json, size_t len,
 enum reputation_event_type {
     REPUTATION_EVENT_BOND_POSTED = 1,
     REPUTATION_EVENT_CHALLENGE_FILED,
-    REPUTATION_EVENT_JUROR_DRAWN,      /* account, seats in `count`, seed in `hash` */
-    REPUTATION_EVENT_VOTE_COMMITTED,   /* commitment in `hash` */
-    REPUTATION_EVENT_VOTE_REVEALED,    /* vote; salt in `hash` */
-    REPUTATION_EVENT_ROUND_DECIDED,    /* outcome; seats for publisher/challenger */
+    REPUTATION_EVENT_JUROR_DRAWN,    /* account, seats in `count`, seed in `hash` */
+    REPUTATION_EVENT_VOTE_COMMITTED, /* commitment in `hash` */
+    REPUTATION_EVENT_VOTE_REVEALED,  /* vote; salt in `hash` */
+    REPUTATION_EVENT_ROUND_DECIDED,  /* outcome; seats for publisher/challenger */
     REPUTATION_EVENT_APPEAL_FILED,
-    REPUTATION_EVENT_JUROR_SETTLED,    /* account; verdict: coherent / incoherent / no-show */
-    REPUTATION_EVENT_BOND_RESOLVED,    /* outcome; the transfers are in the same effects */
+    REPUTATION_EVENT_JUROR_SETTLED, /* account; verdict: coherent / incoherent / no-show */
+    REPUTATION_EVENT_BOND_RESOLVED, /* outcome; the transfers are in the same effects */
 };
 
 enum reputation_vote {
     REPUTATION_VOTE_NONE = 0,
-    REPUTATION_VOTE_UPHOLD = 1,    /* the statement holds: the publisher is right */
-    REPUTATION_VOTE_REJECT = 2,    /* the statement is false: the challenger is right */
+    REPUTATION_VOTE_UPHOLD = 1, /* the statement holds: the publisher is right */
+    REPUTATION_VOTE_REJECT = 2, /* the statement is false: the challenger is right */
 };
 
 enum reputation_outcome {
@@ -174,22 +173,22 @@ enum reputation_outcome {
 };
 
 enum reputation_juror_verdict {
-    REPUTATION_JUROR_COHERENT = 1,   /* revealed the final outcome */
-    REPUTATION_JUROR_INCOHERENT,     /* revealed the other side */
-    REPUTATION_JUROR_NO_SHOW,        /* did not commit, or did not reveal */
-    REPUTATION_JUROR_NEUTRAL,        /* revealed, but the bond ended undecided */
+    REPUTATION_JUROR_COHERENT = 1, /* revealed the final outcome */
+    REPUTATION_JUROR_INCOHERENT,   /* revealed the other side */
+    REPUTATION_JUROR_NO_SHOW,      /* did not commit, or did not reveal */
+    REPUTATION_JUROR_NEUTRAL,      /* revealed, but the bond ended undecided */
 };
 
 struct reputation_event {
     enum reputation_event_type type;
     int64_t bond_id;
     int64_t at_ms;
-    int64_t account;     /* the actor, or the juror concerned; 0 if none */
-    int64_t amount;      /* stake, fee, or deposit concerned; 0 if none */
-    int64_t count;       /* seats, where relevant */
-    int64_t count2;      /* second count: seats for the challenger in ROUND_DECIDED */
-    int round;           /* 0 = first round, 1 = appeal */
-    int value;           /* vote, outcome or juror verdict, by type */
+    int64_t account; /* the actor, or the juror concerned; 0 if none */
+    int64_t amount;  /* stake, fee, or deposit concerned; 0 if none */
+    int64_t count;   /* seats, where relevant */
+    int64_t count2;  /* second count: seats for the challenger in ROUND_DECIDED */
+    int round;       /* 0 = first round, 1 = appeal */
+    int value;       /* vote, outcome or juror verdict, by type */
     uint8_t hash[REPUTATION_HASH_BYTES]; /* commitment, salt, seed or evidence, by type */
 };
 
@@ -233,14 +232,24 @@ struct reputation_effects {
 /* Empties the lists. */
 void reputation_effects_clear(struct reputation_effects *fx);
 
+/* A stable lower-case name of an event type ("bond_posted"); "unknown" otherwise. */
+const char *reputation_event_type_name(enum reputation_event_type type);
+
+/* The ledger entry body of an event as a JSON object of integers, strings and lower-case hex
+ * hashes (docs/reputation.md, "ledger events"); for BOND_RESOLVED it lists the transfers out
+ * of the bond's escrow found in `fx` (may be NULL). Serialise with json_canonical_dump().
+ * Returns a new reference, or NULL when out of memory. */
+json_t *reputation_event_json(const struct reputation_event *e,
+                              const struct reputation_effects *fx);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Jury draw and commit-reveal (docs/reputation.md, "jury draw" is the normative spec)      */
 
 /* One candidate juror as recorded in the pool snapshot of a draw. */
 struct reputation_juror {
-    int64_t account;     /* pool sorted by account, strictly ascending */
-    int64_t stake;       /* free juror stake, minor units */
-    int64_t factor_bps;  /* reputation factor (reputation_juror_factor_bps), 1..100000 */
+    int64_t account;    /* pool sorted by account, strictly ascending */
+    int64_t stake;      /* free juror stake, minor units */
+    int64_t factor_bps; /* reputation factor (reputation_juror_factor_bps), 1..100000 */
 };
 
 struct reputation_seat_holder {
@@ -269,8 +278,8 @@ enum lode_code reputation_jury_weights(const struct reputation_config *cfg,
 enum lode_code reputation_jury_draw(const struct reputation_config *cfg,
                                     const uint8_t seed[REPUTATION_HASH_BYTES],
                                     const struct reputation_juror *pool, size_t pool_count,
-                                    const int64_t *excluded, size_t excluded_count,
-                                    int64_t seats, int64_t seat_deposit,
+                                    const int64_t *excluded, size_t excluded_count, int64_t seats,
+                                    int64_t seat_deposit,
                                     struct reputation_seat_holder *holders_out,
                                     size_t *holder_count_out, struct lode_error *err);
 
@@ -285,12 +294,12 @@ void reputation_vote_commitment(int64_t bond_id, int round, int64_t juror,
 /* Bonds                                                                                      */
 
 enum reputation_bond_state {
-    REPUTATION_BOND_POSTED = 1,   /* inside the challenge window */
-    REPUTATION_BOND_AWAITING_DRAW,/* challenged or appealed: waits for a later checkpoint */
-    REPUTATION_BOND_COMMIT,       /* jurors commit votes */
-    REPUTATION_BOND_REVEAL,       /* jurors reveal votes */
-    REPUTATION_BOND_APPEALABLE,   /* first-round ruling known; the loser may appeal */
-    REPUTATION_BOND_RESOLVED,     /* final; money settled */
+    REPUTATION_BOND_POSTED = 1,    /* inside the challenge window */
+    REPUTATION_BOND_AWAITING_DRAW, /* challenged or appealed: waits for a later checkpoint */
+    REPUTATION_BOND_COMMIT,        /* jurors commit votes */
+    REPUTATION_BOND_REVEAL,        /* jurors reveal votes */
+    REPUTATION_BOND_APPEALABLE,    /* first-round ruling known; the loser may appeal */
+    REPUTATION_BOND_RESOLVED,      /* final; money settled */
 };
 
 struct reputation_round_juror {
@@ -305,8 +314,8 @@ struct reputation_round_juror {
 struct reputation_round {
     int64_t seats;
     int64_t seat_deposit;
-    int64_t ledger_size_at_filing;  /* the draw needs a checkpoint larger than this */
-    uint64_t checkpoint_size;       /* the checkpoint the seed came from */
+    int64_t ledger_size_at_filing; /* the draw needs a checkpoint larger than this */
+    uint64_t checkpoint_size;      /* the checkpoint the seed came from */
     uint8_t checkpoint_root[REPUTATION_HASH_BYTES];
     uint8_t seed[REPUTATION_HASH_BYTES];
     int64_t commit_deadline_ms;
@@ -323,30 +332,30 @@ struct reputation_bond {
     uint32_t currency;
     int64_t publisher;
     int64_t amount;
-    uint8_t subject[REPUTATION_HASH_BYTES];  /* SHA-256 of the subject reference */
+    uint8_t subject[REPUTATION_HASH_BYTES]; /* SHA-256 of the subject reference */
     char statement[LODE_BOND_STATEMENT_BYTES_MAX + 1];
     int64_t posted_at_ms;
     int64_t window_end_ms;
     enum reputation_bond_state state;
-    int64_t challenger;          /* 0 = none */
+    int64_t challenger; /* 0 = none */
     int64_t challenge_stake;
     uint8_t evidence[REPUTATION_HASH_BYTES];
-    int64_t appellant;           /* 0 = none */
+    int64_t appellant; /* 0 = none */
     int64_t appeal_fee;
     int64_t appeal_deadline_ms;
-    int round_count;             /* rounds started (0..2) */
+    int round_count; /* rounds started (0..2) */
     struct reputation_round rounds[2];
     enum reputation_outcome outcome;
     int64_t resolved_at_ms;
 };
 
 struct reputation_bond_params {
-    int64_t id;              /* assigned by the caller, > 0 */
+    int64_t id; /* assigned by the caller, > 0 */
     uint32_t currency;
-    int64_t publisher;       /* account id, > 0 */
+    int64_t publisher; /* account id, > 0 */
     int64_t amount;
     uint8_t subject[REPUTATION_HASH_BYTES];
-    const char *statement;   /* 1..LODE_BOND_STATEMENT_BYTES_MAX of [a-z0-9-] */
+    const char *statement; /* 1..LODE_BOND_STATEMENT_BYTES_MAX of [a-z0-9-] */
     int64_t window_ms;
 };
 
@@ -354,8 +363,8 @@ struct reputation_bond_params {
  * LODE_EUNPROCESSABLE (below the minimum bond, window out of range, overflow). */
 enum lode_code reputation_bond_post(const struct reputation_config *cfg,
                                     const struct reputation_bond_params *params, int64_t now_ms,
-                                    struct reputation_bond *bond_out,
-                                    struct reputation_effects *fx, struct lode_error *err);
+                                    struct reputation_bond *bond_out, struct reputation_effects *fx,
+                                    struct lode_error *err);
 
 /* Files the challenge: challenger -> escrow, counter-stake >= the bond by rule.
  * `ledger_size` is the ledger's size when the challenge is accepted (the draw must use a
@@ -467,22 +476,22 @@ enum reputation_role {
 /* The evidence behind one role's score of one account. */
 struct reputation_record {
     enum reputation_role role;
-    double positive;            /* decayed positive weight as of updated_at_ms */
-    double negative;            /* decayed negative weight as of updated_at_ms */
-    int64_t updated_at_ms;      /* 0 = never */
+    double positive;                      /* decayed positive weight as of updated_at_ms */
+    double negative;                      /* decayed negative weight as of updated_at_ms */
+    int64_t updated_at_ms;                /* 0 = never */
     int64_t counts[REPUTATION_OBS_COUNT]; /* raw number of each observation, never decayed */
 };
 
 struct reputation_score {
     enum reputation_role role;
-    double mean;                /* posterior mean of the Beta */
-    double lower;               /* credible interval, equal tails */
+    double mean;  /* posterior mean of the Beta */
+    double lower; /* credible interval, equal tails */
     double upper;
-    double alpha;               /* posterior parameters, prior included */
+    double alpha; /* posterior parameters, prior included */
     double beta;
-    double positive;            /* decayed evidence as of the score's time */
+    double positive; /* decayed evidence as of the score's time */
     double negative;
-    bool established;           /* enough evidence to weigh in juries */
+    bool established; /* enough evidence to weigh in juries */
     int64_t counts[REPUTATION_OBS_COUNT];
 };
 
@@ -505,12 +514,11 @@ enum lode_code reputation_observe(const struct reputation_config *cfg,
 /* The score as of now_ms (decayed), with its evidence. Returns LODE_OK, LODE_EINVAL. */
 enum lode_code reputation_score_compute(const struct reputation_config *cfg,
                                         const struct reputation_record *rec, int64_t now_ms,
-                                        struct reputation_score *score_out,
-                                        struct lode_error *err);
+                                        struct reputation_score *score_out, struct lode_error *err);
 
 /* The integer draw factor of a juror: factor_min_bps until established
- * (evidence or stake), then factor_min_bps + 10000 * lower bound, capped at factor_max_bps. New accounts are
- * never above established ones, so a new account cannot reset a poor record. */
+ * (evidence or stake), then factor_min_bps + 10000 * lower bound, capped at factor_max_bps. New
+ * accounts are never above established ones, so a new account cannot reset a poor record. */
 int64_t reputation_juror_factor_bps(const struct reputation_config *cfg,
                                     const struct reputation_score *score, int64_t juror_stake);
 

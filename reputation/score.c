@@ -29,8 +29,7 @@ static const struct obs_rule obs_rules[REPUTATION_OBS_COUNT] = {
     [REPUTATION_OBS_CHALLENGE_WON] = {"challenge_won", REPUTATION_ROLE_FACT_CHECKER, 1000},
     [REPUTATION_OBS_CHALLENGE_LOST] = {"challenge_lost", REPUTATION_ROLE_FACT_CHECKER, -1000},
     [REPUTATION_OBS_JUROR_COHERENT] = {"juror_coherent", REPUTATION_ROLE_FACT_CHECKER, 500},
-    [REPUTATION_OBS_JUROR_INCOHERENT] = {"juror_incoherent", REPUTATION_ROLE_FACT_CHECKER,
-                                         -500},
+    [REPUTATION_OBS_JUROR_INCOHERENT] = {"juror_incoherent", REPUTATION_ROLE_FACT_CHECKER, -500},
     [REPUTATION_OBS_JUROR_NO_SHOW] = {"juror_no_show", REPUTATION_ROLE_FACT_CHECKER, -500},
 };
 
@@ -57,10 +56,14 @@ const char *reputation_observation_name(enum reputation_observation obs)
 const char *reputation_role_name(enum reputation_role role)
 {
     switch (role) {
-    case REPUTATION_ROLE_LABELER: return "labeler";
-    case REPUTATION_ROLE_PUBLISHER: return "publisher";
-    case REPUTATION_ROLE_FACT_CHECKER: return "fact_checker";
-    case REPUTATION_ROLE_COUNT: break;
+    case REPUTATION_ROLE_LABELER:
+        return "labeler";
+    case REPUTATION_ROLE_PUBLISHER:
+        return "publisher";
+    case REPUTATION_ROLE_FACT_CHECKER:
+        return "fact_checker";
+    case REPUTATION_ROLE_COUNT:
+        break;
     }
     return "unknown";
 }
@@ -117,8 +120,7 @@ enum lode_code reputation_observe(const struct reputation_config *cfg,
 
 enum lode_code reputation_score_compute(const struct reputation_config *cfg,
                                         const struct reputation_record *rec, int64_t now_ms,
-                                        struct reputation_score *score_out,
-                                        struct lode_error *err)
+                                        struct reputation_score *score_out, struct lode_error *err)
 {
     struct reputation_score s;
     enum lode_code rc;
@@ -137,8 +139,7 @@ enum lode_code reputation_score_compute(const struct reputation_config *cfg,
     tail = (1.0 - (double)cfg->credible_milli / 1000.0) / 2.0;
     s.lower = reputation_beta_quantile(tail, s.alpha, s.beta);
     s.upper = reputation_beta_quantile(1.0 - tail, s.alpha, s.beta);
-    s.established =
-        (s.positive + s.negative) * 1000.0 >= (double)cfg->established_evidence_milli;
+    s.established = (s.positive + s.negative) * 1000.0 >= (double)cfg->established_evidence_milli;
     memcpy(s.counts, rec->counts, sizeof s.counts);
     *score_out = s;
     return LODE_OK;

@@ -54,16 +54,15 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct db_pool *pool = w->pool;
 
+    /* the lock is taken once per job: popping the next job also counts the last one finished */
+    pthread_mutex_lock(&pool->mutex);
     for (;;) {
         struct db_job *job;
 
-        pthread_mutex_lock(&pool->mutex);
         while (pool->head == NULL && !pool->stopping)
             pthread_cond_wait(&pool->work, &pool->mutex);
-        if (pool->head == NULL) { /* stopping and drained */
-            pthread_mutex_unlock(&pool->mutex);
+        if (pool->head == NULL) /* stopping and drained */
             break;
-        }
         job = pool->head;
         pool->head = job->next;
         if (pool->head == NULL)
@@ -86,12 +85,12 @@ static void *worker_main(void *arg)
             }
         }
         if (job->done != NULL)
-            job->done(job);
+            job->done(job); /* the job belongs to its owner again: not touched after this */
 
         pthread_mutex_lock(&pool->mutex);
         pool->busy--;
-        pthread_mutex_unlock(&pool->mutex);
     }
+    pthread_mutex_unlock(&pool->mutex);
     return NULL;
 }
 

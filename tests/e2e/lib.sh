@@ -51,15 +51,24 @@ e2e_start() {
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
         -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
         -keyout "$E2E_TMP/key.pem" -out "$E2E_TMP/cert.pem" 2>/dev/null
+    "$LODE_BIN" keygen --out "$E2E_TMP/checkpoint.key" >"$E2E_TMP/checkpoint.pub"
     HTTP_PORT=$(free_port)
     TLS_PORT=$(free_port)
     H="http://127.0.0.1:$HTTP_PORT"
     S="https://localhost:$TLS_PORT"
     CACERT="$E2E_TMP/cert.pem"
+    E2E_SERVE_ARGS=("$@")
+    e2e_serve
+}
+
+# e2e_serve: (re)starts the server on the same ports, database and keys.
+e2e_serve() {
     "$LODE_BIN" serve --listen "127.0.0.1:$HTTP_PORT" --tls-listen "127.0.0.1:$TLS_PORT" \
         --tls-cert "$E2E_TMP/cert.pem" --tls-key "$E2E_TMP/key.pem" --threads 2 \
-        --db-pool-size 4 --debug-routes --shutdown-timeout-ms 5000 "$@" \
-        >"$E2E_TMP/server.out" 2>"$E2E_TMP/server.log" &
+        --db-pool-size 4 --debug-routes --shutdown-timeout-ms 5000 \
+        --ledger-key "$E2E_TMP/checkpoint.key" --ledger-origin "lode.test/e2e" \
+        ${E2E_SERVE_ARGS[@]+"${E2E_SERVE_ARGS[@]}"} \
+        >>"$E2E_TMP/server.out" 2>>"$E2E_TMP/server.log" &
     SERVER_PID=$!
     for _ in $(seq 1 100); do
         curl -sf "$H/healthz" >/dev/null 2>&1 && return 0
@@ -67,6 +76,13 @@ e2e_start() {
         sleep 0.1
     done
     echo "server did not start:"; cat "$E2E_TMP/server.log"; exit 1
+}
+
+# e2e_crash: kill -9 the server (no shutdown at all).
+e2e_crash() {
+    kill -KILL "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=""
 }
 
 # operator_token: creates an operator account through the CLI and prints its token.

@@ -53,7 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc == LODE_OK && line == NULL)
             break;
         assert(rc == LODE_OK || rc == LODE_ETOOBIG);
-        assert(r.line_no == ++lines);
+        lines++;
+        assert(r.line_no == lines);
         if (rc != LODE_OK)
             continue;
         assert(len <= r.line_bytes_max && strlen(line) <= len);

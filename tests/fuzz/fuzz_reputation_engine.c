@@ -58,10 +58,9 @@ static void move(struct reputation_journal *j, struct reputation_account from,
 static void check(struct reputation_journal *j)
 {
     int64_t sum = 0, t;
-    const enum reputation_account_kind kinds[] = {REPUTATION_ACCOUNT_USER,
-                                                  REPUTATION_ACCOUNT_JUROR_STAKE,
-                                                  REPUTATION_ACCOUNT_ESCROW,
-                                                  REPUTATION_ACCOUNT_BURN};
+    const enum reputation_account_kind kinds[] = {
+        REPUTATION_ACCOUNT_USER, REPUTATION_ACCOUNT_JUROR_STAKE, REPUTATION_ACCOUNT_ESCROW,
+        REPUTATION_ACCOUNT_BURN};
     for (size_t k = 0; k < 4; k++) {
         if (reputation_journal_total(j, kinds[k], CUR, &t, NULL) != LODE_OK)
             abort();
@@ -106,8 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (in.n > 0) {
         unsigned op = (unsigned)take(&in, 1) % 12;
         int64_t who = (int64_t)take(&in, 1) % (USERS + 1);
-        int64_t amount = (int64_t)take(&in, 1) == 255 ? (int64_t)take(&in, 8)
-                                                      : (int64_t)take(&in, 2) * 10;
+        int64_t amount =
+            (int64_t)take(&in, 1) == 255 ? (int64_t)take(&in, 8) : (int64_t)take(&in, 2) * 10;
         int64_t juror = J0 + (int64_t)(take(&in, 1) % JURORS);
         enum lode_code rc = LODE_EINVAL;
         uint8_t salt[32] = {0}, c[32];
@@ -125,8 +124,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  amount);
             break;
         case 2: {
-            struct reputation_bond_params p = {.id = 1, .currency = CUR, .publisher = who + 1,
-                                               .amount = amount, .statement = "accurate",
+            struct reputation_bond_params p = {.id = 1,
+                                               .currency = CUR,
+                                               .publisher = who + 1,
+                                               .amount = amount,
+                                               .statement = "accurate",
                                                .window_ms = (int64_t)take(&in, 1) + 1};
             if (live && bond->state != REPUTATION_BOND_RESOLVED)
                 break;
@@ -137,8 +139,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 3:
             if (live) {
                 uint8_t ev[32] = {0};
-                rc = reputation_bond_challenge(&cfg, bond, who + 1, amount, ev, ledger, now,
-                                               next, fx, &err);
+                rc = reputation_bond_challenge(&cfg, bond, who + 1, amount, ev, ledger, now, next,
+                                               fx, &err);
                 engine = true;
             }
             break;
@@ -149,8 +151,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 uint8_t root[32] = {0};
                 root[0] = (uint8_t)amount;
                 for (int64_t a = J0; a < J0 + JURORS; a++) {
-                    int64_t s = reputation_journal_balance(
-                        j, acc(REPUTATION_ACCOUNT_JUROR_STAKE, a), CUR);
+                    int64_t s =
+                        reputation_journal_balance(j, acc(REPUTATION_ACCOUNT_JUROR_STAKE, a), CUR);
                     if (s > 0)
                         pool[n++] = (struct reputation_juror){a, s, 5000 + (a % 3) * 5000};
                 }
@@ -164,9 +166,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (live && bond->round_count > 0) {
                 enum reputation_vote v = (enum reputation_vote)(amount % 3);
                 reputation_vote_commitment(bond->id, bond->round_count - 1, juror, v, salt, c);
-                rc = op == 5 ? reputation_bond_commit(&cfg, bond, juror, c, now, next, fx, &err)
-                             : reputation_bond_reveal(&cfg, bond, juror, v, salt, now, next, fx,
-                                                      &err);
+                rc = op == 5
+                         ? reputation_bond_commit(&cfg, bond, juror, c, now, next, fx, &err)
+                         : reputation_bond_reveal(&cfg, bond, juror, v, salt, now, next, fx, &err);
                 engine = true;
             }
             break;

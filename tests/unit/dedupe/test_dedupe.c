@@ -11,6 +11,7 @@
 
 #include "core/limits.h"
 #include "dedupe/dedupe.h"
+#include "dedupe/internal.h"
 #include "test_main.h"
 
 static struct dedupe_workspace ws;
@@ -80,6 +81,46 @@ static void test_normalise_ascii_matches_unicode_path(void)
             dedupe_text_normalise(&ws, forced, strlen(forced), &slow, &ns, &err), LODE_OK);
         CU_ASSERT_EQUAL(ns, nf + (nf ? 3 : 2));
         CU_ASSERT_EQUAL(memcmp(slow, copy, nf), 0);
+        free(copy);
+    }
+}
+
+static void test_normalise_mixed_matches_reference(void)
+{
+    /* ASCII pieces next to combining marks, controls, compatibility and ignorable characters */
+    static const char *pieces[] = {
+        "e", "E", "a", "<", ".", " ", "\t", "\x01", "\x7f", "x", "Z", "-", "'",
+        "\xcc\x81", "\xcc\xb8", "\xcc\xa3\xcc\x87", "\xc3\xa9", "\xef\xbc\xa1",
+        "\xef\xac\x81", "\xe2\x80\x8b", "\xc2\xad", "\xc2\xa0", "\xe3\x80\x82",
+        "\xe1\x84\x92", "\xe1\x85\xa1", "\xe1\x86\xab", "\xef\xb7\xba", "\xe2\x81\x89",
+        "\xd0\x9f", "\xce\xa3", "\xd9\x8e", "\xe2\x84\xab", "\xc3\x9f",
+    };
+    const size_t npieces = sizeof pieces / sizeof pieces[0];
+    struct lode_error err = {0};
+
+    for (int t = 0; t < 3000; t++) {
+        char in[256];
+        size_t len = 0, count = 1 + rng() % 12, nf, nr;
+        const char *fast, *ref;
+        char *copy;
+        for (size_t i = 0; i < count; i++) {
+            const char *p = pieces[rng() % npieces];
+            memcpy(in + len, p, strlen(p));
+            len += strlen(p);
+        }
+        in[len] = '\0';
+        CU_ASSERT_EQUAL_FATAL(dedupe_text_normalise(&ws, in, len, &fast, &nf, &err), LODE_OK);
+        copy = strndup(fast, nf);
+        CU_ASSERT_EQUAL_FATAL(dedupe_text_normalise_reference(&ws, in, len, &ref, &nr, &err),
+                              LODE_OK);
+        CU_ASSERT_EQUAL(nf, nr);
+        CU_ASSERT_STRING_EQUAL(copy, ref);
+        if (strcmp(copy, ref) != 0) {
+            fprintf(stderr, "mixed: input");
+            for (size_t i = 0; i < len; i++)
+                fprintf(stderr, " %02x", (unsigned char)in[i]);
+            fprintf(stderr, ": fast \"%s\", reference \"%s\"\n", copy, ref);
+        }
         free(copy);
     }
 }
@@ -217,6 +258,9 @@ static void test_params(void)
     dedupe_lsh_choose(0.8, DEDUPE_HASHES, &b, &r);
     CU_ASSERT_EQUAL(b, 21);
     CU_ASSERT_EQUAL(r, 6);
+    dedupe_lsh_choose(0.75, DEDUPE_HASHES, &b, &r);
+    CU_ASSERT_EQUAL(b, 25);
+    CU_ASSERT_EQUAL(r, 5);
     for (double t = 0.3; t < 0.96; t += 0.05) {
         dedupe_lsh_choose(t, DEDUPE_HASHES, &b, &r);
         CU_ASSERT(b * r <= DEDUPE_HASHES);
@@ -309,17 +353,23 @@ static void test_minhash_estimate(void)
 
 static void test_lsh_recall(void)
 {
-    struct dedupe_params p = params(DEDUPE_SHINGLE_WORD, 1, 0.8);
+    /* at the documented default threshold, on pairs of known Jaccard */
+    struct dedupe_params p = params(DEDUPE_SHINGLE_WORD, 1, DEDUPE_THRESHOLD_DEFAULT);
+    const size_t n = 200;
+    const size_t at = (size_t)ceil(2.0 * n * DEDUPE_THRESHOLD_DEFAULT /
+                                   (1.0 + DEDUPE_THRESHOLD_DEFAULT));
+    const size_t low = 133; /* J = 133 / 267 = 0.498 */
+    const double j_at = (double)at / (double)(2 * n - at), j_low = 133.0 / 267.0;
     const int pairs = 400;
     int hits_at = 0, hits_low = 0;
 
+    CU_ASSERT(j_at >= DEDUPE_THRESHOLD_DEFAULT && j_at < DEDUPE_THRESHOLD_DEFAULT + 0.01);
     for (int k = 0; k < 2 * pairs; k++) {
         struct dedupe_signature a, b;
         uint64_t ka[DEDUPE_HASHES], kb[DEDUPE_HASHES];
         bool shared = false;
         double j;
-        /* first half: J = 0.8 (178 of 200 shared); second half: J = 0.5 */
-        pair_signatures(&p, 200, k < pairs ? 178 : 133, &a, &b, &j);
+        pair_signatures(&p, n, k < pairs ? at : low, &a, &b, &j);
         CU_ASSERT_EQUAL(dedupe_signature_bands(&p, &a, ka), p.bands);
         CU_ASSERT_EQUAL(dedupe_signature_bands(&p, &b, kb), p.bands);
         for (uint32_t i = 0; i < p.bands; i++)
@@ -329,11 +379,11 @@ static void test_lsh_recall(void)
         else
             hits_low += shared;
     }
-    /* theory (b=21, r=6): P(0.80) = 0.9984, P(0.50) = 0.28; allow 4 sigma of sampling */
-    double p_at = dedupe_lsh_probability(0.8018, p.bands, p.rows);
-    double p_low = dedupe_lsh_probability(0.4987, p.bands, p.rows);
-    fprintf(stderr, "LSH candidates: %d/%d at J=0.80 (theory %.4f), %d/%d at J=0.50 (%.3f)\n",
-            hits_at, pairs, p_at, hits_low, pairs, p_low);
+    double p_at = dedupe_lsh_probability(j_at, p.bands, p.rows);
+    double p_low = dedupe_lsh_probability(j_low, p.bands, p.rows);
+    fprintf(stderr, "LSH %ux%u: candidates %d/%d at J=%.3f (theory %.4f), %d/%d at J=%.3f (%.3f)\n",
+            p.bands, p.rows, hits_at, pairs, j_at, p_at, hits_low, pairs, j_low, p_low);
+    /* the documented false-negative bound at the threshold is 1%; allow sampling slack */
     CU_ASSERT((double)hits_at / pairs >= 0.98);
     CU_ASSERT(fabs((double)hits_low / pairs - p_low) < 4.0 * sqrt(p_low * (1 - p_low) / pairs));
 }
@@ -362,9 +412,9 @@ static void test_determinism_and_schemes(void)
     CU_ASSERT_EQUAL(memcmp(k1, k2, 21 * sizeof k1[0]), 0);
     /* Pinned values: band keys are persisted, so they must never change silently. */
     CU_ASSERT_EQUAL(s1.shingles, 39);
-    CU_ASSERT_EQUAL(s1.mins[0], 42591799u);
-    CU_ASSERT_EQUAL(s1.mins[127], 56370984u);
-    CU_ASSERT_EQUAL(k1[0], 0x36eef87b9ce41f5cull);
+    CU_ASSERT_EQUAL(s1.mins[0], 47280794u);
+    CU_ASSERT_EQUAL(s1.mins[127], 35233134u);
+    CU_ASSERT_EQUAL(k1[0], 0x6e118728efc590cfull);
     /* exact keys: SHA-256("abc") */
     CU_ASSERT_EQUAL(dedupe_text_analyse(&ws, &c5, "abc", 3, &keys, &s2, NULL, NULL, &err), LODE_OK);
     CU_ASSERT_EQUAL(keys.bytes_sha256[0], 0xba);
@@ -547,6 +597,7 @@ static void test_record_text(void)
 static const struct test_case normalise_cases[] = {
     {"ascii table", test_normalise_ascii_table},
     {"ascii fast path = unicode path", test_normalise_ascii_matches_unicode_path},
+    {"mixed text = reference path", test_normalise_mixed_matches_reference},
     {"latin, compatibility forms, invisibles", test_normalise_latin},
     {"cyrillic, greek, cjk, arabic, hangul, devanagari", test_normalise_scripts},
     {"invalid utf-8 and size limit", test_normalise_invalid},

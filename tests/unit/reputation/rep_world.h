@@ -123,8 +123,7 @@ static inline size_t world_pool(struct world *w, int64_t first, int64_t last, in
 static inline enum lode_code world_post(struct world *w, const struct reputation_effects *fx,
                                         struct lode_error *err)
 {
-    enum lode_code rc =
-        reputation_journal_post(w->journal, fx->transfers, fx->transfer_count, err);
+    enum lode_code rc = reputation_journal_post(w->journal, fx->transfers, fx->transfer_count, err);
     if (rc == LODE_OK)
         w->ledger_size += (int64_t)fx->event_count;
     return rc;
@@ -136,8 +135,8 @@ static inline bool world_conserved(struct world *w)
     int64_t user = 0, stake = 0, escrow = 0, burn = 0, ext = 0;
     if (reputation_journal_total(w->journal, REPUTATION_ACCOUNT_USER, WORLD_CURRENCY, &user,
                                  NULL) != LODE_OK ||
-        reputation_journal_total(w->journal, REPUTATION_ACCOUNT_JUROR_STAKE, WORLD_CURRENCY,
-                                 &stake, NULL) != LODE_OK ||
+        reputation_journal_total(w->journal, REPUTATION_ACCOUNT_JUROR_STAKE, WORLD_CURRENCY, &stake,
+                                 NULL) != LODE_OK ||
         reputation_journal_total(w->journal, REPUTATION_ACCOUNT_ESCROW, WORLD_CURRENCY, &escrow,
                                  NULL) != LODE_OK ||
         reputation_journal_total(w->journal, REPUTATION_ACCOUNT_BURN, WORLD_CURRENCY, &burn,
@@ -162,10 +161,9 @@ typedef enum reputation_vote (*world_voter)(void *ctx, int64_t juror, int round)
 /* Draws the pending round from the pool, collects commits and reveals by `voter`, and posts
  * everything; time advances through the phases. Returns the first failure. */
 static inline enum lode_code world_run_round(struct world *w, struct reputation_bond *b,
-                                             const struct reputation_juror *pool,
-                                             size_t pool_count, world_voter voter, void *ctx,
-                                             int64_t *now, struct reputation_effects *fx,
-                                             struct lode_error *err)
+                                             const struct reputation_juror *pool, size_t pool_count,
+                                             world_voter voter, void *ctx, int64_t *now,
+                                             struct reputation_effects *fx, struct lode_error *err)
 {
     uint8_t root[REPUTATION_HASH_BYTES];
     struct reputation_bond *next = malloc(sizeof *next);
@@ -193,11 +191,10 @@ static inline enum lode_code world_run_round(struct world *w, struct reputation_
         if (votes[i] == REPUTATION_VOTE_NONE)
             continue;
         world_salt(r->jurors[i].account, b->round_count - 1, salt);
-        reputation_vote_commitment(b->id, b->round_count - 1, r->jurors[i].account, votes[i],
-                                   salt, c);
+        reputation_vote_commitment(b->id, b->round_count - 1, r->jurors[i].account, votes[i], salt,
+                                   c);
         reputation_effects_clear(fx);
-        rc = reputation_bond_commit(&w->cfg, b, r->jurors[i].account, c, *now + 1, next, fx,
-                                    err);
+        rc = reputation_bond_commit(&w->cfg, b, r->jurors[i].account, c, *now + 1, next, fx, err);
         if (rc == LODE_OK && (rc = world_post(w, fx, err)) == LODE_OK)
             memcpy(b, next, sizeof *b);
     }
@@ -214,8 +211,8 @@ static inline enum lode_code world_run_round(struct world *w, struct reputation_
             continue;
         world_salt(r->jurors[i].account, b->round_count - 1, salt);
         reputation_effects_clear(fx);
-        rc = reputation_bond_reveal(&w->cfg, b, r->jurors[i].account, votes[i], salt, *now,
-                                    next, fx, err);
+        rc = reputation_bond_reveal(&w->cfg, b, r->jurors[i].account, votes[i], salt, *now, next,
+                                    fx, err);
         if (rc == LODE_OK && (rc = world_post(w, fx, err)) == LODE_OK)
             memcpy(b, next, sizeof *b);
     }
@@ -231,9 +228,8 @@ static inline enum lode_code world_run_round(struct world *w, struct reputation_
 }
 
 /* Applies advance() at `now` and posts. */
-static inline enum lode_code world_advance(struct world *w, struct reputation_bond *b,
-                                           int64_t now, struct reputation_effects *fx,
-                                           struct lode_error *err)
+static inline enum lode_code world_advance(struct world *w, struct reputation_bond *b, int64_t now,
+                                           struct reputation_effects *fx, struct lode_error *err)
 {
     struct reputation_bond *next = malloc(sizeof *next);
     enum lode_code rc;

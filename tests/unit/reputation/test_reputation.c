@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "rep_world.h"
 #include "test_main.h"
 
@@ -64,20 +65,19 @@ static void test_journal(void)
     CU_ASSERT_EQUAL(reputation_journal_balance(j, world_user(2), 1), 60);
     CU_ASSERT_EQUAL(reputation_journal_balance(j, world_user(2), 2), 0); /* other currency */
     /* all or nothing: the second transfer overdraws, so the first is not applied either */
-    t[0] = (struct reputation_transfer){world_user(2), world_user(4), 1, 10,
-                                        REPUTATION_REASON_REFUND};
+    t[0] =
+        (struct reputation_transfer){world_user(2), world_user(4), 1, 10, REPUTATION_REASON_REFUND};
     CU_ASSERT_EQUAL(reputation_journal_post(j, t, 3, &err), LODE_EUNPROCESSABLE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "insufficient balance"));
     CU_ASSERT_EQUAL(reputation_journal_balance(j, world_user(2), 1), 60);
     CU_ASSERT_EQUAL(reputation_journal_balance(j, world_user(4), 1), 0);
     /* the net of a batch counts: 1 can pay 50 after receiving 10 in the same batch */
-    t[1] = (struct reputation_transfer){world_user(2), world_user(1), 1, 10,
-                                        REPUTATION_REASON_REFUND};
+    t[1] =
+        (struct reputation_transfer){world_user(2), world_user(1), 1, 10, REPUTATION_REASON_REFUND};
     CU_ASSERT_EQUAL(reputation_journal_post(j, t + 1, 2, &err), LODE_OK);
     CU_ASSERT_EQUAL(reputation_journal_balance(j, world_user(1), 1), 0);
     /* malformed transfers */
-    struct reputation_transfer bad = {world_user(1), world_user(1), 1, 1,
-                                      REPUTATION_REASON_REFUND};
+    struct reputation_transfer bad = {world_user(1), world_user(1), 1, 1, REPUTATION_REASON_REFUND};
     CU_ASSERT_EQUAL(reputation_journal_post(j, &bad, 1, &err), LODE_EINVAL);
     bad.to = world_user(2);
     bad.amount = 0;
@@ -86,8 +86,7 @@ static void test_journal(void)
     CU_ASSERT_EQUAL(reputation_journal_post(j, &bad, 1, &err), LODE_EINVAL);
     bad = (struct reputation_transfer){world_burn(), world_user(1), 1, 1, REPUTATION_REASON_BURN};
     CU_ASSERT_EQUAL(reputation_journal_post(j, &bad, 1, &err), LODE_EINVAL);
-    bad = (struct reputation_transfer){world_user(0), world_user(1), 1, 1,
-                                       REPUTATION_REASON_BURN};
+    bad = (struct reputation_transfer){world_user(0), world_user(1), 1, 1, REPUTATION_REASON_BURN};
     CU_ASSERT_EQUAL(reputation_journal_post(j, &bad, 1, &err), LODE_EINVAL);
     /* overflow of a balance is refused */
     struct reputation_transfer big = {ext, world_user(9), 3, INT64_MAX, REPUTATION_REASON_DEPOSIT};
@@ -105,8 +104,7 @@ static void test_journal(void)
         struct reputation_transfer d = {ext, world_user(a), 7, a, REPUTATION_REASON_DEPOSIT};
         CU_ASSERT_EQUAL_FATAL(reputation_journal_post(j, &d, 1, &err), LODE_OK);
     }
-    CU_ASSERT_EQUAL(reputation_journal_total(j, REPUTATION_ACCOUNT_USER, 7, &total, &err),
-                    LODE_OK);
+    CU_ASSERT_EQUAL(reputation_journal_total(j, REPUTATION_ACCOUNT_USER, 7, &total, &err), LODE_OK);
     CU_ASSERT_EQUAL(total, (100 + 5099) * 5000 / 2);
     CU_ASSERT_EQUAL(reputation_journal_total(j, REPUTATION_ACCOUNT_EXTERNAL, 7, &total, &err),
                     LODE_OK);
@@ -133,8 +131,8 @@ static void test_config(void)
     CU_ASSERT_EQUAL(memcmp(&c, &d, sizeof c), 0);
 
     const char *bad[] = {
-        "{\"jury_seats\":4}",                      /* even */
-        "{\"jury_seats\":11}",                     /* not below the appeal jury */
+        "{\"jury_seats\":4}",                            /* even */
+        "{\"jury_seats\":11}",                           /* not below the appeal jury */
         "{\"burn_bps\":9000,\"juror_reward_bps\":2000}", /* over 100 % together */
         "{\"burn_bps\":-1}",
         "{\"jury_seats\":\"5\"}",
@@ -211,9 +209,8 @@ static uint64_t ref_u64(const uint8_t seed[32], uint64_t j)
 }
 
 static size_t ref_draw(const struct reputation_config *cfg, const uint8_t seed[32],
-                       const struct reputation_juror *pool, size_t n, const int64_t *ex,
-                       size_t nex, int64_t seats, int64_t dep,
-                       struct reputation_seat_holder *out)
+                       const struct reputation_juror *pool, size_t n, const int64_t *ex, size_t nex,
+                       int64_t seats, int64_t dep, struct reputation_seat_holder *out)
 {
     int64_t w[64], left[64], raw_total = 0, total = 0, cap;
     size_t count = 0;
@@ -265,7 +262,7 @@ static size_t ref_draw(const struct reputation_config *cfg, const uint8_t seed[3
 static void test_jury_draw_matches_spec(void)
 {
     struct world w;
-    struct reputation_juror pool[64];
+    struct reputation_juror pool[64] = {{0, 0, 0}};
     struct reputation_seat_holder got[LODE_JURY_SEATS_MAX], want[LODE_JURY_SEATS_MAX];
     struct lode_error err;
     int64_t ex[2];
@@ -286,8 +283,8 @@ static void test_jury_draw_matches_spec(void)
         ex[1] = pool[n / 2].account;
         for (int i = 0; i < 32; i++)
             seed[i] = (uint8_t)world_rand(&w);
-        enum lode_code rc = reputation_jury_draw(&w.cfg, seed, pool, n, ex, 2, 5, 1000, got,
-                                                 &count, &err);
+        enum lode_code rc =
+            reputation_jury_draw(&w.cfg, seed, pool, n, ex, 2, 5, 1000, got, &count, &err);
         if (rc != LODE_OK) {
             CU_ASSERT_EQUAL(rc, LODE_EUNPROCESSABLE); /* too few eligible: skip */
             continue;
@@ -338,9 +335,9 @@ static void test_jury_weights_and_refusals(void)
                     LODE_EUNPROCESSABLE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "could not draw a jury"));
     struct reputation_juror unsorted[2] = {{5, 5000, 10000}, {3, 5000, 10000}};
-    CU_ASSERT_EQUAL(reputation_jury_weights(&cfg, unsorted, 2, NULL, 0, 1000, weights, &total,
-                                            &err),
-                    LODE_EINVAL);
+    CU_ASSERT_EQUAL(
+        reputation_jury_weights(&cfg, unsorted, 2, NULL, 0, 1000, weights, &total, &err),
+        LODE_EINVAL);
     struct reputation_juror dup[2] = {{3, 5000, 10000}, {3, 5000, 10000}};
     CU_ASSERT_EQUAL(reputation_jury_weights(&cfg, dup, 2, NULL, 0, 1000, weights, &total, &err),
                     LODE_EINVAL);
@@ -368,8 +365,11 @@ struct fixture {
 static void fixture_init(struct fixture *f, uint64_t seed)
 {
     struct lode_error err;
-    struct reputation_bond_params p = {.id = 77, .currency = WORLD_CURRENCY, .publisher = PUB,
-                                       .amount = 10000, .statement = "human-made",
+    struct reputation_bond_params p = {.id = 77,
+                                       .currency = WORLD_CURRENCY,
+                                       .publisher = PUB,
+                                       .amount = 10000,
+                                       .statement = "human-made",
                                        .window_ms = 3600000};
 
     world_init(&f->w, seed);
@@ -412,8 +412,8 @@ static enum lode_code fixture_challenge(struct fixture *f, int64_t who, int64_t 
 {
     struct lode_error err;
     return fixture_take(f, reputation_bond_challenge(&f->w.cfg, f->b, who, stake, zero_hash,
-                                                     f->w.ledger_size, f->now + 10, f->next,
-                                                     f->fx, &err));
+                                                     f->w.ledger_size, f->now + 10, f->next, f->fx,
+                                                     &err));
 }
 
 static enum reputation_vote vote_uphold(void *ctx, int64_t juror, int round)
@@ -482,13 +482,13 @@ static void test_bond_challenge_refusals(void)
     CU_ASSERT_EQUAL(rc, LODE_EUNPROCESSABLE);
     CU_ASSERT_EQUAL(f.b->state, REPUTATION_BOND_POSTED);
     CU_ASSERT_EQUAL(bal(&f, world_user(CHAL)), 50000);
-    rc = reputation_bond_challenge(&f.w.cfg, f.b, CHAL, 10000, zero_hash, 1, T0 + 3600000,
-                                   f.next, f.fx, &err);
+    rc = reputation_bond_challenge(&f.w.cfg, f.b, CHAL, 10000, zero_hash, 1, T0 + 3600000, f.next,
+                                   f.fx, &err);
     CU_ASSERT_EQUAL(rc, LODE_EGONE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "challenge window"));
     CU_ASSERT_EQUAL(f.fx->transfer_count, 0);
-    rc = reputation_bond_challenge(&f.w.cfg, f.b, CHAL, 10000, zero_hash, 1, T0 - 1, f.next,
-                                   f.fx, &err);
+    rc = reputation_bond_challenge(&f.w.cfg, f.b, CHAL, 10000, zero_hash, 1, T0 - 1, f.next, f.fx,
+                                   &err);
     CU_ASSERT_EQUAL(rc, LODE_EINVAL);
     CU_ASSERT_EQUAL(fixture_challenge(&f, CHAL, 10000), LODE_OK);
     CU_ASSERT_EQUAL(f.b->state, REPUTATION_BOND_AWAITING_DRAW);
@@ -497,8 +497,8 @@ static void test_bond_challenge_refusals(void)
     /* a draw from a checkpoint that does not follow the filing */
     uint8_t root[32] = {1};
     rc = reputation_bond_draw(&f.w.cfg, f.b, f.pool, f.pool_count,
-                              (uint64_t)f.b->rounds[0].ledger_size_at_filing, root, T0 + 20,
-                              f.next, f.fx, &err);
+                              (uint64_t)f.b->rounds[0].ledger_size_at_filing, root, T0 + 20, f.next,
+                              f.fx, &err);
     CU_ASSERT_EQUAL(rc, LODE_EPRECOND);
     CU_ASSERT_TRUE(world_conserved(&f.w));
     fixture_fini(&f);
@@ -510,8 +510,8 @@ static void test_bond_post_refusals(void)
     struct reputation_bond *b = calloc(1, sizeof *b);
     struct reputation_effects *fx = calloc(1, sizeof *fx);
     struct lode_error err;
-    struct reputation_bond_params p = {.id = 1, .publisher = 1, .amount = 100,
-                                       .statement = "accurate", .window_ms = 3600000};
+    struct reputation_bond_params p = {
+        .id = 1, .publisher = 1, .amount = 100, .statement = "accurate", .window_ms = 3600000};
 
     reputation_config_default(&cfg);
     CU_ASSERT_EQUAL(reputation_bond_post(&cfg, &p, 0, b, fx, &err), LODE_OK);
@@ -550,7 +550,36 @@ static void test_bond_votes_and_refusals(void)
     CU_ASSERT_EQUAL_FATAL(fixture_challenge(&f, CHAL, 12000), LODE_OK);
     rc = reputation_bond_draw(&f.w.cfg, f.b, f.pool, f.pool_count, (uint64_t)f.w.ledger_size + 5,
                               root, T0 + 100, f.next, f.fx, &err);
+    /* anyone recomputes the jury from public data: the checkpoint root, the bond id, the
+     * round, the recorded pool snapshot and the parties, with the independent implementation */
+    {
+        struct reputation_seat_holder want[LODE_JURY_SEATS_MAX] = {{0, 0}};
+        uint8_t pub_seed[32];
+        int64_t parties[2] = {PUB, CHAL};
+        size_t k = 0;
+        reputation_jury_seed(root, 77, 0, pub_seed);
+        size_t nw = ref_draw(&f.w.cfg, pub_seed, f.pool, f.pool_count, parties, 2, 5, 1000, want);
+        for (size_t i = 0; i < f.fx->event_count; i++) {
+            const struct reputation_event *e = &f.fx->events[i];
+            if (e->type != REPUTATION_EVENT_JUROR_DRAWN)
+                continue;
+            CU_ASSERT_TRUE(k < nw && e->account == want[k].account && e->count == want[k].seats);
+            CU_ASSERT_EQUAL(memcmp(e->hash, pub_seed, 32), 0);
+            k++;
+        }
+        CU_ASSERT_EQUAL(k, nw);
+    }
+    for (size_t i = 0; i < f.fx->event_count; i++) {
+        json_t *entry = reputation_event_json(&f.fx->events[i], f.fx);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(entry, "type")), "juror_drawn");
+        CU_ASSERT_EQUAL(strlen(json_string_value(json_object_get(entry, "seed"))), 64);
+        json_decref(entry);
+    }
+    CU_ASSERT_EQUAL(reputation_bond_next_deadline(f.b), INT64_MAX); /* awaiting the draw */
     CU_ASSERT_EQUAL_FATAL(fixture_take(&f, rc), LODE_OK);
+    CU_ASSERT_EQUAL(reputation_bond_next_deadline(f.b), f.b->rounds[0].commit_deadline_ms);
+    CU_ASSERT_STRING_EQUAL(reputation_bond_state_name(f.b->state), "commit");
     r = &f.b->rounds[0];
     CU_ASSERT_EQUAL(f.b->state, REPUTATION_BOND_COMMIT);
     int64_t seats = 0, deposits = 0;
@@ -576,40 +605,42 @@ static void test_bond_votes_and_refusals(void)
     CU_ASSERT_EQUAL(rc, LODE_ECONFLICT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "already committed"));
     /* a reveal before the reveal phase */
-    rc = reputation_bond_reveal(&f.w.cfg, f.b, j0, REPUTATION_VOTE_REJECT, salt, T0 + 202,
-                                f.next, f.fx, &err);
+    rc = reputation_bond_reveal(&f.w.cfg, f.b, j0, REPUTATION_VOTE_REJECT, salt, T0 + 202, f.next,
+                                f.fx, &err);
     CU_ASSERT_EQUAL(rc, LODE_ECONFLICT);
     /* a commit after the deadline */
     int64_t j1 = r->jurors[1].account, deadline = r->commit_deadline_ms;
     rc = reputation_bond_commit(&f.w.cfg, f.b, j1, c, deadline, f.next, f.fx, &err);
     CU_ASSERT_EQUAL(rc, LODE_EGONE);
     /* reveals: a mismatch, then a match, then twice */
-    rc = reputation_bond_reveal(&f.w.cfg, f.b, j0, REPUTATION_VOTE_UPHOLD, salt, deadline,
-                                f.next, f.fx, &err);
+    rc = reputation_bond_reveal(&f.w.cfg, f.b, j0, REPUTATION_VOTE_UPHOLD, salt, deadline, f.next,
+                                f.fx, &err);
     CU_ASSERT_EQUAL(rc, LODE_EVERIFY);
     CU_ASSERT_EQUAL(f.fx->event_count, 0);
-    rc = reputation_bond_reveal(&f.w.cfg, f.b, j0, (enum reputation_vote)9, salt, deadline,
-                                f.next, f.fx, &err);
+    rc = reputation_bond_reveal(&f.w.cfg, f.b, j0, (enum reputation_vote)9, salt, deadline, f.next,
+                                f.fx, &err);
     CU_ASSERT_EQUAL(rc, LODE_EINVAL);
-    rc = reputation_bond_reveal(&f.w.cfg, f.b, j1, REPUTATION_VOTE_REJECT, salt, deadline,
-                                f.next, f.fx, &err);
+    rc = reputation_bond_reveal(&f.w.cfg, f.b, j1, REPUTATION_VOTE_REJECT, salt, deadline, f.next,
+                                f.fx, &err);
     CU_ASSERT_EQUAL(rc, LODE_ECONFLICT); /* never committed */
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "committed no vote"));
-    rc = reputation_bond_reveal(&f.w.cfg, f.b, j0, REPUTATION_VOTE_REJECT, salt, deadline,
-                                f.next, f.fx, &err);
+    rc = reputation_bond_reveal(&f.w.cfg, f.b, j0, REPUTATION_VOTE_REJECT, salt, deadline, f.next,
+                                f.fx, &err);
     CU_ASSERT_EQUAL(fixture_take(&f, rc), LODE_OK);
     /* the only committed juror revealed after the commit deadline: the round is decided */
     CU_ASSERT_EQUAL(f.b->state, REPUTATION_BOND_APPEALABLE);
     CU_ASSERT_EQUAL(f.b->rounds[0].outcome, REPUTATION_OUTCOME_REJECTED);
+    CU_ASSERT_EQUAL(reputation_bond_next_deadline(f.b), f.b->appeal_deadline_ms);
+    CU_ASSERT_STRING_EQUAL(reputation_outcome_name(f.b->rounds[0].outcome), "rejected");
     rc = reputation_bond_reveal(&f.w.cfg, f.b, j0, REPUTATION_VOTE_REJECT, salt, deadline + 1,
                                 f.next, f.fx, &err);
     CU_ASSERT_EQUAL(rc, LODE_ECONFLICT);
     /* the winner may not appeal; a stranger may not either; late appeals are gone */
-    rc = reputation_bond_appeal(&f.w.cfg, f.b, CHAL, f.w.ledger_size, deadline + 2, f.next,
-                                f.fx, &err);
+    rc = reputation_bond_appeal(&f.w.cfg, f.b, CHAL, f.w.ledger_size, deadline + 2, f.next, f.fx,
+                                &err);
     CU_ASSERT_EQUAL(rc, LODE_EFORBIDDEN);
-    rc = reputation_bond_appeal(&f.w.cfg, f.b, OTHER, f.w.ledger_size, deadline + 2, f.next,
-                                f.fx, &err);
+    rc = reputation_bond_appeal(&f.w.cfg, f.b, OTHER, f.w.ledger_size, deadline + 2, f.next, f.fx,
+                                &err);
     CU_ASSERT_EQUAL(rc, LODE_EFORBIDDEN);
     rc = reputation_bond_appeal(&f.w.cfg, f.b, PUB, f.w.ledger_size, f.b->appeal_deadline_ms,
                                 f.next, f.fx, &err);
@@ -629,9 +660,9 @@ static void test_settlement_no_appeal(void)
     CU_ASSERT_EQUAL_FATAL(fixture_challenge(&f, CHAL, 10000), LODE_OK);
     for (size_t i = 0; i < f.pool_count; i++)
         stake_before[i] = bal(&f, world_stake(f.pool[i].account));
-    CU_ASSERT_EQUAL_FATAL(world_run_round(&f.w, f.b, f.pool, f.pool_count, vote_reject, NULL,
-                                          &f.now, f.fx, &err),
-                          LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        world_run_round(&f.w, f.b, f.pool, f.pool_count, vote_reject, NULL, &f.now, f.fx, &err),
+        LODE_OK);
     CU_ASSERT_EQUAL(f.b->state, REPUTATION_BOND_APPEALABLE);
     CU_ASSERT_EQUAL(f.b->rounds[0].seats_reject, 5);
     CU_ASSERT_EQUAL(world_advance(&f.w, f.b, f.b->appeal_deadline_ms, f.fx, &err), LODE_OK);
@@ -660,6 +691,23 @@ static void test_settlement_no_appeal(void)
     CU_ASSERT_EQUAL(obs_lost, 1);
     CU_ASSERT_EQUAL(obs_coherent, f.b->rounds[0].juror_count);
     CU_ASSERT_EQUAL(f.fx->events[f.fx->event_count - 1].type, REPUTATION_EVENT_BOND_RESOLVED);
+    /* the ledger entry of the resolution lists the settlement's transfers */
+    json_t *entry = reputation_event_json(&f.fx->events[f.fx->event_count - 1], f.fx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(entry);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(entry, "transfers")), f.fx->transfer_count);
+    char *text = json_canonical_dump(entry, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"outcome\":\"rejected\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"burned\":2500"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "{\"amount\":6500,\"currency\":978,\"from\":{\"id\":77,"
+                                        "\"kind\":\"escrow\"},\"reason\":\"winner_gain\","
+                                        "\"to\":{\"id\":2,\"kind\":\"user\"}}"));
+    free(text);
+    json_decref(entry);
+    entry = reputation_event_json(&f.fx->events[0], f.fx);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(entry, "type")), "juror_settled");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(entry, "verdict")), "coherent");
+    json_decref(entry);
     CU_ASSERT_TRUE(world_conserved(&f.w));
     fixture_fini(&f);
 }
@@ -676,23 +724,22 @@ static void test_settlement_with_appeal(void)
     CU_ASSERT_EQUAL_FATAL(fixture_challenge(&f, CHAL, 10000), LODE_OK);
     /* the first drawn juror does not show: find it after the draw via the ctx pointer */
     first = -1;
-    CU_ASSERT_EQUAL_FATAL(world_run_round(&f.w, f.b, f.pool, f.pool_count, vote_reject, NULL,
-                                          &f.now, f.fx, &err),
-                          LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        world_run_round(&f.w, f.b, f.pool, f.pool_count, vote_reject, NULL, &f.now, f.fx, &err),
+        LODE_OK);
     CU_ASSERT_EQUAL(f.b->rounds[0].outcome, REPUTATION_OUTCOME_REJECTED);
     int64_t pub_before = bal(&f, world_user(PUB));
-    enum lode_code rc = reputation_bond_appeal(&f.w.cfg, f.b, PUB, f.w.ledger_size, f.now + 5,
-                                               f.next, f.fx, &err);
+    enum lode_code rc =
+        reputation_bond_appeal(&f.w.cfg, f.b, PUB, f.w.ledger_size, f.now + 5, f.next, f.fx, &err);
     CU_ASSERT_EQUAL_FATAL(fixture_take(&f, rc), LODE_OK);
     CU_ASSERT_EQUAL(bal(&f, world_user(PUB)), pub_before - 10000); /* fee = 100 % of bond */
     CU_ASSERT_EQUAL(f.b->state, REPUTATION_BOND_AWAITING_DRAW);
-    rc = reputation_bond_appeal(&f.w.cfg, f.b, PUB, f.w.ledger_size, f.now + 6, f.next, f.fx,
-                                &err);
+    rc = reputation_bond_appeal(&f.w.cfg, f.b, PUB, f.w.ledger_size, f.now + 6, f.next, f.fx, &err);
     CU_ASSERT_EQUAL(rc, LODE_ECONFLICT); /* one appeal only */
     first = 0;
-    CU_ASSERT_EQUAL_FATAL(world_run_round(&f.w, f.b, f.pool, f.pool_count, vote_script, &first,
-                                          &f.now, f.fx, &err),
-                          LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        world_run_round(&f.w, f.b, f.pool, f.pool_count, vote_script, &first, &f.now, f.fx, &err),
+        LODE_OK);
     CU_ASSERT_EQUAL(f.b->rounds[1].juror_count, 11);
     CU_ASSERT_EQUAL(f.b->state, REPUTATION_BOND_RESOLVED);
     CU_ASSERT_EQUAL(f.b->outcome, REPUTATION_OUTCOME_UPHELD);
@@ -728,9 +775,9 @@ static void test_settlement_undecided(void)
 
     fixture_init(&f, 6);
     CU_ASSERT_EQUAL_FATAL(fixture_challenge(&f, CHAL, 10000), LODE_OK);
-    CU_ASSERT_EQUAL_FATAL(world_run_round(&f.w, f.b, f.pool, f.pool_count, vote_none, NULL,
-                                          &f.now, f.fx, &err),
-                          LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        world_run_round(&f.w, f.b, f.pool, f.pool_count, vote_none, NULL, &f.now, f.fx, &err),
+        LODE_OK);
     CU_ASSERT_EQUAL(f.b->rounds[0].outcome, REPUTATION_OUTCOME_UNDECIDED);
     CU_ASSERT_EQUAL(world_advance(&f.w, f.b, f.b->appeal_deadline_ms, f.fx, &err), LODE_OK);
     CU_ASSERT_EQUAL(f.b->outcome, REPUTATION_OUTCOME_UNDECIDED);
@@ -749,9 +796,9 @@ static void test_settlement_upheld_all(void)
 
     fixture_init(&f, 8);
     CU_ASSERT_EQUAL_FATAL(fixture_challenge(&f, CHAL, 10003), LODE_OK);
-    CU_ASSERT_EQUAL_FATAL(world_run_round(&f.w, f.b, f.pool, f.pool_count, vote_uphold, NULL,
-                                          &f.now, f.fx, &err),
-                          LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        world_run_round(&f.w, f.b, f.pool, f.pool_count, vote_uphold, NULL, &f.now, f.fx, &err),
+        LODE_OK);
     /* the challenger lets the appeal window pass */
     CU_ASSERT_EQUAL(world_advance(&f.w, f.b, f.b->appeal_deadline_ms - 1, f.fx, &err), LODE_OK);
     CU_ASSERT_EQUAL(f.b->state, REPUTATION_BOND_APPEALABLE);
@@ -761,6 +808,60 @@ static void test_settlement_upheld_all(void)
     CU_ASSERT_EQUAL(bal(&f, world_burn()), 2500);
     CU_ASSERT_TRUE(world_conserved(&f.w));
     fixture_fini(&f);
+}
+
+/* The largest juries the limits allow fit in one effects list, through appeal and settlement */
+static void test_largest_juries(void)
+{
+    struct world w;
+    struct reputation_juror pool[200];
+    struct reputation_bond *b = calloc(1, sizeof *b), *next = calloc(1, sizeof *next);
+    struct reputation_effects *fx = calloc(1, sizeof *fx);
+    struct lode_error err;
+    int64_t now = T0;
+
+    world_init(&w, 9);
+    w.cfg.jury_seats = LODE_JURY_SEATS_MAX - 2;
+    w.cfg.appeal_jury_seats = LODE_JURY_SEATS_MAX;
+    w.cfg.jury_distinct = true;
+    for (int64_t j = 100; j < 300; j++)
+        world_juror(&w, j, 5000);
+    world_deposit(&w, PUB, 100000);
+    world_deposit(&w, CHAL, 100000);
+    size_t n = world_pool(&w, 100, 299, 10000, pool);
+    struct reputation_bond_params p = {.id = 5,
+                                       .currency = WORLD_CURRENCY,
+                                       .publisher = PUB,
+                                       .amount = 10000,
+                                       .statement = "accurate",
+                                       .window_ms = 3600000};
+    CU_ASSERT_EQUAL_FATAL(reputation_bond_post(&w.cfg, &p, now, b, fx, &err), LODE_OK);
+    world_post(&w, fx, &err);
+    reputation_effects_clear(fx);
+    CU_ASSERT_EQUAL_FATAL(reputation_bond_challenge(&w.cfg, b, CHAL, 10000, zero_hash,
+                                                    w.ledger_size, now, next, fx, &err),
+                          LODE_OK);
+    world_post(&w, fx, &err);
+    memcpy(b, next, sizeof *b);
+    CU_ASSERT_EQUAL_FATAL(world_run_round(&w, b, pool, n, vote_uphold, NULL, &now, fx, &err),
+                          LODE_OK);
+    reputation_effects_clear(fx);
+    CU_ASSERT_EQUAL_FATAL(
+        reputation_bond_appeal(&w.cfg, b, CHAL, w.ledger_size, now, next, fx, &err), LODE_OK);
+    world_post(&w, fx, &err);
+    memcpy(b, next, sizeof *b);
+    CU_ASSERT_EQUAL_FATAL(world_run_round(&w, b, pool, n, vote_reject, NULL, &now, fx, &err),
+                          LODE_OK);
+    CU_ASSERT_EQUAL(b->rounds[0].juror_count, LODE_JURY_SEATS_MAX - 2);
+    CU_ASSERT_EQUAL(b->rounds[1].juror_count, LODE_JURY_SEATS_MAX);
+    CU_ASSERT_EQUAL(b->outcome, REPUTATION_OUTCOME_REJECTED);
+    CU_ASSERT_TRUE(fx->transfer_count <= REPUTATION_TRANSFERS_MAX);
+    CU_ASSERT_EQUAL(reputation_journal_balance(w.journal, world_escrow(5), WORLD_CURRENCY), 0);
+    CU_ASSERT_TRUE(world_conserved(&w));
+    free(b);
+    free(next);
+    free(fx);
+    world_fini(&w);
 }
 
 /* ---- reputation ------------------------------------------------------------------------- */
@@ -876,6 +977,7 @@ static const struct test_case bond_cases[] = {
     {"settlement_with_appeal", test_settlement_with_appeal},
     {"settlement_undecided", test_settlement_undecided},
     {"settlement_rounding", test_settlement_upheld_all},
+    {"largest_juries", test_largest_juries},
     {NULL, NULL},
 };
 static const struct test_case score_cases[] = {

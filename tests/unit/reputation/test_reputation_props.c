@@ -14,7 +14,7 @@
 
 #define SEQUENCES 3000
 #define STEPS 90
-#define USERS 8         /* parties: accounts 1..USERS */
+#define USERS 8 /* parties: accounts 1..USERS */
 #define JUROR_FIRST 101
 #define JUROR_LAST 124
 #define BONDS 4
@@ -93,8 +93,8 @@ static size_t expected_settlement(const struct reputation_config *cfg,
                     credit_add(c, &n, world_stake(j->account), dep);
                 else
                     burn += dep;
-            } else if (showed && (j->vote == REPUTATION_VOTE_UPHOLD) ==
-                                     (o == REPUTATION_OUTCOME_UPHELD)) {
+            } else if (showed &&
+                       (j->vote == REPUTATION_VOTE_UPHOLD) == (o == REPUTATION_OUTCOME_UPHELD)) {
                 coherent += j->seats;
             } else {
                 pool += dep;
@@ -118,8 +118,7 @@ static size_t expected_settlement(const struct reputation_config *cfg,
     return n;
 }
 
-static bool settlement_matches(const struct reputation_config *cfg,
-                               const struct reputation_bond *b,
+static bool settlement_matches(const struct reputation_config *cfg, const struct reputation_bond *b,
                                const struct reputation_effects *fx)
 {
     struct credit want[4 * LODE_JURY_SEATS_MAX + 8], got[4 * LODE_JURY_SEATS_MAX + 8];
@@ -156,10 +155,14 @@ static bool no_negative(struct world *w)
 static int64_t random_amount(struct world *w)
 {
     switch (world_range(w, 0, 9)) {
-    case 0: return world_range(w, -5, 5);
-    case 1: return INT64_MAX - world_range(w, 0, 3);
-    case 2: return world_range(w, 1, 200);
-    default: return world_range(w, 100, 30000);
+    case 0:
+        return world_range(w, -5, 5);
+    case 1:
+        return INT64_MAX - world_range(w, 0, 3);
+    case 2:
+        return world_range(w, 1, 200);
+    default:
+        return world_range(w, 100, 30000);
     }
 }
 
@@ -185,9 +188,8 @@ static void take(struct world *w, struct tbond *t, struct reputation_bond *next,
         stats.resolved[next->outcome]++;
         stats.settlements_checked++;
         CU_ASSERT_TRUE(settlement_matches(&w->cfg, next, fx));
-        CU_ASSERT_EQUAL(reputation_journal_balance(w->journal, world_escrow(next->id),
-                                                   WORLD_CURRENCY),
-                        0);
+        CU_ASSERT_EQUAL(
+            reputation_journal_balance(w->journal, world_escrow(next->id), WORLD_CURRENCY), 0);
     }
     if (next->round_count > t->b.round_count && next->round_count == 2)
         stats.appeals++;
@@ -208,12 +210,22 @@ static void step(struct world *w, struct tbond *bonds, int64_t *now, int64_t *ne
     /* most steps take the move the bond's state calls for, the rest are random */
     if (t->live && world_range(w, 0, 9) < 6) {
         switch (t->b.state) {
-        case REPUTATION_BOND_POSTED: op = world_range(w, 0, 3) ? 4 : 14; break;
-        case REPUTATION_BOND_AWAITING_DRAW: op = 6; break;
+        case REPUTATION_BOND_POSTED:
+            op = world_range(w, 0, 3) ? 4 : 14;
+            break;
+        case REPUTATION_BOND_AWAITING_DRAW:
+            op = 6;
+            break;
         case REPUTATION_BOND_COMMIT:
-        case REPUTATION_BOND_REVEAL: op = world_range(w, 0, 5) ? 7 : 14; break;
-        case REPUTATION_BOND_APPEALABLE: op = world_range(w, 0, 2) ? 14 : 10; break;
-        case REPUTATION_BOND_RESOLVED: op = 3; break;
+        case REPUTATION_BOND_REVEAL:
+            op = world_range(w, 0, 5) ? 7 : 14;
+            break;
+        case REPUTATION_BOND_APPEALABLE:
+            op = world_range(w, 0, 2) ? 14 : 10;
+            break;
+        case REPUTATION_BOND_RESOLVED:
+            op = 3;
+            break;
         }
     } else if (!t->live) {
         op = 3;
@@ -224,9 +236,8 @@ static void step(struct world *w, struct tbond *bonds, int64_t *now, int64_t *ne
         world_deposit(w, user, random_amount(w));
         break;
     case 1:
-        world_move(w, world_user(user),
-                   (struct reputation_account){REPUTATION_ACCOUNT_EXTERNAL, 0}, random_amount(w),
-                   REPUTATION_REASON_WITHDRAWAL);
+        world_move(w, world_user(user), (struct reputation_account){REPUTATION_ACCOUNT_EXTERNAL, 0},
+                   random_amount(w), REPUTATION_REASON_WITHDRAWAL);
         break;
     case 2:
         if (world_range(w, 0, 2) > 0)
@@ -238,8 +249,11 @@ static void step(struct world *w, struct tbond *bonds, int64_t *now, int64_t *ne
     case 3:
         if (!t->live || t->b.state == REPUTATION_BOND_RESOLVED) {
             struct reputation_bond_params p = {
-                .id = (*next_id)++, .currency = WORLD_CURRENCY, .publisher = user,
-                .amount = random_amount(w), .statement = world_range(w, 0, 20) ? "accurate" : "X",
+                .id = (*next_id)++,
+                .currency = WORLD_CURRENCY,
+                .publisher = user,
+                .amount = random_amount(w),
+                .statement = world_range(w, 0, 20) ? "accurate" : "X",
                 .window_ms = world_range(w, 0, 10) ? world_range(w, 3600000, 7200000) : 5};
             rc = reputation_bond_post(&w->cfg, &p, *now, next, fx, &err);
             if (rc == LODE_OK && world_post(w, fx, &err) == LODE_OK) {
@@ -251,26 +265,25 @@ static void step(struct world *w, struct tbond *bonds, int64_t *now, int64_t *ne
     case 4:
     case 5:
         if (t->live) {
-            int64_t stake = world_range(w, 0, 3) ? t->b.amount + world_range(w, -10, 5000)
-                                                 : random_amount(w);
+            int64_t stake =
+                world_range(w, 0, 3) ? t->b.amount + world_range(w, -10, 5000) : random_amount(w);
             uint8_t ev[32] = {9};
-            rc = reputation_bond_challenge(&w->cfg, &t->b, world_range(w, 0, 5) ? user
-                                                                                  : t->b.publisher,
-                                           stake, ev, w->ledger_size, *now, next, fx, &err);
+            rc = reputation_bond_challenge(&w->cfg, &t->b,
+                                           world_range(w, 0, 5) ? user : t->b.publisher, stake, ev,
+                                           w->ledger_size, *now, next, fx, &err);
             take(w, t, next, fx, rc);
         }
         break;
     case 6:
         if (t->live && t->b.state == REPUTATION_BOND_AWAITING_DRAW) {
             struct reputation_juror pool[JUROR_LAST - JUROR_FIRST + 1];
-            size_t n = world_pool(w, JUROR_FIRST, JUROR_LAST,
-                                  world_range(w, 5000, 15000), pool);
+            size_t n = world_pool(w, JUROR_FIRST, JUROR_LAST, world_range(w, 5000, 15000), pool);
             uint8_t root[32];
             for (int i = 0; i < 32; i++)
                 root[i] = (uint8_t)world_rand(w);
             rc = reputation_bond_draw(&w->cfg, &t->b, pool, n,
-                                      (uint64_t)w->ledger_size + world_range(w, -1, 12), root,
-                                      *now, next, fx, &err);
+                                      (uint64_t)w->ledger_size + world_range(w, -1, 12), root, *now,
+                                      next, fx, &err);
             if (rc == LODE_OK)
                 stats.draws++;
             take(w, t, next, fx, rc);
@@ -285,12 +298,11 @@ static void step(struct world *w, struct tbond *bonds, int64_t *now, int64_t *ne
         if (t->live && t->b.round_count > 0) {
             struct reputation_round *r = &t->b.rounds[t->b.round_count - 1];
             int ri = t->b.round_count - 1;
-            size_t k = r->juror_count > 0 ? (size_t)world_range(w, 0, (int64_t)r->juror_count - 1)
-                                          : 0;
-            int64_t who = r->juror_count > 0 && world_range(w, 0, 9) ? r->jurors[k].account
-                                                                      : juror;
-            enum reputation_vote v = world_range(w, 0, 2) ? REPUTATION_VOTE_UPHOLD
-                                                          : REPUTATION_VOTE_REJECT;
+            size_t k =
+                r->juror_count > 0 ? (size_t)world_range(w, 0, (int64_t)r->juror_count - 1) : 0;
+            int64_t who = r->juror_count > 0 && world_range(w, 0, 9) ? r->jurors[k].account : juror;
+            enum reputation_vote v =
+                world_range(w, 0, 2) ? REPUTATION_VOTE_UPHOLD : REPUTATION_VOTE_REJECT;
             uint8_t salt[32], c[32];
             world_salt(who, ri, salt);
             salt[8] = (uint8_t)t->b.id;
@@ -313,12 +325,12 @@ static void step(struct world *w, struct tbond *bonds, int64_t *now, int64_t *ne
     case 10:
         if (t->live)
             take(w, t, next, fx,
-                 reputation_bond_appeal(&w->cfg, &t->b,
-                                        world_range(w, 0, 3) ? (world_range(w, 0, 1)
-                                                                    ? t->b.publisher
-                                                                    : t->b.challenger)
-                                                             : user,
-                                        w->ledger_size, *now, next, fx, &err));
+                 reputation_bond_appeal(
+                     &w->cfg, &t->b,
+                     world_range(w, 0, 3)
+                         ? (world_range(w, 0, 1) ? t->b.publisher : t->b.challenger)
+                         : user,
+                     w->ledger_size, *now, next, fx, &err));
         break;
     default:
         *now += world_range(w, 0, 9) ? world_range(w, 1, 600000) : world_range(w, 1, 20000000);
@@ -372,8 +384,9 @@ static void test_random_sequences(void)
            "(unchallenged %ld, upheld %ld, rejected %ld, undecided %ld)\n",
            SEQUENCES, stats.steps, stats.refused_engine, stats.refused_journal, stats.draws,
            stats.reveals, stats.appeals, stats.settlements_checked,
-           stats.resolved[REPUTATION_OUTCOME_UNCHALLENGED], stats.resolved[REPUTATION_OUTCOME_UPHELD],
-           stats.resolved[REPUTATION_OUTCOME_REJECTED], stats.resolved[REPUTATION_OUTCOME_UNDECIDED]);
+           stats.resolved[REPUTATION_OUTCOME_UNCHALLENGED],
+           stats.resolved[REPUTATION_OUTCOME_UPHELD], stats.resolved[REPUTATION_OUTCOME_REJECTED],
+           stats.resolved[REPUTATION_OUTCOME_UNDECIDED]);
     /* the generator reaches every kind of ending, so the properties cover them */
     CU_ASSERT_TRUE(stats.resolved[REPUTATION_OUTCOME_UNCHALLENGED] > 100);
     CU_ASSERT_TRUE(stats.resolved[REPUTATION_OUTCOME_UPHELD] > 300);

@@ -40,7 +40,7 @@ static enum reputation_vote vote_policy(void *ctx, int64_t juror, int round)
 struct trial {
     enum reputation_outcome round0;
     enum reputation_outcome final;
-    int64_t honest_net;     /* money gained by honest jurors, total */
+    int64_t honest_net; /* money gained by honest jurors, total */
     int64_t dishonest_net;
     int64_t honest_seats;
     int64_t dishonest_seats;
@@ -48,7 +48,7 @@ struct trial {
 
 /* One bond through the whole protocol; the first-round loser always appeals. */
 static void run_trial(uint64_t seed, double dishonest_share, enum reputation_vote truth,
-                      struct trial *out)
+                      int64_t appeal_seats, struct trial *out)
 {
     struct world w;
     struct voters v;
@@ -61,6 +61,7 @@ static void run_trial(uint64_t seed, double dishonest_share, enum reputation_vot
     size_t order[POOL];
 
     world_init(&w, seed);
+    w.cfg.appeal_jury_seats = appeal_seats;
     memset(&v, 0, sizeof v);
     memset(out, 0, sizeof *out);
     v.truth = truth;
@@ -85,14 +86,17 @@ static void run_trial(uint64_t seed, double dishonest_share, enum reputation_vot
     }
     world_deposit(&w, PUBLISHER, 5 * BOND);
     world_deposit(&w, CHALLENGER, 5 * BOND);
-    struct reputation_bond_params p = {.id = 1, .currency = WORLD_CURRENCY,
-                                       .publisher = PUBLISHER, .amount = BOND,
-                                       .statement = "human-made", .window_ms = 3600000};
+    struct reputation_bond_params p = {.id = 1,
+                                       .currency = WORLD_CURRENCY,
+                                       .publisher = PUBLISHER,
+                                       .amount = BOND,
+                                       .statement = "human-made",
+                                       .window_ms = 3600000};
     CU_ASSERT_EQUAL_FATAL(reputation_bond_post(&w.cfg, &p, now, b, fx, &err), LODE_OK);
     world_post(&w, fx, &err);
     reputation_effects_clear(fx);
-    CU_ASSERT_EQUAL_FATAL(reputation_bond_challenge(&w.cfg, b, CHALLENGER, BOND, ev,
-                                                    w.ledger_size, now + 1, next, fx, &err),
+    CU_ASSERT_EQUAL_FATAL(reputation_bond_challenge(&w.cfg, b, CHALLENGER, BOND, ev, w.ledger_size,
+                                                    now + 1, next, fx, &err),
                           LODE_OK);
     world_post(&w, fx, &err);
     memcpy(b, next, sizeof *b);
@@ -102,9 +106,8 @@ static void run_trial(uint64_t seed, double dishonest_share, enum reputation_vot
     out->round0 = b->rounds[0].outcome;
     int64_t loser = b->rounds[0].outcome == REPUTATION_OUTCOME_UPHELD ? CHALLENGER : PUBLISHER;
     reputation_effects_clear(fx);
-    CU_ASSERT_EQUAL_FATAL(reputation_bond_appeal(&w.cfg, b, loser, w.ledger_size, now + 1, next,
-                                                 fx, &err),
-                          LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        reputation_bond_appeal(&w.cfg, b, loser, w.ledger_size, now + 1, next, fx, &err), LODE_OK);
     CU_ASSERT_EQUAL_FATAL(world_post(&w, fx, &err), LODE_OK);
     memcpy(b, next, sizeof *b);
     n = world_pool(&w, JUROR0, JUROR0 + POOL - 1, 10000, pool);
@@ -160,7 +163,7 @@ static void test_honest_majority_and_collusion(void)
         for (int t = 0; t < TRIALS; t++) {
             struct trial tr;
             enum reputation_vote truth = t % 2 ? REPUTATION_VOTE_UPHOLD : REPUTATION_VOTE_REJECT;
-            run_trial((uint64_t)t * 1000003 + s, shares[s], truth, &tr);
+            run_trial((uint64_t)t * 1000003 + s, shares[s], truth, 11, &tr);
             r0 += outcome_is_truth(tr.round0, truth);
             fin += outcome_is_truth(tr.final, truth);
             hn += tr.honest_net;
@@ -179,9 +182,33 @@ static void test_honest_majority_and_collusion(void)
             CU_ASSERT_TRUE(final_rate > 0.85);
         if (shares[s] < 0.5)
             CU_ASSERT_TRUE(final_rate > 0.5);
-        CU_ASSERT_TRUE(hn > 0);   /* coherent jurors gain */
-        CU_ASSERT_TRUE(dn <= 0);  /* colluders lose on the whole */
+        CU_ASSERT_TRUE(hn > 0);  /* coherent jurors gain */
+        CU_ASSERT_TRUE(dn <= 0); /* colluders lose on the whole */
     }
+}
+
+/* The remedy for small-jury sampling: a larger appeal jury, at a third of the stake. */
+static void test_appeal_jury_size(void)
+{
+    static const int64_t sizes[] = {11, 21, 31};
+    double flipped[3];
+
+    printf("\nappeal jury size against a colluding third of the stake (33 %%), %d trials each:\n",
+           TRIALS);
+    printf("  appeal seats  final correct  flipped\n");
+    for (size_t z = 0; z < 3; z++) {
+        long fin = 0;
+        for (int t = 0; t < TRIALS; t++) {
+            struct trial tr;
+            enum reputation_vote truth = t % 2 ? REPUTATION_VOTE_UPHOLD : REPUTATION_VOTE_REJECT;
+            run_trial((uint64_t)t * 1000003 + 4, 0.33, truth, sizes[z], &tr);
+            fin += outcome_is_truth(tr.final, truth);
+        }
+        flipped[z] = 1.0 - (double)fin / TRIALS;
+        printf("  %12lld  %13.3f  %7.3f\n", (long long)sizes[z], (double)fin / TRIALS,
+               flipped[z]);
+    }
+    CU_ASSERT_TRUE(flipped[2] < flipped[0]); /* more seats, fewer flips */
 }
 
 /* ---- Sybil splitting -------------------------------------------------------------------- */
@@ -201,8 +228,8 @@ static double expected_seats(const struct reputation_config *cfg,
         size_t count = 0;
         memcpy(root, &s, sizeof s);
         reputation_jury_seed(root, 1, 0, seed);
-        if (reputation_jury_draw(cfg, seed, pool, n, NULL, 0, cfg->jury_seats, cfg->seat_deposit,
-                                 h, &count, &err) != LODE_OK) {
+        if (reputation_jury_draw(cfg, seed, pool, n, NULL, 0, cfg->jury_seats, cfg->seat_deposit, h,
+                                 &count, &err) != LODE_OK) {
             CU_FAIL("draw failed");
             return 0;
         }
@@ -251,8 +278,8 @@ static void test_sybil(void)
         cfg.jury_distinct = cases[c].distinct;
         size_t n1 = sybil_pool(pool, cases[c].stake, 1, cases[c].factor, cases[c].split_factor);
         double one = expected_seats(&cfg, pool, n1);
-        size_t nk = sybil_pool(pool, cases[c].stake, cases[c].k, cases[c].factor,
-                               cases[c].split_factor);
+        size_t nk =
+            sybil_pool(pool, cases[c].stake, cases[c].k, cases[c].factor, cases[c].split_factor);
         double split = expected_seats(&cfg, pool, nk);
         printf("  %-32s %12.4f %12.4f %8.3f  (split into %d)\n", cases[c].what, one, split,
                split / one, cases[c].k);
@@ -303,8 +330,8 @@ static enum lode_code bribed_round(struct world *w, struct reputation_bond *b, s
     for (int i = 0; i < 32; i++)
         root[i] = (uint8_t)world_rand(w);
     reputation_effects_clear(fx);
-    rc = reputation_bond_draw(&w->cfg, b, pool, n, (uint64_t)w->ledger_size + 1, root, *now,
-                              next, fx, err);
+    rc = reputation_bond_draw(&w->cfg, b, pool, n, (uint64_t)w->ledger_size + 1, root, *now, next,
+                              fx, err);
     if (rc == LODE_OK && (rc = world_post(w, fx, err)) == LODE_OK)
         memcpy(b, next, sizeof *b);
     free(next);
@@ -319,11 +346,9 @@ static enum lode_code bribed_round(struct world *w, struct reputation_bond *b, s
         uint8_t salt[32], c[32];
         enum reputation_vote vote = vote_policy(v, r->jurors[i].account, 0);
         world_salt(r->jurors[i].account, b->round_count - 1, salt);
-        reputation_vote_commitment(b->id, b->round_count - 1, r->jurors[i].account, vote, salt,
-                                   c);
+        reputation_vote_commitment(b->id, b->round_count - 1, r->jurors[i].account, vote, salt, c);
         reputation_effects_clear(fx);
-        rc = reputation_bond_commit(&w->cfg, b, r->jurors[i].account, c, *now + 1, next, fx,
-                                    err);
+        rc = reputation_bond_commit(&w->cfg, b, r->jurors[i].account, c, *now + 1, next, fx, err);
         if (rc == LODE_OK && (rc = world_post(w, fx, err)) == LODE_OK)
             memcpy(b, next, sizeof *b);
     }
@@ -332,8 +357,8 @@ static enum lode_code bribed_round(struct world *w, struct reputation_bond *b, s
         world_salt(r->jurors[i].account, b->round_count - 1, salt);
         reputation_effects_clear(fx);
         rc = reputation_bond_reveal(&w->cfg, b, r->jurors[i].account,
-                                    vote_policy(v, r->jurors[i].account, 0), salt, *now + 2,
-                                    next, fx, err);
+                                    vote_policy(v, r->jurors[i].account, 0), salt, *now + 2, next,
+                                    fx, err);
         if (rc == LODE_OK && (rc = world_post(w, fx, err)) == LODE_OK)
             memcpy(b, next, sizeof *b);
     }
@@ -377,28 +402,30 @@ static void test_bribery(void)
                 }
                 world_deposit(&w, PUBLISHER, 5 * BOND);
                 world_deposit(&w, CHALLENGER, 5 * BOND);
-                struct reputation_bond_params p = {.id = 1, .currency = WORLD_CURRENCY,
-                                                   .publisher = PUBLISHER, .amount = BOND,
-                                                   .statement = "accurate", .window_ms = 3600000};
+                struct reputation_bond_params p = {.id = 1,
+                                                   .currency = WORLD_CURRENCY,
+                                                   .publisher = PUBLISHER,
+                                                   .amount = BOND,
+                                                   .statement = "accurate",
+                                                   .window_ms = 3600000};
                 reputation_bond_post(&w.cfg, &p, now, b, fx, &err);
                 world_post(&w, fx, &err);
                 reputation_effects_clear(fx);
-                reputation_bond_challenge(&w.cfg, b, CHALLENGER, BOND, ev, w.ledger_size, now,
-                                          next, fx, &err);
+                reputation_bond_challenge(&w.cfg, b, CHALLENGER, BOND, ev, w.ledger_size, now, next,
+                                          fx, &err);
                 world_post(&w, fx, &err);
                 memcpy(b, next, sizeof *b);
                 CU_ASSERT_EQUAL_FATAL(bribed_round(&w, b, &v, true, &bribed, &now, fx, &err),
                                       LODE_OK);
                 /* the honest challenger appeals the bought ruling */
                 reputation_effects_clear(fx);
-                CU_ASSERT_EQUAL_FATAL(reputation_bond_appeal(&w.cfg, b, CHALLENGER,
-                                                             w.ledger_size, now, next, fx, &err),
+                CU_ASSERT_EQUAL_FATAL(reputation_bond_appeal(&w.cfg, b, CHALLENGER, w.ledger_size,
+                                                             now, next, fx, &err),
                                       LODE_OK);
                 world_post(&w, fx, &err);
                 memcpy(b, next, sizeof *b);
                 CU_ASSERT_EQUAL_FATAL(
-                    bribed_round(&w, b, &v, attack_appeal == 1, &bribed, &now, fx, &err),
-                    LODE_OK);
+                    bribed_round(&w, b, &v, attack_appeal == 1, &bribed, &now, fx, &err), LODE_OK);
                 CU_ASSERT_EQUAL(b->state, REPUTATION_BOND_RESOLVED);
                 /* a bribed juror's loss if the attack fails is what p+epsilon must promise */
                 int64_t bribed_loss = 0;
@@ -431,9 +458,8 @@ static void test_bribery(void)
                     }
                     double reward = honest_seats ? (double)honest_gain / (double)honest_seats : 0;
                     int64_t publisher_loss =
-                        5 * BOND -
-                        reputation_journal_balance(w.journal, world_user(PUBLISHER),
-                                                   WORLD_CURRENCY);
+                        5 * BOND - reputation_journal_balance(w.journal, world_user(PUBLISHER),
+                                                              WORLD_CURRENCY);
                     collateral_sum += (double)success_seats * ((double)deposits[d] + reward);
                     fail_loss_sum +=
                         (double)bribed_loss + reward * (double)bribed + (double)publisher_loss;
@@ -446,8 +472,8 @@ static void test_bribery(void)
                 world_fini(&w);
             }
         }
-        printf("  %12lld  %12.2f  %16.2f  %19s  %33.2f\n", (long long)deposits[d],
-               seats_sum / 300, collateral_sum / (double)ok / BOND, "epsilon x jurors",
+        printf("  %12lld  %12.2f  %16.2f  %19s  %33.2f\n", (long long)deposits[d], seats_sum / 300,
+               collateral_sum / (double)ok / BOND, "epsilon x jurors",
                fail_loss_sum / (double)ok / BOND);
         CU_ASSERT_TRUE(collateral_sum > 0);
     }
@@ -457,6 +483,7 @@ int main(void)
 {
     static const struct test_case cases[] = {
         {"honest_majority_and_collusion", test_honest_majority_and_collusion},
+        {"appeal_jury_size", test_appeal_jury_size},
         {"sybil", test_sybil},
         {"bribery", test_bribery},
         {NULL, NULL},

@@ -12,7 +12,10 @@ psql -qAt -d "$LODE_TEST_DATABASE_URL" -c "CREATE DATABASE $DB" || exit 1
 cleanup() { psql -qAt -d "$LODE_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"; }
 trap cleanup EXIT
 # the same server and role, another database: libpq takes the last dbname
-URL=$(psql -qAt -d "$LODE_TEST_DATABASE_URL" -c "SELECT 'host=''' || coalesce(current_setting('unix_socket_directories'), '') || ''' port=' || current_setting('port') || ' user=''' || current_user || ''''")
+URL=$(psql -qAt -d "$LODE_TEST_DATABASE_URL" -c "SELECT CASE WHEN inet_server_addr() IS NULL
+    THEN 'host=''' || trim(split_part(current_setting('unix_socket_directories'), ',', 1)) || ''''
+    ELSE 'host=' || host(inet_server_addr()) END
+    || ' port=' || current_setting('port') || ' user=''' || current_user || ''''")
 URL="$URL dbname=$DB"
 export LODE_DATABASE_URL="$URL"
 q() { psql -qAt -d "$URL" -c "$1"; }

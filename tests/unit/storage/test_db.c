@@ -310,7 +310,9 @@ static void test_tx_retry_on_deadlock(void)
     pthread_barrier_destroy(&barrier);
     CU_ASSERT_EQUAL(a.rc, LODE_OK);
     CU_ASSERT_EQUAL(b.rc, LODE_OK);
-    CU_ASSERT_EQUAL(a.runs + b.runs, 3); /* exactly one victim, retried once */
+    /* at least one victim was retried (a retry can meet the survivor again and be retried
+     * once more, so the exact count is not fixed) */
+    CU_ASSERT(a.runs + b.runs >= 3);
     CU_ASSERT_EQUAL(query_int(conn, "SELECT sum(v) FROM counter WHERE k IN (10, 11)"), 4);
     db_conn_close(conn);
 }

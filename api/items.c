@@ -1,0 +1,897 @@
+/*
+ * api/items.c — contributions to datasets, and item provenance and content.
+ *
+ * POST /v1/datasets/{id}/items takes one JSON record (application/json), a batch of records
+ * (application/x-ndjson, one per line, all or nothing) or a file (application/octet-stream with
+ * Lode-Filename and Lode-Media-Type). A record is {"text": string, "meta"?: object}; in a batch a
+ * line may add "key" and "signature" (base64 Ed25519 public key and signature over the 32 bytes
+ * of the SHA-256 of the text), a single record or file takes them from the Lode-Key and
+ * Lode-Signature headers. The item's bytes are the UTF-8 text itself (a file: its bytes).
+ *
+ * The loop thread parses; a database worker analyses (normalisation and MinHash, signature
+ * checks) and runs one transaction (Idempotency-Key claim, dataset policy, item_contribute(),
+ * the response to replay); back on the loop the request waits for its ledger entries and
+ * answers with a receipt per item. The transaction stores the response without ledger
+ * positions (item ids and ledger queue ids), so a replay waits for and renders the same
+ * receipts.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/handlers.h"
+#include "api/internal.h"
+#include "core/encoding.h"
+#include "core/json.h"
+#include "storage/blob_store.h"
+#include "storage/dataset_store.h"
+#include "storage/idempotency_store.h"
+#include "storage/item_store.h"
+#include "storage/ledger_store.h"
+
+#define PROVENANCE_LIST_MAX 50
+#define HEADER_NAME_BYTES 256
+
+enum upload_kind { UPLOAD_RECORD, UPLOAD_BATCH, UPLOAD_FILE };
+
+struct record_in {
+    const char *text;
+    size_t len;
+    const char *meta_json;
+    bool has_signature;
+    uint8_t public_key[32];
+    uint8_t signature[64];
+};
+
+struct items_call {
+    int64_t dataset_id;
+    enum upload_kind kind;
+    size_t count;
+    struct record_in *records;
+    const char *filename;
+    const char *media_type;
+    const char *idem_key;
+    uint8_t request_hash[32];
+    /* worker results */
+    struct item_input *items;
+    struct item_outcome *outcomes;
+    size_t failed;
+    struct dataset dataset;
+    struct idempotency_response replay;
+    bool replayed;
+    json_t *pending; /* {"dataset", "items": [...]} with queue ids; owned by the request */
+    int64_t *queue_ids;
+    /* provenance */
+    uint8_t sha256[32];
+    struct item_record *records_out;
+    int record_count;
+    struct item_record *dups;
+    int dup_count;
+    struct ledger_checkpoint cp;
+    bool has_proof;
+    uint8_t proof[MERKLE_PROOF_HASHES_MAX][MERKLE_HASH_BYTES];
+    size_t proof_count;
+    uint8_t *content;
+    size_t content_len;
+};
+
+static struct items_call *call_new(struct request *req)
+{
+    struct items_call *call = arena_calloc(req->arena, 1, sizeof *call);
+    req->user = call;
+    return call;
+}
+
+static json_t *hex_json(const uint8_t *bytes, size_t len)
+{
+    char hex[HEX_ENCODED_BYTES(64)];
+    hex_encode(bytes, len, hex);
+    return json_string(hex);
+}
+
+static json_t *b64_json(const uint8_t *bytes, size_t len)
+{
+    char b64[BASE64_ENCODED_BYTES(64)];
+    base64_encode(bytes, len, b64);
+    return json_string(b64);
+}
+
+static json_t *time_json(int64_t ms)
+{
+    char buf[64];
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return json_string(buf);
+}
+
+/* Where in the upload an item came from, for messages: "line 3: " or "". */
+static const char *position(const struct items_call *call, size_t i, char *buf, size_t cap)
+{
+    if (call->kind != UPLOAD_BATCH)
+        return "";
+    snprintf(buf, cap, "line %zu: ", i + 1);
+    return buf;
+}
+
+/* Prefixes err's message with the item's position. */
+static void error_at(const struct items_call *call, size_t i, struct lode_error *err)
+{
+    char pos[32], msg[LODE_ERROR_MESSAGE_MAX];
+
+    if (call->kind != UPLOAD_BATCH)
+        return;
+    snprintf(msg, sizeof msg, "%s%s", position(call, i, pos, sizeof pos), err->message);
+    snprintf(err->message, sizeof err->message, "%s", msg);
+    snprintf(pos, sizeof pos, "/line/%zu", i + 1);
+    lode_error_pointer(err, pos);
+}
+
+/* ---- parsing (loop thread) ---- */
+
+static bool decode_fixed(const char *text, uint8_t *out, size_t want)
+{
+    size_t n = 0;
+    return text != NULL && base64_decode(text, strlen(text), out, want, &n) && n == want;
+}
+
+/* A key and a signature, both or neither (from headers or fields). */
+static bool signature_parse(const char *key, const char *sig, const char *where,
+                            struct record_in *r, struct lode_error *err)
+{
+    if (key == NULL && sig == NULL)
+        return true;
+    if ((key == NULL) != (sig == NULL)) {
+        lode_error_set(err, LODE_EINVAL, "%s: a key and a signature go together", where);
+        return false;
+    }
+    if (!decode_fixed(key, r->public_key, 32)) {
+        lode_error_set(err, LODE_EINVAL, "%s: the key must be the base64 of a 32-byte Ed25519 "
+                                         "public key", where);
+        return false;
+    }
+    if (!decode_fixed(sig, r->signature, 64)) {
+        lode_error_set(err, LODE_EINVAL, "%s: the signature must be the base64 of a 64-byte "
+                                         "Ed25519 signature", where);
+        return false;
+    }
+    r->has_signature = true;
+    return true;
+}
+
+/* One record object; with_signature lets it carry "key" and "signature". */
+static bool record_parse(struct request *req, json_t *obj, bool with_signature,
+                         struct record_in *r, struct lode_error *err)
+{
+    static const char *const plain[] = {"text", "meta", NULL};
+    static const char *const signed_fields[] = {"text", "meta", "key", "signature", NULL};
+    json_t *text, *meta;
+    const char *key = NULL, *sig = NULL;
+
+    if (!json_is_object(obj)) {
+        lode_error_set(err, LODE_EINVAL, "a record must be a JSON object");
+        return false;
+    }
+    if (json_object_check_fields(obj, with_signature ? signed_fields : plain, err) != LODE_OK)
+        return false;
+    text = json_object_get(obj, "text");
+    if (!json_is_string(text)) {
+        lode_error_set(err, LODE_EINVAL, "field \"text\" is required and must be a string");
+        lode_error_pointer(err, "/text");
+        return false;
+    }
+    r->text = json_string_value(text);
+    r->len = json_string_length(text);
+    if (r->len == 0) {
+        lode_error_set(err, LODE_EINVAL, "field \"text\" must not be empty");
+        lode_error_pointer(err, "/text");
+        return false;
+    }
+    if (r->len > LODE_DEDUPE_TEXT_BYTES_MAX) {
+        lode_error_set(err, LODE_ETOOBIG, "field \"text\" holds %zu bytes; the limit is %u",
+                       r->len, LODE_DEDUPE_TEXT_BYTES_MAX);
+        lode_error_pointer(err, "/text");
+        return false;
+    }
+    if (memchr(r->text, '\0', r->len) != NULL) {
+        lode_error_set(err, LODE_EINVAL, "field \"text\" must not contain U+0000");
+        lode_error_pointer(err, "/text");
+        return false;
+    }
+    meta = json_object_get(obj, "meta");
+    if (meta != NULL) {
+        char *dump;
+        if (!json_is_object(meta)) {
+            lode_error_set(err, LODE_EINVAL, "field \"meta\" must be an object");
+            lode_error_pointer(err, "/meta");
+            return false;
+        }
+        dump = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
+        if (dump == NULL || strlen(dump) > LODE_ITEM_META_BYTES_MAX ||
+            strstr(dump, "\\u0000") != NULL) {
+            bool big = dump != NULL && strlen(dump) > LODE_ITEM_META_BYTES_MAX;
+            free(dump);
+            lode_error_set(err, big ? LODE_ETOOBIG : LODE_EINVAL,
+                           big ? "field \"meta\" is over %d bytes as compact JSON"
+                               : "field \"meta\" cannot be stored (it holds U+0000)",
+                           LODE_ITEM_META_BYTES_MAX);
+            lode_error_pointer(err, "/meta");
+            return false;
+        }
+        r->meta_json = arena_strndup(req->arena, dump, strlen(dump));
+        free(dump);
+    }
+    if (with_signature &&
+        (json_get_string(obj, "key", false, 64, &key, err) != LODE_OK ||
+         json_get_string(obj, "signature", false, 128, &sig, err) != LODE_OK ||
+         !signature_parse(key, sig, "fields \"key\" and \"signature\"", r, err)))
+        return false;
+    return true;
+}
+
+static bool parse_record(struct request *req, struct items_call *call, struct lode_error *err)
+{
+    json_t *obj;
+
+    if (req->body_len > LODE_ITEM_RECORD_BYTES_MAX) {
+        lode_error_set(err, LODE_ETOOBIG, "a JSON record is at most %u bytes",
+                       LODE_ITEM_RECORD_BYTES_MAX);
+        return false;
+    }
+    obj = json_body_parse(req->body, req->body_len, LODE_ITEM_RECORD_BYTES_MAX,
+                          LODE_JSON_DEPTH_MAX, err);
+    if (obj == NULL)
+        return false;
+    request_own_json(req, obj);
+    call->count = 1;
+    call->records = arena_calloc(req->arena, 1, sizeof *call->records);
+    return call->records != NULL && record_parse(req, obj, false, &call->records[0], err) &&
+           signature_parse(request_header(req, "lode-key"), request_header(req, "lode-signature"),
+                           "headers Lode-Key and Lode-Signature", &call->records[0], err);
+}
+
+static bool parse_batch(struct request *req, struct items_call *call, struct lode_error *err)
+{
+    const char *p = req->body, *end = req->body + req->body_len;
+    size_t lines = 0;
+
+    if (req->body_len > LODE_ITEM_BATCH_BYTES_MAX) {
+        lode_error_set(err, LODE_ETOOBIG, "an NDJSON batch is at most %u bytes",
+                       LODE_ITEM_BATCH_BYTES_MAX);
+        return false;
+    }
+    for (const char *q = p; q < end; q++)
+        lines += *q == '\n';
+    lines += end[-1] != '\n';
+    if (lines > LODE_ITEM_BATCH_RECORDS_MAX) {
+        lode_error_set(err, LODE_ETOOBIG, "an NDJSON batch holds at most %d records, not %zu",
+                       LODE_ITEM_BATCH_RECORDS_MAX, lines);
+        return false;
+    }
+    call->records = arena_calloc(req->arena, lines, sizeof *call->records);
+    if (call->records == NULL) {
+        lode_error_set(err, LODE_ENOMEM, "could not hold the batch");
+        return false;
+    }
+    for (size_t n = 0; p < end; n++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = (size_t)((nl != NULL ? nl : end) - p);
+        json_t *obj;
+
+        if (len > 0 && p[len - 1] == '\r')
+            len--;
+        call->count = n;
+        if (len == 0) {
+            lode_error_set(err, LODE_EINVAL, "line %zu is empty: every line is one record", n + 1);
+            goto at_line;
+        }
+        obj = json_body_parse(p, len, LODE_ITEM_RECORD_BYTES_MAX, LODE_JSON_DEPTH_MAX, err);
+        if (obj == NULL) {
+            error_at(call, n, err);
+            return false;
+        }
+        request_own_json(req, obj);
+        if (!record_parse(req, obj, true, &call->records[n], err)) {
+            error_at(call, n, err);
+            return false;
+        }
+        p = nl != NULL ? nl + 1 : end;
+        call->count = n + 1;
+    }
+    return true;
+at_line: {
+        char ptr[32];
+        snprintf(ptr, sizeof ptr, "/line/%zu", call->count + 1);
+        lode_error_pointer(err, ptr);
+    }
+    return false;
+}
+
+/* Printable ASCII without the characters given; 1 to 255 bytes. */
+static bool header_value_ok(const char *v, const char *forbidden)
+{
+    size_t n = v != NULL ? strlen(v) : 0;
+
+    if (n == 0 || n >= HEADER_NAME_BYTES)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e || strchr(forbidden, v[i]))
+            return false;
+    return true;
+}
+
+static bool parse_file(struct request *req, struct items_call *call, struct lode_error *err)
+{
+    const char *name = request_header(req, "lode-filename");
+    const char *type = request_header(req, "lode-media-type");
+
+    if (!header_value_ok(name, "/\\\"") || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        lode_error_set(err, LODE_EINVAL, "a file upload needs a Lode-Filename header: 1 to 255 "
+                                         "printable ASCII characters without / \\ or \"");
+        lode_error_pointer(err, "Lode-Filename");
+        return false;
+    }
+    if (type == NULL)
+        type = "application/octet-stream";
+    if (!header_value_ok(type, "") || strchr(type, '/') == NULL) {
+        lode_error_set(err, LODE_EINVAL, "Lode-Media-Type must be a media type such as "
+                                         "text/csv (printable ASCII, at most 255 bytes)");
+        lode_error_pointer(err, "Lode-Media-Type");
+        return false;
+    }
+    call->filename = name;
+    call->media_type = type;
+    call->count = 1;
+    call->records = arena_calloc(req->arena, 1, sizeof *call->records);
+    if (call->records == NULL) {
+        lode_error_set(err, LODE_ENOMEM, "could not hold the upload");
+        return false;
+    }
+    call->records[0].text = req->body;
+    call->records[0].len = req->body_len;
+    return signature_parse(request_header(req, "lode-key"), request_header(req, "lode-signature"),
+                           "headers Lode-Key and Lode-Signature", &call->records[0], err);
+}
+
+/* ---- the contribution (database worker) ---- */
+
+static json_t *dedupe_json(const struct item_outcome *o)
+{
+    json_t *d = json_pack("{s:s}", "verdict", item_verdict_name(o->verdict));
+
+    if (o->verdict == DEDUPE_DISTINCT) {
+        json_object_set_new(d, "duplicate_of", json_null());
+        return d;
+    }
+    json_object_set_new(d, "duplicate_of",
+                        json_pack("{s:I, s:o, s:I}", "item", (json_int_t)o->duplicate_of,
+                                  "sha256", hex_json(o->duplicate_sha256, 32), "dataset",
+                                  (json_int_t)o->duplicate_dataset));
+    json_object_set_new(d, "similarity", json_real(o->similarity));
+    json_object_set_new(d, "similarity_exact", json_boolean(o->similarity_exact));
+    return d;
+}
+
+/* The response without ledger positions (stored for Idempotency-Key replays). */
+static json_t *pending_build(const struct items_call *call)
+{
+    json_t *items = json_array();
+
+    for (size_t i = 0; i < call->count; i++) {
+        const struct item_input *it = &call->items[i];
+        const struct item_outcome *o = &call->outcomes[i];
+        char hex[HEX_ENCODED_BYTES(32)], location[96];
+        hex_encode(it->keys.bytes_sha256, 32, hex);
+        snprintf(location, sizeof location, "/v1/items/%s", hex);
+        json_t *r = json_pack("{s:I, s:s, s:I, s:s, s:s, s:o, s:b, s:o, s:I, s:s}", "item",
+                              (json_int_t)o->item_id, "sha256", hex, "bytes", (json_int_t)it->len,
+                              "media_type", it->media_type, "status",
+                              item_status_name(o->status), "dedupe", dedupe_json(o), "signed",
+                              it->has_signature, "created_at", time_json(o->created_at_ms),
+                              "queue_id", (json_int_t)o->queue_id, "location", location);
+        json_array_append_new(items, r);
+    }
+    return json_pack("{s:I, s:o}", "dataset", (json_int_t)call->dataset_id, "items", items);
+}
+
+/* Hashes, normalises and signs off each item; checks each signature. */
+static enum lode_code analyse(struct request *req, struct items_call *call,
+                              struct lode_error *err)
+{
+    struct dedupe_workspace ws;
+    struct dedupe_params params;
+    enum lode_code rc = LODE_OK;
+
+    call->items = arena_calloc(req->arena, call->count, sizeof *call->items);
+    call->outcomes = arena_calloc(req->arena, call->count, sizeof *call->outcomes);
+    call->queue_ids = arena_calloc(req->arena, call->count, sizeof *call->queue_ids);
+    if (call->items == NULL || call->outcomes == NULL || call->queue_ids == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not hold the upload");
+    item_index_params(DATASET_NEAR_THRESHOLD_MIN, &params);
+    dedupe_workspace_init(&ws);
+    for (size_t i = 0; i < call->count && rc == LODE_OK; i++) {
+        const struct record_in *r = &call->records[i];
+        struct item_input *it = &call->items[i];
+        const char *norm = NULL;
+        size_t norm_len = 0;
+
+        it->bytes = (const uint8_t *)r->text;
+        it->len = r->len;
+        it->meta_json = r->meta_json;
+        if (call->kind == UPLOAD_FILE) {
+            it->media_type = call->media_type;
+            it->filename = call->filename;
+            dedupe_sha256(r->text, r->len, it->keys.bytes_sha256);
+        } else {
+            it->media_type = ITEM_RECORD_MEDIA_TYPE;
+            it->is_text = true;
+            rc = dedupe_text_analyse(&ws, &params, r->text, r->len, &it->keys, &it->minhash,
+                                     &norm, &norm_len, err);
+            if (rc != LODE_OK) {
+                lode_error_pointer(err, "/text");
+                error_at(call, i, err);
+                break;
+            }
+            it->norm = arena_strndup(req->arena, norm, norm_len);
+            it->norm_len = norm_len;
+            if (it->norm == NULL) {
+                rc = lode_error_set(err, LODE_ENOMEM, "could not hold the normalised text");
+                break;
+            }
+        }
+        /* a detector verdict on the text, once wired, is computed here beside the signature */
+        if (r->has_signature) {
+            if (crypto_sign_verify_detached(r->signature, it->keys.bytes_sha256, 32,
+                                            r->public_key) != 0) {
+                rc = lode_error_set(err, LODE_EUNPROCESSABLE,
+                                    "the signature does not verify for this key over the 32 "
+                                    "bytes of the item's SHA-256");
+                lode_error_pointer(err, call->kind == UPLOAD_BATCH ? "/signature"
+                                                                     : "Lode-Signature");
+                error_at(call, i, err);
+                break;
+            }
+            it->has_signature = true;
+            memcpy(it->public_key, r->public_key, 32);
+            memcpy(it->signature, r->signature, 64);
+        }
+    }
+    dedupe_workspace_fini(&ws);
+    return rc;
+}
+
+static enum lode_code contribute_tx(struct db_conn *conn, void *arg, struct lode_error *err)
+{
+    struct request *req = arg;
+    struct items_call *call = req->user;
+    enum lode_code rc;
+    char *body;
+
+    /* db_tx may run this again: start from nothing */
+    call->replayed = false;
+    call->failed = SIZE_MAX;
+    if (call->pending != NULL) {
+        json_decref(call->pending);
+        call->pending = NULL;
+    }
+    if (call->idem_key != NULL) {
+        rc = idempotency_begin(conn, req->arena, req->principal.account_id, call->idem_key,
+                               call->request_hash, &call->replay, err);
+        if (rc == LODE_ECONFLICT)
+            return lode_error_set(err, LODE_ECONFLICT, "a request with this Idempotency-Key is "
+                                                       "still running; retry shortly");
+        if (rc != LODE_OK)
+            return rc;
+        if (call->replay.status != 0) {
+            call->replayed = true;
+            return LODE_OK;
+        }
+    }
+    rc = dataset_get(conn, call->dataset_id, true, &call->dataset, err);
+    if (rc != LODE_OK)
+        return rc;
+    rc = item_contribute(conn, &call->dataset, req->principal.account_id, call->items,
+                         call->count, call->outcomes, &call->failed, err);
+    if (rc != LODE_OK) {
+        if (rc != LODE_ECONFLICT || call->kind == UPLOAD_BATCH)
+            error_at(call, call->failed, err);
+        return rc;
+    }
+    call->failed = SIZE_MAX;
+    call->pending = pending_build(call);
+    if (call->pending == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not build the receipts");
+    if (call->idem_key == NULL)
+        return LODE_OK;
+    body = json_dumps(call->pending, JSON_COMPACT);
+    if (body == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not build the receipts");
+    rc = idempotency_finish(conn, req->principal.account_id, call->idem_key, 201,
+                            "application/json", (const uint8_t *)body, strlen(body), err);
+    free(body);
+    return rc;
+}
+
+static enum lode_code run_contribute(struct db_conn *conn, struct db_job *job)
+{
+    struct request *req = job->arg;
+    struct items_call *call = req->user;
+    enum lode_code rc;
+
+    call->failed = SIZE_MAX;
+    rc = analyse(req, call, &job->err);
+    if (rc != LODE_OK)
+        return rc;
+    rc = db_tx(conn, DB_READ_COMMITTED, contribute_tx, req, &job->err);
+    if (rc != LODE_OK && call->pending != NULL) {
+        json_decref(call->pending);
+        call->pending = NULL;
+    }
+    return rc;
+}
+
+/* 409: the policy rejects a duplicate; the problem names the matched item. */
+static void reply_duplicate(struct request *req, const struct items_call *call)
+{
+    const struct item_outcome *o = &call->outcomes[call->failed];
+    json_t *p = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type", "urn:lode:problem:conflict",
+                          "title", "Conflict", "status", 409, "detail", req->job.err.message,
+                          "instance", req->path, "request_id", req->request_id);
+    char *text;
+
+    json_object_set_new(p, "record", json_integer((json_int_t)call->failed + 1));
+    json_object_set_new(p, "dedupe", dedupe_json(o));
+    text = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    if (text == NULL) {
+        reply_problem(req, &req->job.err);
+        return;
+    }
+    char *copy = arena_strndup(req->arena, text, strlen(text));
+    size_t n = strlen(text);
+    free(text);
+    if (copy == NULL) {
+        reply_problem(req, &req->job.err);
+        return;
+    }
+    reply_text(req, 409, "application/problem+json", copy, n);
+}
+
+static void render_receipts(struct request *req, void *state,
+                            const struct ledger_receipt *receipts, size_t count,
+                            json_t *checkpoint)
+{
+    struct items_call *call = state;
+    json_t *items = json_object_get(call->pending, "items"), *body;
+
+    for (size_t i = 0; i < count && i < json_array_size(items); i++) {
+        json_t *r = json_array_get(items, i), *proof = json_array();
+        for (size_t k = 0; k < receipts[i].proof_count; k++)
+            json_array_append_new(proof, b64_json(receipts[i].proof[k], MERKLE_HASH_BYTES));
+        json_object_del(r, "queue_id");
+        json_object_set_new(r, "ledger",
+                            json_pack("{s:I, s:o, s:o}", "index", (json_int_t)receipts[i].index,
+                                      "leaf_hash", hex_json(receipts[i].leaf_hash, 32),
+                                      "inclusion_proof", proof));
+    }
+    body = json_deep_copy(call->pending);
+    json_object_set_new(body, "checkpoint", checkpoint);
+    if (call->replayed)
+        reply_header(req, "idempotent-replayed", "true");
+    if (call->count == 1 || json_array_size(items) == 1)
+        reply_header(req, "location", json_string_value(json_object_get(json_array_get(items, 0),
+                                                                        "location")));
+    reply_json(req, 201, body);
+}
+
+static void after_contribute(struct request *req)
+{
+    struct items_call *call = req->user;
+    struct lode_error err;
+    json_t *items, *item;
+    size_t i;
+
+    if (req->job.result == LODE_ECONFLICT && call->failed != SIZE_MAX) {
+        reply_duplicate(req, call);
+        return;
+    }
+    if (req->job.result != LODE_OK) {
+        reply_problem(req, &req->job.err);
+        return;
+    }
+    if (call->replayed) {
+        if (call->replay.status != 201) {
+            reply_text(req, call->replay.status, arena_strndup(req->arena,
+                       call->replay.content_type, strlen(call->replay.content_type)),
+                       (const char *)call->replay.body, call->replay.body_bytes);
+            return;
+        }
+        call->pending = json_loadb((const char *)call->replay.body, call->replay.body_bytes, 0,
+                                   NULL);
+        if (!json_is_object(call->pending)) {
+            lode_error_set(&err, LODE_EINTERNAL, "could not read a stored response");
+            reply_problem(req, &err);
+            return;
+        }
+    }
+    request_own_json(req, call->pending);
+    items = json_object_get(call->pending, "items");
+    call->count = json_array_size(items);
+    call->queue_ids = arena_calloc(req->arena, call->count > 0 ? call->count : 1,
+                                   sizeof *call->queue_ids);
+    if (call->count == 0 || call->queue_ids == NULL) {
+        lode_error_set(&err, LODE_EINTERNAL, "could not read the receipts");
+        reply_problem(req, &err);
+        return;
+    }
+    json_array_foreach(items, i, item)
+        call->queue_ids[i] = json_integer_value(json_object_get(item, "queue_id"));
+    ledger_await_receipts(req, call->queue_ids, call->count, call, render_receipts);
+}
+
+/*
+ * POST /v1/datasets/{id}/items   body: one JSON record, NDJSON records, or a file
+ * 201 receipts | 400 | 401 | 403 key of another account | 404 no such dataset |
+ * 409 the policy rejects a duplicate | 413 | 415 | 422 bad or missing signature | 503
+ */
+void handle_items_create(struct request *req)
+{
+    struct items_call *call = call_new(req);
+    const char *ct = request_header(req, "content-type");
+    struct lode_error err;
+    bool ok;
+
+    if (request_param_id(req, 0, &call->dataset_id, &err) != LODE_OK)
+        goto problem;
+    call->idem_key = request_header(req, "idempotency-key");
+    if (call->idem_key != NULL && !idempotency_key_is_valid(call->idem_key)) {
+        lode_error_set(&err, LODE_EINVAL, "the Idempotency-Key must be 1 to %d printable "
+                                          "characters without spaces", IDEMPOTENCY_KEY_BYTES_MAX);
+        lode_error_pointer(&err, "Idempotency-Key");
+        goto problem;
+    }
+    if (ct == NULL) {
+        lode_error_set(&err, LODE_EMEDIATYPE, "a Content-Type header is required: "
+                                              "application/json, application/x-ndjson or "
+                                              "application/octet-stream");
+        goto problem;
+    }
+    if (strncasecmp(ct, "application/json", 16) == 0 && (ct[16] == '\0' || ct[16] == ';'))
+        call->kind = UPLOAD_RECORD;
+    else if (strncasecmp(ct, "application/x-ndjson", 20) == 0 && (ct[20] == '\0' || ct[20] == ';'))
+        call->kind = UPLOAD_BATCH;
+    else if (strncasecmp(ct, "application/octet-stream", 24) == 0 &&
+             (ct[24] == '\0' || ct[24] == ';'))
+        call->kind = UPLOAD_FILE;
+    else {
+        lode_error_set(&err, LODE_EMEDIATYPE, "unsupported Content-Type \"%.60s\": use "
+                                              "application/json, application/x-ndjson or "
+                                              "application/octet-stream", ct);
+        goto problem;
+    }
+    if (req->body_len == 0) {
+        lode_error_set(&err, LODE_EINVAL, "the body is empty: send a record, records or a file");
+        goto problem;
+    }
+    ok = call->kind == UPLOAD_RECORD  ? parse_record(req, call, &err)
+         : call->kind == UPLOAD_BATCH ? parse_batch(req, call, &err)
+                                      : parse_file(req, call, &err);
+    if (!ok)
+        goto problem;
+    if (call->idem_key != NULL)
+        idempotency_request_hash(req->method, req->path, (const uint8_t *)req->body,
+                                 req->body_len, call->request_hash);
+    request_run_db(req, run_contribute, after_contribute);
+    return;
+problem:
+    reply_problem(req, &err);
+}
+
+/* ---- provenance ---- */
+
+static json_t *record_json(const struct item_record *r)
+{
+    json_t *o = json_pack("{s:I, s:I, s:I, s:o, s:s, s:s}", "item", (json_int_t)r->id,
+                          "dataset", (json_int_t)r->dataset_id, "contributor",
+                          (json_int_t)r->contributor_id, "created_at",
+                          time_json(r->created_at_ms), "status", item_status_name(r->status),
+                          "media_type", r->media_type);
+    json_t *d = json_pack("{s:s}", "verdict", item_verdict_name(r->verdict));
+
+    if (r->filename[0] != '\0')
+        json_object_set_new(o, "filename", json_string(r->filename));
+    if (r->has_text_sha256)
+        json_object_set_new(o, "text_sha256", hex_json(r->text_sha256, 32));
+    if (r->meta_json != NULL) {
+        json_t *meta = json_loads(r->meta_json, 0, NULL);
+        json_object_set_new(o, "meta", meta != NULL ? meta : json_null());
+    }
+    if (r->verdict != DEDUPE_DISTINCT) {
+        json_object_set_new(d, "duplicate_of", r->duplicate_of != 0
+                                                   ? json_integer(r->duplicate_of)
+                                                   : json_null());
+        json_object_set_new(d, "similarity", json_real(r->similarity));
+        json_object_set_new(d, "similarity_exact", json_boolean(r->similarity_exact));
+    } else {
+        json_object_set_new(d, "duplicate_of", json_null());
+    }
+    json_object_set_new(o, "dedupe", d);
+    json_object_set_new(o, "signature",
+                        r->is_signed ? json_pack("{s:s, s:o, s:o}", "algorithm", "ed25519", "key",
+                                                 b64_json(r->public_key, 32), "signature",
+                                                 b64_json(r->signature, 64))
+                                     : json_null());
+    json_object_set_new(o, "ledger",
+                        r->integrated ? json_pack("{s:I, s:o}", "index",
+                                                  (json_int_t)r->ledger_index, "leaf_hash",
+                                                  hex_json(r->leaf_hash, 32))
+                                      : json_null());
+    return o;
+}
+
+static bool parse_hash(struct request *req, struct items_call *call, struct lode_error *err)
+{
+    const char *hex = req->params[0];
+    size_t n = 0;
+
+    if (strlen(hex) != 64 || !hex_decode(hex, 64, call->sha256, 32, &n) || n != 32) {
+        lode_error_set(err, LODE_ENOTFOUND,
+                       "no item \"%.80s\": items are addressed by the 64 hexadecimal characters "
+                       "of their SHA-256", hex);
+        return false;
+    }
+    return true;
+}
+
+static enum lode_code run_provenance(struct db_conn *conn, struct db_job *job)
+{
+    struct request *req = job->arg;
+    struct items_call *call = req->user;
+    const struct item_record *first;
+    enum lode_code rc;
+
+    rc = item_list_by_hash(conn, req->arena, call->sha256, PROVENANCE_LIST_MAX, call->records_out,
+                           &call->record_count, &job->err);
+    if (rc != LODE_OK)
+        return rc;
+    if (call->record_count == 0)
+        return lode_error_set(&job->err, LODE_ENOTFOUND, "no item has this SHA-256");
+    first = &call->records_out[0];
+    rc = item_list_duplicates(conn, req->arena, first->id, PROVENANCE_LIST_MAX, call->dups,
+                              &call->dup_count, &job->err);
+    if (rc != LODE_OK || !first->integrated)
+        return rc;
+    rc = ledger_checkpoint_latest(conn, &call->cp, &job->err);
+    if (rc != LODE_OK)
+        return rc;
+    if (call->cp.size <= first->ledger_index)
+        return LODE_OK;
+    call->has_proof = true;
+    return ledger_prove_inclusion(conn, first->ledger_index, call->cp.size, call->proof,
+                                  &call->proof_count, &job->err);
+}
+
+static void after_provenance(struct request *req)
+{
+    struct items_call *call = req->user;
+    const struct item_record *first = &call->records_out[0];
+    json_t *body, *copies, *dups;
+
+    if (req->job.result != LODE_OK) {
+        reply_problem(req, &req->job.err);
+        return;
+    }
+    copies = json_array();
+    for (int i = 1; i < call->record_count; i++)
+        json_array_append_new(copies, record_json(&call->records_out[i]));
+    dups = json_array();
+    for (int i = 0; i < call->dup_count; i++)
+        json_array_append_new(dups, record_json(&call->dups[i]));
+    body = json_pack("{s:o, s:I, s:o, s:o, s:o}", "sha256", hex_json(call->sha256, 32), "bytes",
+                     (json_int_t)first->bytes, "item", record_json(first), "copies", copies,
+                     "duplicates", dups);
+    if (call->has_proof) {
+        json_t *proof = json_array();
+        char root[BASE64_ENCODED_BYTES(MERKLE_HASH_BYTES)];
+        for (size_t k = 0; k < call->proof_count; k++)
+            json_array_append_new(proof, b64_json(call->proof[k], MERKLE_HASH_BYTES));
+        base64_encode(call->cp.root, MERKLE_HASH_BYTES, root);
+        json_object_set_new(body, "checkpoint",
+                            json_pack("{s:I, s:s, s:s%}", "size", (json_int_t)call->cp.size,
+                                      "root", root, "note", call->cp.note, call->cp.note_len));
+        json_object_set_new(body, "inclusion_proof", proof);
+    } else {
+        json_object_set_new(body, "checkpoint", json_null());
+        json_object_set_new(body, "inclusion_proof", json_null());
+    }
+    reply_json(req, 200, body);
+}
+
+/*
+ * GET /v1/items/{sha256}   the first item with these bytes: contributor, dataset, time,
+ * signature, ledger position and verdicts; the other items with the same bytes; the items
+ * recorded as its duplicates; its inclusion proof against the latest checkpoint.
+ * 200 | 401 | 404
+ */
+void handle_items_get(struct request *req)
+{
+    struct items_call *call = call_new(req);
+    struct lode_error err;
+
+    if (!parse_hash(req, call, &err)) {
+        reply_problem(req, &err);
+        return;
+    }
+    call->records_out = arena_calloc(req->arena, PROVENANCE_LIST_MAX, sizeof *call->records_out);
+    call->dups = arena_calloc(req->arena, PROVENANCE_LIST_MAX, sizeof *call->dups);
+    if (call->records_out == NULL || call->dups == NULL) {
+        lode_error_set(&err, LODE_ENOMEM, "could not hold the provenance");
+        reply_problem(req, &err);
+        return;
+    }
+    request_run_db(req, run_provenance, after_provenance);
+}
+
+static enum lode_code run_content(struct db_conn *conn, struct db_job *job)
+{
+    struct request *req = job->arg;
+    struct items_call *call = req->user;
+    enum lode_code rc;
+
+    rc = item_list_by_hash(conn, req->arena, call->sha256, 1, call->records_out,
+                           &call->record_count, &job->err);
+    if (rc != LODE_OK)
+        return rc;
+    if (call->record_count == 0)
+        return lode_error_set(&job->err, LODE_ENOTFOUND, "no item has this SHA-256");
+    return blob_get(blob_store_postgres(), conn, call->sha256, req->arena, &call->content,
+                    &call->content_len, &job->err);
+}
+
+static void after_content(struct request *req)
+{
+    struct items_call *call = req->user;
+    char hex[HEX_ENCODED_BYTES(32)];
+
+    if (req->job.result != LODE_OK) {
+        reply_problem(req, &req->job.err);
+        return;
+    }
+    hex_encode(call->sha256, 32, hex);
+    reply_header(req, "etag", arena_sprintf(req->arena, "\"%s\"", hex));
+    reply_header(req, "cache-control", "private, max-age=31536000, immutable");
+    if (call->records_out[0].filename[0] != '\0')
+        reply_header(req, "content-disposition",
+                     arena_sprintf(req->arena, "attachment; filename=\"%s\"",
+                                   call->records_out[0].filename));
+    reply_text(req, 200,
+               arena_strndup(req->arena, call->records_out[0].media_type,
+                             strlen(call->records_out[0].media_type)),
+               (const char *)call->content, call->content_len);
+}
+
+/* GET /v1/items/{sha256}/content   the bytes, decompressed, with their media type
+ * 200 | 401 | 404 */
+void handle_items_content(struct request *req)
+{
+    struct items_call *call = call_new(req);
+    struct lode_error err;
+
+    if (!parse_hash(req, call, &err)) {
+        reply_problem(req, &err);
+        return;
+    }
+    call->records_out = arena_calloc(req->arena, 1, sizeof *call->records_out);
+    if (call->records_out == NULL) {
+        lode_error_set(&err, LODE_ENOMEM, "could not hold the item");
+        reply_problem(req, &err);
+        return;
+    }
+    request_run_db(req, run_content, after_content);
+}

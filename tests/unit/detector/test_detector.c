@@ -1,0 +1,349 @@
+/*
+ * tests/unit/detector/test_detector.c — features on hand-made texts, bad input, training
+ * determinism, the model loader's checks, and the shipped model's recorded reference scores.
+ */
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/limits.h"
+#include "detector/detector.h"
+#include "test_main.h"
+
+enum { F_SENT_CV = 3, F_SENT_LEN = 4, F_MATTR = 5, F_WORD_LEN = 6, F_COMMA = 7, F_SEMI = 8,
+       F_PAREN = 9, F_QE = 10, F_FUNCTION = 11 };
+
+static void features_of(const char *text, double f[DETECTOR_FEATURE_COUNT], size_t *words)
+{
+    struct lode_error err;
+    CU_ASSERT_EQUAL_FATAL(detector_text_features(text, strlen(text), f, words, &err), LODE_OK);
+}
+
+/* Sentences of the given lengths; word j of a sentence is "the" when j % 4 == 0, "of" when
+ * j % 4 == 2, else a distinct three-letter word (letters only: digits fold to 0). With
+ * distinct == false every word is "the". */
+static char *sentences(const size_t *lens, size_t n, bool distinct)
+{
+    static const char *const letters = "abcdefghijklmnopqrstuvwxyz";
+    char *s = calloc(1, 65536);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < lens[i]; j++) {
+            char w[8];
+            if (i + j > 0)
+                strcat(s, " ");
+            if (!distinct || j % 4 == 0) {
+                strcat(s, j == 0 ? "The" : "the");
+            } else if (j % 4 == 2) {
+                strcat(s, "of");
+            } else {
+                snprintf(w, sizeof w, "%c%cx", letters[(k / 26) % 26], letters[k % 26]);
+                strcat(s, w);
+                k++;
+            }
+        }
+        strcat(s, ".");
+    }
+    return s;
+}
+
+static void test_sentence_features(void)
+{
+    double f[DETECTOR_FEATURE_COUNT];
+    size_t words, equal[] = {10, 10, 10, 10, 10}, varied[] = {5, 15, 5, 15, 5, 15};
+    char *a = sentences(equal, 5, true), *b = sentences(varied, 6, true);
+    features_of(a, f, &words);
+    CU_ASSERT_EQUAL(words, 50);
+    CU_ASSERT_DOUBLE_EQUAL(f[F_SENT_CV], 0.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(f[F_SENT_LEN], log(10.0), 1e-12);
+    /* one window of 50 words: 25 distinct words + "the" + "of" */
+    CU_ASSERT_DOUBLE_EQUAL(f[F_MATTR], 27.0 / 50.0, 1e-12);
+    /* 25 three-letter words, 15 "the", 10 "of" */
+    CU_ASSERT_DOUBLE_EQUAL(f[F_WORD_LEN], (25 * 3 + 15 * 3 + 10 * 2) / 50.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(f[F_FUNCTION], 25.0 / 50.0, 1e-12);
+    features_of(b, f, &words);
+    CU_ASSERT_EQUAL(words, 60);
+    CU_ASSERT_DOUBLE_EQUAL(f[F_SENT_CV], 0.5, 1e-12); /* mean 10, standard deviation 5 */
+    free(a);
+    free(b);
+}
+
+static void test_vocabulary_and_function_words(void)
+{
+    double f[DETECTOR_FEATURE_COUNT];
+    size_t words, lens[] = {60};
+    char *s = sentences(lens, 1, false); /* "The the the ... ." */
+    features_of(s, f, &words);
+    CU_ASSERT_EQUAL(words, 60);
+    CU_ASSERT_DOUBLE_EQUAL(f[F_MATTR], 1.0 / 50.0, 1e-12); /* one type in every window of 50 */
+    CU_ASSERT_DOUBLE_EQUAL(f[F_FUNCTION], 1.0, 1e-12);
+    free(s);
+}
+
+static void test_punctuation_rates(void)
+{
+    double f[DETECTOR_FEATURE_COUNT];
+    size_t words;
+    /* 40 words, 4 commas, 2 semicolons, 1 colon, one pair of parentheses, 2 sentences with ?/! */
+    const char *t = "Well, we went to the shore early; the tide was out, and the sand was cold "
+                    "(very cold) under our feet: nobody else was there at all! Did you ever see "
+                    "the gulls, the crabs and the boats, all of them waiting; for what?";
+    features_of(t, f, &words);
+    CU_ASSERT_EQUAL(words, 44);
+    CU_ASSERT_DOUBLE_EQUAL(f[F_COMMA], 4.0 / 44.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(f[F_SEMI], 3.0 / 44.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(f[F_PAREN], 2.0 / 44.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(f[F_QE], 1.0, 1e-12); /* two sentences, each ends with ! or ? */
+}
+
+/* Corpus conventions must not change any feature: case, tokeniser spacing, newlines, quotes. */
+static void test_normalisation_neutralises_conventions(void)
+{
+    double a[DETECTOR_FEATURE_COUNT], b[DETECTOR_FEATURE_COUNT];
+    size_t wa, wb;
+    const char *plain =
+        "It's a fact that the council didn't fix the road (again), so we walked - slowly - to "
+        "the station, which took an hour; \"never again\", said my sister, who was tired. The "
+        "next day we took the car instead, and it was quicker, though parking cost more than "
+        "the bus fare would have.";
+    const char *tokenised =
+        "IT 'S A FACT THAT THE COUNCIL DID N'T FIX THE ROAD ( AGAIN ) , SO WE WALKED - SLOWLY - "
+        "TO\n\nTHE STATION , WHICH TOOK AN HOUR ; \xe2\x80\x9cnever again\xe2\x80\x9d , SAID MY "
+        "SISTER , WHO WAS TIRED .\r\nTHE NEXT DAY WE TOOK THE CAR INSTEAD , AND IT WAS QUICKER , "
+        "THOUGH PARKING COST MORE THAN THE BUS FARE WOULD HAVE .";
+    features_of(plain, a, &wa);
+    features_of(tokenised, b, &wb);
+    CU_ASSERT_EQUAL(wa, wb);
+    for (size_t i = 0; i < DETECTOR_FEATURE_COUNT; i++)
+        CU_ASSERT_DOUBLE_EQUAL(a[i], b[i], 1e-12);
+}
+
+static void expect_rejected(const char *text, size_t len, const char *needle)
+{
+    double f[DETECTOR_FEATURE_COUNT];
+    size_t words;
+    struct lode_error err;
+    CU_ASSERT_EQUAL(detector_text_features(text, len, f, &words, &err), LODE_EINVAL);
+    if (strstr(err.message, needle) == NULL)
+        fprintf(stderr, "expected \"%s\" in \"%s\"\n", needle, err.message);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, needle));
+}
+
+static void test_bad_input(void)
+{
+    const char greek[] = "\xce\x91\xcf\x85\xcf\x84\xcf\x8c \xce\xb5\xce\xaf\xce\xbd\xce\xb1\xce\xb9 "
+                         "\xce\xad\xce\xbd\xce\xb1 \xce\xba\xce\xb5\xce\xaf\xce\xbc\xce\xb5\xce\xbd"
+                         "\xce\xbf \xcf\x83\xcf\x84\xce\xb1 \xce\xb5\xce\xbb\xce\xbb\xce\xb7\xce\xbd"
+                         "\xce\xb9\xce\xba\xce\xac.";
+    const char *french =
+        "Le chat dort sur le canap\xc3\xa9 depuis ce matin, et personne ne veut le d\xc3\xa9ranger "
+        "parce qu'il a l'air si tranquille. Nous avons mang\xc3\xa9 des cr\xc3\xaapes, puis nous "
+        "sommes sortis nous promener le long de la rivi\xc3\xa8re jusqu'au vieux pont de pierre, "
+        "o\xc3\xb9 les enfants jouaient encore avec leurs bateaux de papier sous le soleil.";
+    char digits[600], bin[300];
+    memset(digits, 0, sizeof digits);
+    for (int i = 0; i < 60; i++)
+        strcat(digits, "12.5% 3 ");
+    for (size_t i = 0; i < sizeof bin; i++)
+        bin[i] = (char)(i % 32); /* valid UTF-8, but control characters and NULs */
+    expect_rejected("", 0, "too short");
+    expect_rejected("Hello there, this is short.", 27, "too short");
+    expect_rejected("\xff\xfe text", 7, "not valid UTF-8");
+    expect_rejected(bin, sizeof bin, "binary");
+    expect_rejected(greek, strlen(greek), "script");
+    expect_rejected(french, strlen(french), "English");
+    expect_rejected(digits, strlen(digits), "letters");
+}
+
+/* Hand-made training texts: "human" ones vary their sentences, "machine" ones are formulaic. */
+static char *make_text(unsigned seed, int label)
+{
+    static const char *const nouns[] = {"river", "bus", "kitchen", "letter", "garden", "market",
+                                        "teacher", "storm", "bridge", "window", "dog", "harbour"};
+    static const char *const formal[] = {"Furthermore", "Moreover", "Additionally",
+                                         "In conclusion", "Overall", "Ultimately"};
+    char *s = calloc(1, 4096);
+    unsigned x = seed * 2654435761u + 1;
+    for (int i = 0; i < 8; i++) {
+        x = x * 1103515245u + 12345u;
+        const char *n1 = nouns[(x >> 8) % 12], *n2 = nouns[(x >> 16) % 12];
+        char sent[256];
+        if (label)
+            snprintf(sent, sizeof sent, "%s, the %s plays a crucial role in enhancing the overall "
+                     "experience of the %s. ", formal[(x >> 4) % 6], n1, n2);
+        else if (x % 3 == 0)
+            snprintf(sent, sizeof sent, "my %s broke again. ", n1);
+        else
+            snprintf(sent, sizeof sent, "we went past the old %s by the %s and honestly it was "
+                     "a bit of a mess, nobody knew why! ", n1, n2);
+        strcat(s, sent);
+    }
+    return s;
+}
+
+static uint8_t *train_small(size_t *len, uint32_t drop)
+{
+    struct detector_sample s[48];
+    char *texts[48];
+    uint8_t *model = NULL;
+    struct lode_error err;
+    for (int i = 0; i < 48; i++) {
+        texts[i] = make_text((unsigned)i, i % 2);
+        s[i] = (struct detector_sample){texts[i], strlen(texts[i]), i % 2, i < 24 ? "a" : "b"};
+    }
+    struct detector_train_options opt = {7, "{\"test\":true}", NULL, drop};
+    CU_ASSERT_EQUAL(detector_train(s, 48, &opt, &model, len, &err), LODE_OK);
+    for (int i = 0; i < 48; i++)
+        free(texts[i]);
+    return model;
+}
+
+static void test_train_deterministic_and_scores(void)
+{
+    size_t la = 0, lb = 0;
+    uint8_t *a = train_small(&la, 0), *b = train_small(&lb, 0);
+    struct detector_model *m = NULL;
+    struct detector_result r;
+    struct lode_error err;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_EQUAL(la, lb);
+    CU_ASSERT_EQUAL(memcmp(a, b, la), 0);
+    CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, la, &m, &err), LODE_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(detector_model_version(m), "lode-detector/1/"));
+    char *human = make_text(1000, 0), *machine = make_text(1001, 1);
+    CU_ASSERT_EQUAL(detector_score(m, machine, strlen(machine), &r, &err), LODE_OK);
+    CU_ASSERT_TRUE(r.has_probability);
+    double pm = r.probability;
+    CU_ASSERT_TRUE(r.evidence_count > 0);
+    CU_ASSERT_EQUAL(detector_score(m, human, strlen(human), &r, &err), LODE_OK);
+    CU_ASSERT_TRUE(r.has_probability);
+    CU_ASSERT_TRUE(pm > r.probability);
+    CU_ASSERT_TRUE(pm > 0.5 && r.probability < 0.5);
+    double human_features[DETECTOR_FEATURE_COUNT];
+    memcpy(human_features, r.features, sizeof human_features);
+    CU_ASSERT_EQUAL(detector_score(m, "short", 5, &r, &err), LODE_OK);
+    CU_ASSERT_EQUAL(r.verdict, DETECTOR_INSUFFICIENT);
+    CU_ASSERT_FALSE(r.has_probability);
+    /* thread-safety of scoring is by construction (model immutable); results are repeatable */
+    struct detector_result r2;
+    CU_ASSERT_EQUAL(detector_score(m, human, strlen(human), &r2, &err), LODE_OK);
+    CU_ASSERT_EQUAL(memcmp(human_features, r2.features, sizeof human_features), 0);
+    free(human);
+    free(machine);
+    detector_model_free(m);
+    free(a);
+    free(b);
+}
+
+static void reseal(uint8_t *buf, size_t len)
+{
+    crypto_generichash(buf + len - 32, 32, buf, len - 32, NULL, 0);
+}
+
+static void test_loader_rejects(void)
+{
+    size_t len = 0;
+    uint8_t *a = train_small(&len, 0);
+    struct detector_model *m = NULL;
+    struct lode_error err;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(detector_model_load_buffer(a, 10, &m, &err), LODE_EINVAL);
+    CU_ASSERT_EQUAL(detector_model_load_buffer(a, len - 1, &m, &err), LODE_EINVAL);
+    a[100] ^= 1; /* damaged: checksum */
+    CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "checksum"));
+    a[100] ^= 1;
+    a[8] = 2; /* version */
+    reseal(a, len);
+    CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
+    a[8] = 1;
+    a[16 + 4] ^= 0x40; /* first section's length now runs past the end */
+    reseal(a, len);
+    CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
+    a[16 + 4] ^= 0x40;
+    a[16 + 8] = '['; /* metadata no longer a JSON object */
+    reseal(a, len);
+    CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_EQUAL(detector_model_load_buffer(a, LODE_DETECTOR_MODEL_BYTES_MAX + 1, &m, &err),
+                    LODE_ETOOBIG);
+    CU_ASSERT_EQUAL(detector_model_load("/nonexistent/model.ldm", &m, &err), LODE_EIO);
+    free(a);
+}
+
+static void test_score_too_big(void)
+{
+    size_t len = 0;
+    uint8_t *a = train_small(&len, 0);
+    struct detector_model *m = NULL;
+    struct detector_result r;
+    struct lode_error err;
+    char *big = malloc(LODE_DETECTOR_TEXT_BYTES_MAX + 1);
+    CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, len, &m, &err), LODE_OK);
+    memset(big, 'a', LODE_DETECTOR_TEXT_BYTES_MAX + 1);
+    CU_ASSERT_EQUAL(detector_score(m, big, LODE_DETECTOR_TEXT_BYTES_MAX + 1, &r, &err),
+                    LODE_ETOOBIG);
+    /* a long text is scored on its first window */
+    for (size_t i = 0; i + 6 < LODE_DETECTOR_TEXT_BYTES_MAX; i += 6)
+        memcpy(big + i, "of it ", 6);
+    CU_ASSERT_EQUAL(detector_score(m, big, LODE_DETECTOR_TEXT_BYTES_MAX, &r, &err), LODE_OK);
+    CU_ASSERT_TRUE(r.truncated);
+    free(big);
+    detector_model_free(m);
+    free(a);
+}
+
+static void test_shipped_model_reproduces_reference(void)
+{
+    char path[4096];
+    struct detector_model *m = NULL;
+    struct lode_error err;
+    snprintf(path, sizeof path, "%s/detector/models/%s", LODE_SOURCE_DIR, DETECTOR_MODEL_FILE);
+    CU_ASSERT_EQUAL_FATAL(detector_model_load(path, &m, &err), LODE_OK);
+    CU_ASSERT_TRUE(detector_model_reference_count(m) >= 3);
+    CU_ASSERT_TRUE(detector_model_threshold_synthetic(m) >= detector_model_threshold_human(m));
+    for (size_t i = 0; i < detector_model_reference_count(m); i++) {
+        const char *text;
+        double p;
+        enum detector_verdict v;
+        struct detector_result r;
+        CU_ASSERT_TRUE(detector_model_reference(m, i, &text, &p, &v));
+        CU_ASSERT_EQUAL(detector_score(m, text, strlen(text), &r, &err), LODE_OK);
+        CU_ASSERT_EQUAL(r.verdict, v);
+        CU_ASSERT_DOUBLE_EQUAL(r.probability, p, 1e-9);
+    }
+    char located[4096];
+    CU_ASSERT_EQUAL(detector_model_locate(path, located, sizeof located, &err), LODE_OK);
+    CU_ASSERT_STRING_EQUAL(located, path);
+    detector_model_free(m);
+}
+
+static const struct test_case feature_cases[] = {
+    {"sentence length variation, length, MATTR, word length", test_sentence_features},
+    {"MATTR and function words on a repeated word", test_vocabulary_and_function_words},
+    {"punctuation rates", test_punctuation_rates},
+    {"case, spacing, newlines and quotes are neutralised", test_normalisation_neutralises_conventions},
+    {"bad input is refused with a reason", test_bad_input},
+    {NULL, NULL},
+};
+
+static const struct test_case model_cases[] = {
+    {"training is deterministic and separates hand-made texts", test_train_deterministic_and_scores},
+    {"loader rejects damaged files", test_loader_rejects},
+    {"too big and very long texts", test_score_too_big},
+    {"shipped model reproduces its reference scores", test_shipped_model_reproduces_reference},
+    {NULL, NULL},
+};
+
+int main(void)
+{
+    const struct test_suite suites[] = {
+        {"detector features", feature_cases},
+        {"detector model", model_cases},
+        {NULL, NULL},
+    };
+    return test_main(suites);
+}
