@@ -5,6 +5,7 @@
  * returned in clear exactly once, in the response that creates them.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,6 +13,8 @@
 #include "api/internal.h"
 #include "core/encoding.h"
 #include "core/json.h"
+#include "ledger/entry.h"
+#include "storage/ledger_store.h"
 
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 200
@@ -33,6 +36,7 @@ struct accounts_call {
     char token_text[TOKEN_TEXT_BYTES];
     struct account_key key;
     struct account_key *keys;
+    int64_t queue_id; /* the key.registered ledger entry */
 };
 
 static struct accounts_call *call_new(struct request *req)
@@ -392,11 +396,59 @@ void handle_tokens_revoke(struct request *req)
 
 /* ---- keys ---- */
 
+/* In one transaction: the key row and its key.registered ledger entry, so the public log binds
+ * every contributor key to its account. */
+static enum lode_code key_register_tx(struct db_conn *conn, void *arg, struct lode_error *err)
+{
+    struct accounts_call *call = arg;
+    char pk[BASE64_ENCODED_BYTES(32)];
+    char *bytes = NULL;
+    size_t len = 0;
+    enum lode_code rc;
+    json_t *entry;
+
+    rc = key_register(conn, call->account_id, call->public_key, call->name, &call->key, err);
+    if (rc != LODE_OK)
+        return rc;
+    base64_encode(call->public_key, 32, pk);
+    entry = json_pack("{s:s, s:I, s:I, s:s, s:s}", "type", "key.registered", "account",
+                      (json_int_t)call->account_id, "key_id", (json_int_t)call->key.id,
+                      "algorithm", "ed25519", "public_key", pk);
+    rc = ledger_entry_encode(entry, &bytes, &len, err);
+    json_decref(entry);
+    if (rc != LODE_OK)
+        return rc;
+    rc = ledger_enqueue(conn, (const uint8_t *)bytes, len, &call->queue_id, err);
+    free(bytes);
+    return rc;
+}
+
 static enum lode_code run_key_register(struct db_conn *conn, struct db_job *job)
 {
     struct accounts_call *call = ((struct request *)job->arg)->user;
-    return key_register(conn, call->account_id, call->public_key, call->name, &call->key,
-                        &job->err);
+    return db_tx(conn, DB_READ_COMMITTED, key_register_tx, call, &job->err);
+}
+
+static void key_registered(struct request *req, void *state, const struct ledger_receipt *r,
+                           size_t count, json_t *checkpoint)
+{
+    struct accounts_call *call = state;
+    json_t *body = key_json(&call->key);
+    json_t *proof = json_array();
+    char hex[HEX_ENCODED_BYTES(32)];
+
+    for (size_t i = 0; i < r->proof_count; i++) {
+        char b64[BASE64_ENCODED_BYTES(32)];
+        base64_encode(r->proof[i], 32, b64);
+        json_array_append_new(proof, json_string(b64));
+    }
+    hex_encode(r->leaf_hash, 32, hex);
+    (void)count;
+    json_object_set_new(body, "ledger",
+                        json_pack("{s:I, s:s, s:o, s:o}", "index", (json_int_t)r->index,
+                                  "leaf_hash", hex, "checkpoint", checkpoint, "inclusion_proof",
+                                  proof));
+    reply_json(req, 201, body);
 }
 
 static void after_key_register(struct request *req)
@@ -412,7 +464,7 @@ static void after_key_register(struct request *req)
     }
     if (job_failed(req))
         return;
-    reply_json(req, 201, key_json(&call->key));
+    ledger_await_receipts(req, &call->queue_id, 1, call, key_registered);
 }
 
 void handle_keys_create(struct request *req)

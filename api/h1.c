@@ -279,7 +279,7 @@ static void process(struct conn *c)
     struct h1_state *st = c->proto_state;
     struct evbuffer *in = bufferevent_get_input(c->bev);
 
-    while (!c->closing && !c->closed) {
+    while (!c->closing) {
         size_t len = evbuffer_get_length(in);
         if (len == 0 || (st->cur != NULL && st->complete))
             return; /* nothing to read, or waiting for a response */
@@ -287,8 +287,6 @@ static void process(struct conn *c)
         st->in_parser = true;
         size_t n = http_parser_execute(&st->parser, &settings, data, len);
         st->in_parser = false;
-        if (c->closed)
-            return;
         evbuffer_drain(in, n);
         enum http_errno e = HTTP_PARSER_ERRNO(&st->parser);
         if (e == HPE_PAUSED) {
@@ -321,7 +319,7 @@ static void on_header_timeout(evutil_socket_t fd, short what, void *arg)
     struct h1_state *st = c->proto_state;
 
     if (st->cur != NULL && st->cur->method == NULL) {
-        log_emit(LOG_DEBUG, "header_timeout", "remote", c->remote, NULL);
+        log_emit(LOG_DEBUG, "header_timeout", "remote", c->remote, LOG_END);
         conn_close(c);
     }
 }

@@ -267,15 +267,14 @@ void h2_on_read(struct conn *c)
     st->in_recv = false;
     if (rv < 0) {
         log_emit(LOG_DEBUG, "h2_protocol_error", "remote", c->remote, "error",
-                 nghttp2_strerror((int)rv), NULL);
+                 nghttp2_strerror((int)rv), LOG_END);
         /* nghttp2 has queued GOAWAY for protocol errors: send it, then close */
         nghttp2_session_send(session_of(c));
         conn_close_after_write(c);
         return;
     }
     evbuffer_drain(in, (size_t)rv);
-    if (!c->closed)
-        flush(c);
+    flush(c);
 }
 
 void h2_shutdown(struct conn *c)

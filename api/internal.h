@@ -97,6 +97,7 @@ struct request {
     bool orphaned;           /* its stream or connection is gone */
     struct event *deadline;  /* route timeout */
     struct db_job job;
+    struct arena *job_arena; /* for allocations on the worker: the loop may still answer meanwhile */
     void (*continuation)(struct request *req); /* runs on the loop after the job */
     void *user;              /* handler state */
     struct request *next_done; /* completion queue link */
@@ -128,7 +129,8 @@ json_t *request_json_body(struct request *req, struct lode_error *err);
 void request_own_json(struct request *req, json_t *value);
 
 /* Runs `run` on a database worker, then `continuation` on the loop. On a full queue answers
- * 503 itself. */
+ * 503 itself. While the job runs the loop may answer the request (its deadline passed), so
+ * `run` allocates only from req->job_arena, never from req->arena. */
 void request_run_db(struct request *req,
                     enum lode_code (*run)(struct db_conn *conn, struct db_job *job),
                     void (*continuation)(struct request *req));
@@ -181,7 +183,6 @@ struct conn {
     enum conn_proto proto;
     bool tls;
     bool closing;      /* close once pending output is written */
-    bool closed;       /* socket gone; memory kept while requests are orphaned */
     char remote[NI_MAXHOST + NI_MAXSERV + 2];
     struct request *requests; /* live requests on this connection */
     struct conn *prev, *next;  /* loop's list */
@@ -204,7 +205,9 @@ void h1_send_response(struct request *req);
 void h1_shutdown(struct conn *c);
 void h1_free(struct conn *c);
 
-void conn_close(struct conn *c);          /* now */
+/* Closes now and frees the connection; its requests are abandoned (orphaned while a job holds
+ * them). Never called from inside a protocol callback: those use conn_close_after_write. */
+void conn_close(struct conn *c);
 void conn_close_after_write(struct conn *c);
 
 /* ---- loops and the server ---- */

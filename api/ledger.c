@@ -157,9 +157,9 @@ static enum lode_code run_tile(struct db_conn *conn, struct db_job *job)
     struct ledger_call *call = req->user;
 
     if (call->tile.entries)
-        return ledger_bundle_read(conn, &call->tile, req->arena, &call->data, &call->len,
+        return ledger_bundle_read(conn, &call->tile, req->job_arena, &call->data, &call->len,
                                   &job->err);
-    call->data = arena_alloc(req->arena, TILE_DATA_BYTES_MAX);
+    call->data = arena_alloc(req->job_arena, TILE_DATA_BYTES_MAX);
     if (call->data == NULL)
         return lode_error_set(&job->err, LODE_ENOMEM, "could not allocate a tile buffer");
     return ledger_tile_read(conn, &call->tile, call->data, &call->len, &job->err);
@@ -252,7 +252,7 @@ static enum lode_code run_inclusion(struct db_conn *conn, struct db_job *job)
         return lode_error_set(&job->err, LODE_EINVAL,
                               "index %llu is not inside a tree of %llu entries",
                               (unsigned long long)call->a, (unsigned long long)call->b);
-    rc = ledger_entry_read(conn, call->a, req->arena, &entry, &len, call->hash, &job->err);
+    rc = ledger_entry_read(conn, call->a, req->job_arena, &entry, &len, call->hash, &job->err);
     if (rc != LODE_OK)
         return rc;
     return ledger_prove_inclusion(conn, call->a, call->b, call->proof, &call->proof_count,
@@ -346,7 +346,7 @@ static enum lode_code run_entry(struct db_conn *conn, struct db_job *job)
 {
     struct request *req = job->arg;
     struct ledger_call *call = req->user;
-    return ledger_entry_read(conn, call->a, req->arena, &call->data, &call->len, call->hash,
+    return ledger_entry_read(conn, call->a, req->job_arena, &call->data, &call->len, call->hash,
                              &job->err);
 }
 
@@ -442,7 +442,7 @@ static enum lode_code check_receipts(struct db_conn *conn, struct request *req,
         return rc;
     for (size_t i = 0; i < call->queue_count; i++) {
         struct ledger_receipt *r = &call->receipts[i];
-        r->proof = arena_alloc(req->arena, MERKLE_PROOF_HASHES_MAX * MERKLE_HASH_BYTES);
+        r->proof = arena_alloc(req->job_arena, MERKLE_PROOF_HASHES_MAX * MERKLE_HASH_BYTES);
         if (r->proof == NULL)
             return lode_error_set(err, LODE_ENOMEM, "could not hold the inclusion proofs");
         rc = ledger_prove_inclusion(conn, r->index, call->cp.size, r->proof, &r->proof_count,
@@ -645,7 +645,7 @@ static void append_attestation(struct request *req)
     hex_encode(a->sha256, 32, hex);
     entry = json_pack("{s:s, s:I, s:s, s:I}", "type", "hash.attested", "account",
                       (json_int_t)req->principal.account_id, "sha256", hex, "time_ms",
-                      (json_int_t)(time(NULL) * 1000));
+                      (json_int_t)time(NULL) * 1000);
     if (a->signed_by_key) {
         char pk[BASE64_ENCODED_BYTES(32)], sig[BASE64_ENCODED_BYTES(64)];
         base64_encode(a->pk, 32, pk);

@@ -404,10 +404,10 @@ void reply_problem(struct request *req, const struct lode_error *err)
     if (status >= 500 && err->code != LODE_EUNAVAIL && err->code != LODE_ETIMEOUT &&
         err->code != LODE_ENOMEM)
         log_emit(LOG_ERROR, "internal_error", "request_id", req->request_id, "message",
-                 err->message, "log_detail", err->log_detail, NULL);
+                 err->message, "log_detail", err->log_detail, LOG_END);
     else if (err->log_detail[0] != '\0')
         log_emit(LOG_DEBUG, "problem_detail", "request_id", req->request_id, "log_detail",
-                 err->log_detail, NULL);
+                 err->log_detail, LOG_END);
     snprintf(type, sizeof type, "urn:lode:problem:%s", lode_code_name(err->code));
     json_object_set_new(p, "type", json_string(type));
     json_object_set_new(p, "title", json_string(title_for(status)));
@@ -539,6 +539,11 @@ void request_own_json(struct request *req, json_t *value)
 
 /* ---- database jobs ---- */
 
+static void destroy_arena(void *a)
+{
+    arena_destroy(a);
+}
+
 static void job_done(struct db_job *job)
 {
     struct request *req = job->arg;
@@ -586,6 +591,10 @@ void request_run_db(struct request *req,
     struct lode_error err;
 
     memset(&req->job, 0, sizeof req->job);
+    if (req->job_arena == NULL) {
+        req->job_arena = arena_create(LODE_REQUEST_ARENA_BYTES_MAX);
+        arena_defer(req->arena, destroy_arena, req->job_arena);
+    }
     req->job.run = run;
     req->job.done = job_done;
     req->job.arg = req;

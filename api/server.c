@@ -45,13 +45,10 @@ void conn_close(struct conn *c)
 {
     struct loop *loop = c->loop;
 
-    if (c->closed)
-        return;
-    c->closed = true;
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
+    if (loop->conns == c)
         loop->conns = c->next;
+    else if (c->prev != NULL)
+        c->prev->next = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
     loop->conn_count--;
@@ -73,7 +70,7 @@ void conn_close(struct conn *c)
 
 void conn_close_after_write(struct conn *c)
 {
-    if (c->closed || c->closing)
+    if (c->closing)
         return;
     c->closing = true;
     bufferevent_disable(c->bev, EV_READ);
@@ -85,7 +82,7 @@ static bool start_protocol(struct conn *c, enum conn_proto proto)
 {
     bool ok = proto == PROTO_H2 ? h2_start(c) : h1_start(c);
     if (!ok) {
-        log_emit(LOG_ERROR, "protocol_start_failed", "remote", c->remote, NULL);
+        log_emit(LOG_ERROR, "protocol_start_failed", "remote", c->remote, LOG_END);
         conn_close_after_write(c);
     }
     return ok;
@@ -284,6 +281,8 @@ static enum lode_code bind_listener(struct loop *loop, int slot, const char *add
 
     if (rc != LODE_OK)
         return rc;
+    if (ai == NULL)
+        return lode_error_set(err, LODE_EINVAL, "listen address \"%s\" resolves to nothing", addr);
     loop->listeners[slot] = evconnlistener_new_bind(
         loop->base, on_accept, loop,
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
@@ -296,6 +295,14 @@ static enum lode_code bind_listener(struct loop *loop, int slot, const char *add
 }
 
 /* ---- loops ---- */
+
+static void close_all(struct loop *loop)
+{
+    for (struct conn *c = loop->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+}
 
 static void loop_reap(evutil_socket_t fd, short what, void *arg)
 {
@@ -313,8 +320,7 @@ static void loop_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct loop *loop = arg;
 
-    while (loop->conns != NULL)
-        conn_close(loop->conns);
+    close_all(loop);
     event_base_loopexit(loop->base, NULL);
 }
 
@@ -386,8 +392,7 @@ static void loop_fini(struct loop *loop)
     for (int i = 0; i < 2; i++)
         if (loop->listeners[i] != NULL)
             evconnlistener_free(loop->listeners[i]);
-    while (loop->conns != NULL)
-        conn_close(loop->conns);
+    close_all(loop);
     request_drain_completions(-1, 0, loop); /* orphans finished by the pool's drain */
     if (loop->reap_timer != NULL)
         event_free(loop->reap_timer);
@@ -437,7 +442,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
     if (atomic_exchange(&server->shutting_down, true))
         return;
-    log_emit(LOG_INFO, "shutdown_started", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    log_emit(LOG_INFO, "shutdown_started", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", LOG_END);
     for (int i = 0; i < server->loop_count; i++)
         event_active(server->loops[i].shutdown_event, EV_TIMEOUT, 0);
 }
@@ -458,7 +463,7 @@ static enum lode_code prepare_database(const struct api_config *cfg, struct lode
     if (rc == LODE_OK && applied > 0) {
         char n[16];
         snprintf(n, sizeof n, "%d", applied);
-        log_emit(LOG_INFO, "migrations_applied", "count", n, NULL);
+        log_emit(LOG_INFO, "migrations_applied", "count", n, LOG_END);
     }
     return rc;
 }
@@ -530,14 +535,14 @@ enum lode_code api_serve(const struct api_config *config, struct lode_error *err
         char threads[16];
         snprintf(threads, sizeof threads, "%d", server.loop_count);
         log_emit(LOG_INFO, "listening", "http", config->listen, "https", config->tls_listen,
-                 "loops", threads, NULL);
+                 "loops", threads, LOG_END);
     }
     /* the main thread waits for a signal, then for the loops to finish */
     while (!atomic_load(&server.shutting_down) && rc == LODE_OK)
         event_base_loop(main_base, EVLOOP_ONCE);
     for (int i = 0; i < started; i++)
         pthread_join(server.loops[i].thread, NULL);
-    log_emit(LOG_INFO, "shutdown_complete", NULL);
+    log_emit(LOG_INFO, "shutdown_complete", LOG_END);
 
     event_free(sigterm);
     event_free(sigint);

@@ -27,7 +27,7 @@ done
 [ -d "$DATA/detector" ] || { echo "no reference data at $DATA" >&2; exit 2; }
 mkdir -p "$WORK"
 
-echo "== machine: $(nproc) cores, $(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME")"
+echo "== machine: $(nproc) cores, $(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME"); load $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -f "$WORK/eval_short.jsonl" ] || $GEN eval "$DATA" "$WORK"
 [ -f "$WORK/short_1m.jsonl" ] || $GEN short "$DATA" 1000000 "$WORK/short_1m.jsonl"
 [ -f "$WORK/long_100k.jsonl" ] || $GEN long "$DATA" 100000 "$WORK/long_100k.jsonl"
@@ -49,7 +49,8 @@ echo "== throughput (one core; reference: SHA-256 of the same bytes in the same 
 "$THROUGHPUT" "$WORK/long_100k.jsonl" 20000 char:5 word:3 2>/dev/null
 
 # median_run NAME CMD...: runs CMD $RUNS times under /usr/bin/time -v; prints the median wall
-# time and the largest peak RSS.
+# time, the median CPU time (user + system: less sensitive to other load on the machine) and
+# the largest peak RSS.
 median_run() {
     name=$1
     shift
@@ -60,13 +61,16 @@ median_run() {
         wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$WORK/time.txt" |
             awk -F: '{ s = 0; for (k = 1; k <= NF; k++) s = s * 60 + $k; print s }')
         rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/time.txt")
-        echo "$wall $rss" >> "$WORK/times"
+        cpu=$(sed -n 's/.*User time (seconds): //p; s/.*System time (seconds): //p' "$WORK/time.txt" |
+            awk '{ s += $1 } END { print s }')
+        echo "$wall $rss $cpu" >> "$WORK/times"
         i=$((i + 1))
     done
-    sort -n "$WORK/times" | awk -v name="$name" -v runs="$RUNS" '
+    sort -n -k3 "$WORK/times" | awk '{ c[NR] = $3 } END { print c[int((NR + 1) / 2)] }' > "$WORK/cpu"
+    sort -n "$WORK/times" | awk -v name="$name" -v runs="$RUNS" -v cpu="$(cat "$WORK/cpu")" '
         { w[NR] = $1; if ($2 > m) m = $2 }
-        END { printf "%-44s median %7.2f s  peak RSS %7.1f MiB  (%d runs)\n",
-              name, w[int((NR + 1) / 2)], m / 1024, runs }'
+        END { printf "%-44s wall %7.2f s  cpu %7.2f s  peak RSS %7.1f MiB  (median of %d)\n",
+              name, w[int((NR + 1) / 2)], cpu, m / 1024, runs }'
     sort -n "$WORK/times" | awk '{ w[NR] = $1 } END { print w[int((NR + 1) / 2)] }' > "$WORK/median"
 }
 
@@ -74,10 +78,12 @@ echo
 echo "== lode dedupe at scale (reference floor: exact dedupe of lower-cased lines, sort -u)"
 for f in short_1m long_100k; do
     input="$WORK/$f.jsonl"
+    echo "(load average $(cut -d' ' -f1-3 /proc/loadavg))"
     echo "-- $f: $(wc -l < "$input") records, $(($(wc -c < "$input") / 1048576)) MiB"
     "$LODE_BIN" dedupe --input "$input" --stats 2>&1 > /dev/null | tail -1
     median_run "lode dedupe (char:5, threshold default)" "$LODE_BIN" dedupe --input "$input"
     t_lode=$(cat "$WORK/median")
+    c_lode=$(cat "$WORK/cpu")
     if [ "$f" = long_100k ]; then
         median_run "lode dedupe --shingle word:3 --threshold 0.6" \
             "$LODE_BIN" dedupe --input "$input" --shingle word:3 --threshold 0.6
@@ -87,5 +93,7 @@ for f in short_1m long_100k; do
     median_run "reference: tr A-Z a-z | sort -u | wc -l" \
         sh -c "LC_ALL=C tr 'A-Z' 'a-z' < '$input' | LC_ALL=C sort -u | wc -l"
     t_ref=$(cat "$WORK/median")
-    awk -v a="$t_lode" -v b="$t_ref" 'BEGIN { printf "ratio lode dedupe / sort -u floor: %.2f\n", a / b }'
+    c_ref=$(cat "$WORK/cpu")
+    awk -v a="$t_lode" -v b="$t_ref" -v c="$c_lode" -v d="$c_ref" 'BEGIN {
+        printf "ratio lode dedupe / sort -u floor: wall %.2f, cpu %.2f\n", a / b, c / d }'
 done

@@ -80,7 +80,12 @@ static void load_dir(const char *dir)
             if (json_is_string(t) && json_is_string(l) && json_is_string(s)) {
                 if (ntexts == cap_texts) {
                     cap_texts = cap_texts ? cap_texts * 2 : 1024;
-                    texts = realloc(texts, cap_texts * sizeof *texts);
+                    struct text *grown = realloc(texts, cap_texts * sizeof *texts);
+                    if (grown == NULL) {
+                        fprintf(stderr, "out of memory\n");
+                        exit(3);
+                    }
+                    texts = grown;
                 }
                 struct text *x = &texts[ntexts++];
                 x->len = json_string_length(t);
@@ -115,7 +120,12 @@ static size_t lzma_size(const char *a, size_t alen, const char *b, size_t blen)
     memcpy(in, a, alen);
     memcpy(in + alen, b, blen);
     if (need > lz_cap) {
-        lz_buf = realloc(lz_buf, need);
+        uint8_t *grown = realloc(lz_buf, need);
+        if (grown == NULL) {
+            fprintf(stderr, "out of memory\n");
+            exit(3);
+        }
+        lz_buf = grown;
         lz_cap = need;
     }
     if (lzma_easy_buffer_encode(2, LZMA_CHECK_CRC64, NULL, (const uint8_t *)in, alen + blen,

@@ -107,13 +107,15 @@ static void put_field(const char *s, FILE *out)
 
 int cmd_aggregate(int argc, char **argv)
 {
-    const char *input = NULL, *method_name = NULL, *workers_path = NULL;
+    const char *input = NULL, *method_name = NULL, *workers_path = NULL, *labels = NULL;
     int64_t seed = 0;
     const struct option_spec options[] = {
         {"input", OPTION_STRING, &input, NULL,
          "answers CSV with a header naming task, worker, label (\"-\" = stdin)", 0, 0},
         {"method", OPTION_STRING, &method_name, "auto",
          "mv, onecoin, hds, ds or auto (chooses by held-out likelihood)", 0, 0},
+        {"labels", OPTION_STRING, &labels, NULL,
+         "comma-separated label schema; a label outside it is an input error", 0, 0},
         {"workers-out", OPTION_STRING, &workers_path, NULL,
          "also write per-worker quality CSV to this file", 0, 0},
         {"seed", OPTION_INT, &seed, "0", "seed of the tie-break hash and the held-out folds", 0,
@@ -124,7 +126,9 @@ int cmd_aggregate(int argc, char **argv)
         "aggregate", "Consensus labels from crowd answers: writes task,label,confidence CSV.",
         "Each task gets the consensus label and its posterior confidence, in the order tasks\n"
         "first appear. A worker answering the same task twice counts once, with the last\n"
-        "answer. Limits: 1024-byte fields, 256 fields per row, 256 distinct labels, 1e8 rows.\n"
+        "answer. With --labels, labels outside the schema are input errors and the schema's\n"
+        "labels are known even when nobody chose them.\n"
+        "Limits: 1024-byte fields, 256 fields per row, 256 distinct labels, 1e8 rows.\n"
         "Input errors print the line number and exit 2.",
         options, NULL};
     int first = 0, rc = EXIT_OK;
@@ -159,7 +163,25 @@ int cmd_aggregate(int argc, char **argv)
     if (rc != EXIT_OK)
         return rc;
     arena = arena_create(0);
-    if (labeling_csv_parse(data, len, arena, &table, &err) != LODE_OK) {
+    const char **schema = NULL;
+    uint32_t schema_count = 0;
+    if (labels != NULL) {
+        char *copy = arena_strdup(arena, labels);
+        schema = arena_calloc(arena, LODE_LABELING_LABELS_MAX + 1, sizeof *schema);
+        for (char *save = NULL, *l = strtok_r(copy, ",", &save); l != NULL;
+             l = strtok_r(NULL, ",", &save)) {
+            if (schema_count == LODE_LABELING_LABELS_MAX + 1)
+                break; /* the parser reports the overflow */
+            schema[schema_count++] = l;
+        }
+        if (schema_count == 0) {
+            fprintf(stderr, "lode aggregate: --labels names no label\n");
+            rc = EXIT_USAGE;
+            goto free_all;
+        }
+    }
+    if (labeling_csv_parse_schema(data, len, schema, schema_count, arena, &table, &err) !=
+        LODE_OK) {
         fprintf(stderr, "lode aggregate: %s: %s\n", input, err.message);
         rc = err.code == LODE_ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
         goto free_all;

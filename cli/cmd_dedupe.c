@@ -213,7 +213,12 @@ static enum lode_code near_match(struct dedupe_run *run, uint32_t i, const char 
     }
     run->slot[i] = row;
     run->rows++;
-    return dedupe_index_insert(run->index, i, keys, nkeys, err);
+    if (dedupe_index_insert(run->index, i, keys, nkeys, err) != LODE_OK) {
+        char why[LODE_ERROR_MESSAGE_MAX];
+        snprintf(why, sizeof why, "%s", err->message);
+        return lode_error_set(err, LODE_ENOMEM, "could not index record: %s", why);
+    }
+    return LODE_OK;
 }
 
 /* Processes one record's text. LODE_EINVAL / LODE_ETOOBIG are input errors. */

@@ -25,7 +25,7 @@ static json_t *result_json(size_t index, const struct detector_result *r, const 
     json_t *reasons = json_array();
     if (failure != NULL) {
         json_array_append_new(reasons, json_string(failure));
-        return json_pack("{s:I,s:n,s:s,s:o}", "index", (json_int_t)index, "verdict",
+        return json_pack("{s:I,s:n,s:s,s:o}", "index", (json_int_t)index, "score", "verdict",
                          "insufficient", "reasons", reasons);
     }
     json_array_append_new(reasons, json_string(r->reason));

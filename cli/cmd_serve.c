@@ -80,7 +80,7 @@ int cmd_serve(int argc, char **argv)
     cfg.ledger_batch_delay_ms = (int)batch_delay;
     if (api_serve(&cfg, &err) != LODE_OK) {
         log_emit(LOG_ERROR, "serve_failed", "code", lode_code_name(err.code), "message",
-                 err.message, "detail", err.log_detail, NULL);
+                 err.message, "detail", err.log_detail, LOG_END);
         fprintf(stderr, "lode serve: %s\n", err.message);
         return err.code == LODE_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
     }

@@ -110,6 +110,7 @@ static int load_checkpoint(const char *path, const struct note_verifier *v, stru
     char *note;
     enum lode_code rc;
 
+    memset(cp, 0, sizeof *cp);
     if (path == NULL || path[0] == '\0')
         return fail(EXIT_USAGE, "a checkpoint file is required");
     note = slurp(path, LODE_NOTE_BYTES_MAX, &len);

@@ -318,11 +318,11 @@ static bool canon_value(struct canon_buf *b, const json_t *v, int depth)
     }
     case JSON_OBJECT: {
         size_t n = json_object_size(v), k = 0;
-        struct canon_key *keys = n > 0 ? calloc(n, sizeof *keys) : NULL;
+        struct canon_key *keys = calloc(n > 0 ? n : 1, sizeof *keys);
         const char *key;
         json_t *child;
         bool ok = true;
-        if (n > 0 && keys == NULL)
+        if (keys == NULL)
             return false;
         json_object_foreach((json_t *)v, key, child) {
             keys[k].key = key;
@@ -330,7 +330,8 @@ static bool canon_value(struct canon_buf *b, const json_t *v, int depth)
             keys[k].value = child;
             k++;
         }
-        qsort(keys, n, sizeof *keys, canon_key_compare);
+        if (n > 1)
+            qsort(keys, n, sizeof *keys, canon_key_compare);
         canon_put(b, "{", 1);
         for (i = 0; i < n && ok; i++) {
             if (i > 0)

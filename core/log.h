@@ -17,10 +17,13 @@ int log_level_parse(const char *name);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 
+/* The end of log_emit's key/value list (a typed null pointer, as variadic calls need). */
+#define LOG_END ((const char *)0)
+
 /*
- * Writes one line. After `event`, pairs of (const char *key, const char *value) end with NULL;
+ * Writes one line. After `event`, pairs of (const char *key, const char *value) end with LOG_END;
  * values are strings, escaped here; format numbers into a buffer first.
- *   log_emit(LOG_INFO, "listening", "addr", "127.0.0.1:8080", NULL);
+ *   log_emit(LOG_INFO, "listening", "addr", "127.0.0.1:8080", LOG_END);
  */
 void log_emit(enum log_level level, const char *event, ...);
 

@@ -38,7 +38,7 @@
 #define DETECTOR_EVIDENCE_MAX 4
 #define DETECTOR_REASON_MAX 512
 #define DETECTOR_WINDOW_BYTES 32768 /* normalised bytes that are scored */
-#define DETECTOR_MIN_WORDS 40       /* fewer words: `insufficient` */
+#define DETECTOR_MIN_WORDS 50       /* fewer words: `insufficient` (MATTR needs a full window) */
 #define DETECTOR_MODEL_FILE "lode-detector.ldm" /* name of the shipped model in detector/models */
 
 enum detector_verdict {

@@ -65,14 +65,16 @@ static const char *const labels[DETECTOR_FEATURE_COUNT] = {
     "use of parentheses",
     "use of question and exclamation marks",
     "share of function words (the, of, and, ...)",
-    "how unusual the letter sequences are",
-    "how unusual the words are",
-    "how much word rarity varies",
+    "rarity of the letter sequences",
+    "rarity of the words",
+    "variation of word rarity",
 };
 
 static void explain(struct detector_evidence *e, size_t i, double z)
 {
     const char *towards = e->contribution > 0 ? "machine-generated text" : "human writing";
+    if (i >= DETECTOR_FEATURE_COUNT)
+        return;
     if (i <= FEAT_WORD_NGRAM)
         snprintf(e->explanation, sizeof e->explanation, "%s resemble%s %s", labels[i],
                  i == FEAT_ZSTD_XENT ? "s" : "", towards);

@@ -35,9 +35,10 @@ struct work {
     double *right;       /* [worker] expected right answers */
     uint32_t *count;     /* [worker] training answers */
     double logprior[LODE_LABELING_LABELS_MAX];
-    const uint8_t *skip; /* [answer] nonzero = held out of this fit; NULL = use all */
+    const uint8_t *skip; /* NULL = every answer trains; else answers of fold skip_fold are
+                            held out of the fit */
     uint8_t skip_fold;
-    const uint8_t *fold; /* [answer] fold id */
+    const uint8_t *fold; /* [answer] fold id (AUTO) */
     unsigned iterations;
     bool converged;
 };
@@ -485,7 +486,7 @@ static double e_step(struct work *w, enum model_kind kind)
     return delta;
 }
 
-static void fit(struct work *w, enum model_kind kind, double tolerance)
+static void fit(struct work *w, enum model_kind kind, double tolerance, unsigned iterations_max)
 {
     memset(w->count, 0, (size_t)w->p->worker_count * sizeof *w->count);
     for (size_t a = 0; a < w->p->answer_count; a++)
@@ -494,7 +495,7 @@ static void fit(struct work *w, enum model_kind kind, double tolerance)
     init_shares(w);
     w->iterations = 0;
     w->converged = false;
-    while (w->iterations < w->o->iterations_max) {
+    while (w->iterations < iterations_max) {
         m_step(w, kind);
         double delta = e_step(w, kind);
         w->iterations++;
@@ -682,6 +683,7 @@ static enum lode_code choose_model(struct work *w, struct arena *arena, struct l
     w->skip = fold;
     /* scoring needs predictive probabilities to a few digits, not labels to the last */
     double tolerance = o->tolerance > 1e-4 ? o->tolerance : 1e-4;
+    unsigned iterations = o->iterations_max < 50 ? o->iterations_max : 50;
     /* past AUTO_CV_ANSWERS_MAX answers one held-out fold already holds hundreds of thousands
        of answers: score that one instead of all, at 1/folds of the cost */
     unsigned scored = p->answer_count > AUTO_CV_ANSWERS_MAX ? 1 : o->folds;
@@ -691,7 +693,7 @@ static enum lode_code choose_model(struct work *w, struct arena *arena, struct l
         memset(wn, 0, (size_t)W * sizeof *wn);
         for (unsigned f = 0; f < scored; f++) {
             w->skip_fold = (uint8_t)f;
-            fit(w, candidate_kind[c], tolerance);
+            fit(w, candidate_kind[c], tolerance, iterations);
             heldout_score(w, candidate_kind[c], wsum, wn);
         }
         for (uint32_t v = 0; v < W; v++) {
@@ -784,7 +786,7 @@ enum lode_code labeling_aggregate(const struct labeling_problem *problem,
         r->iterations = 0;
         r->converged = true;
     } else {
-        fit(&w, candidate_kind[method], options->tolerance);
+        fit(&w, candidate_kind[method], options->tolerance, options->iterations_max);
         memcpy(r->posterior, w.post, cells * sizeof(double));
         for (uint32_t i = 0; i < I; i++) {
             uint32_t n = 0;

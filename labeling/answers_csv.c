@@ -193,6 +193,14 @@ static bool record_is_blank(const struct parser *ps)
 enum lode_code labeling_csv_parse(const char *data, size_t len, struct arena *arena,
                                   struct labeling_table *table_out, struct lode_error *err)
 {
+    return labeling_csv_parse_schema(data, len, NULL, 0, arena, table_out, err);
+}
+
+enum lode_code labeling_csv_parse_schema(const char *data, size_t len,
+                                         const char *const *schema, uint32_t schema_count,
+                                         struct arena *arena, struct labeling_table *table_out,
+                                         struct lode_error *err)
+{
     static const char *const wanted[3] = {"task", "worker", "label"};
     struct labeling_table *t = table_out;
     struct intern names[3] = {{0}};
@@ -210,6 +218,27 @@ enum lode_code labeling_csv_parse(const char *data, size_t len, struct arena *ar
     if (ps->buf == NULL) {
         rc = lode_error_set(err, LODE_ENOMEM, "could not allocate the CSV parser");
         goto free_parser;
+    }
+    if (schema_count > LODE_LABELING_LABELS_MAX) {
+        rc = lode_error_set(err, LODE_ETOOBIG, "more than %d labels in the schema",
+                            LODE_LABELING_LABELS_MAX);
+        goto free_parser;
+    }
+    for (uint32_t k = 0; k < schema_count; k++) { /* schema labels take ids 0.. in order */
+        uint32_t id;
+        size_t n = strlen(schema[k]);
+        if (n == 0 || n > LODE_LABELING_FIELD_BYTES_MAX) {
+            rc = lode_error_set(err, LODE_EINVAL, "schema label %u is empty or too long", k);
+            goto free_parser;
+        }
+        if (!intern_id(&names[2], arena, schema[k], n, &id)) {
+            rc = lode_error_set(err, LODE_ENOMEM, "could not store names");
+            goto free_parser;
+        }
+        if (id != k) {
+            rc = lode_error_set(err, LODE_EINVAL, "schema label \"%s\" appears twice", schema[k]);
+            goto free_parser;
+        }
     }
     ps->p = data;
     ps->end = data + len;
@@ -277,6 +306,12 @@ enum lode_code labeling_csv_parse(const char *data, size_t len, struct arena *ar
                 rc = lode_error_set(err, LODE_ENOMEM, "could not store names");
                 goto free_rows;
             }
+        }
+        if (schema_count > 0 && names[2].count > schema_count) {
+            const struct field *f = &ps->fields[col[2]];
+            rc = lode_error_set(err, LODE_EINVAL, "line %zu: label \"%.*s\" is not in the schema",
+                                line, f->n > 64 ? 64 : (int)f->n, f->s);
+            goto free_rows;
         }
         if (names[2].count > LODE_LABELING_LABELS_MAX) {
             rc = lode_error_set(err, LODE_ETOOBIG, "line %zu: more than %d distinct labels",

@@ -18,7 +18,8 @@
  *            their answers show label-dependent errors.
  *   AUTO     scores MV (as a pooled one-accuracy model), ONECOIN, HDS and DS by k-fold
  *            held-out predictive log-likelihood, averaged per worker so that every worker
- *            weighs the same (above 1e6 answers one fold is scored instead of k). It starts
+ *            weighs the same (above 1e6 answers one fold is scored instead of k; scoring
+ *            fits stop at tolerance 1e-4 or 50 iterations). It starts
  *            from MV, moves to ONECOIN only if ONECOIN predicts clearly better, then to the
  *            better of HDS and DS only if that predicts clearly better still, "clearly" being
  *            a paired per-worker difference above 1.645 standard errors.
@@ -229,5 +230,14 @@ struct labeling_table {
  * LODE_ENOMEM (arena budget). */
 enum lode_code labeling_csv_parse(const char *data, size_t len, struct arena *arena,
                                   struct labeling_table *table_out, struct lode_error *err);
+
+/* As labeling_csv_parse, with the task's label schema: schema[k] gets label id k (so every
+ * schema label exists even if nobody chose it) and a label outside the schema is an error
+ * naming its line. LODE_OK, LODE_EINVAL (as above, a label outside the schema, an empty or
+ * repeated schema label), LODE_ETOOBIG, LODE_ENOMEM. */
+enum lode_code labeling_csv_parse_schema(const char *data, size_t len,
+                                         const char *const *schema, uint32_t schema_count,
+                                         struct arena *arena, struct labeling_table *table_out,
+                                         struct lode_error *err);
 
 #endif

@@ -28,7 +28,7 @@ static void notice_to_log(void *arg, const char *message)
     n = strlen(line);
     while (n > 0 && line[n - 1] == '\n')
         line[--n] = '\0';
-    log_emit(LOG_WARN, "db_notice", "message", line, (const char *)NULL);
+    log_emit(LOG_WARN, "db_notice", "message", line, (const char *)LOG_END);
 }
 
 enum lode_code db_conn_open(const char *url, struct db_conn **conn_out, struct lode_error *err)

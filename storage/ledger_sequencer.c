@@ -12,7 +12,7 @@
  * installs them only after COMMIT; any failure drops the caches.
  *
  * Bundles: partial bundles are compressed fast (they are rewritten by every batch until full),
- * a bundle that becomes full is compressed at BUNDLE_LEVEL_DEFAULT once. Once the log holds
+ * a bundle that becomes full is compressed at FULL_BUNDLE_LEVEL once. Once the log holds
  * DICT_TRAIN_ENTRIES entries and no dictionary exists, one is trained on the first entries and
  * stored as version 1; every bundle written afterwards uses the newest dictionary.
  */
@@ -47,7 +47,8 @@
 #define ERROR_PAUSE_MS 200     /* after a failed batch */
 #define RECONNECT_PAUSE_MS 1000
 #define KEY_FILE_BYTES_MAX 1024
-#define PARTIAL_BUNDLE_LEVEL 3
+#define PARTIAL_BUNDLE_LEVEL 3 /* rewritten by every batch until full */
+#define FULL_BUNDLE_LEVEL 9    /* written once; see docs/ledger-storage.md for the measured choice */
 #define DICT_TRAIN_ENTRIES 1024   /* no dictionary until the log holds this many entries */
 #define DICT_SAMPLE_ENTRIES 4096  /* entries the dictionary is trained on, at most */
 #define DICT_BYTES_MAX (32u << 10)
@@ -117,7 +118,7 @@ static int64_t now_ms(void)
 static void log_error(const char *event, const struct lode_error *err)
 {
     log_emit(LOG_WARN, event, "code", lode_code_name(err->code), "message", err->message,
-             "detail", err->log_detail, (const char *)NULL);
+             "detail", err->log_detail, (const char *)LOG_END);
 }
 
 static char *dup_text(const char *s)
@@ -464,7 +465,7 @@ static enum lode_code dict_refresh(struct ledger_sequencer *seq, struct db_conn 
     }
     rc = bundle_dict_init(&seq->dict_fast, bytes, len, version, PARTIAL_BUNDLE_LEVEL, err);
     if (rc == LODE_OK) {
-        rc = bundle_dict_init(&seq->dict_full, bytes, len, version, BUNDLE_LEVEL_DEFAULT, err);
+        rc = bundle_dict_init(&seq->dict_full, bytes, len, version, FULL_BUNDLE_LEVEL, err);
         if (rc != LODE_OK)
             bundle_dict_fini(&seq->dict_fast);
     }
@@ -528,7 +529,7 @@ static bool dict_train(struct ledger_sequencer *seq, uint64_t size)
     if (rc == LODE_OK) {
         char text[64];
         snprintf(text, sizeof text, "%zu", dict_len);
-        log_emit(LOG_INFO, "ledger_dictionary_trained", "bytes", text, (const char *)NULL);
+        log_emit(LOG_INFO, "ledger_dictionary_trained", "bytes", text, (const char *)LOG_END);
     } else {
         log_error("ledger_dictionary_failed", &err);
     }
@@ -618,7 +619,7 @@ static enum lode_code bundle_write(struct ledger_sequencer *seq, struct db_conn 
     out = malloc(bundle_codec_bound(raw_len));
     if (out == NULL)
         abort();
-    rc = bundle_codec_compress(dict, tile->width == TILE_WIDTH ? BUNDLE_LEVEL_DEFAULT
+    rc = bundle_codec_compress(dict, tile->width == TILE_WIDTH ? FULL_BUNDLE_LEVEL
                                                                : PARTIAL_BUNDLE_LEVEL,
                                raw, raw_len, out, bundle_codec_bound(raw_len), &out_len);
     if (rc != LODE_OK) {
@@ -1080,7 +1081,7 @@ static void *sequencer_main(void *arg)
             seq->leader = true;
             cache_reset(seq);
             log_emit(LOG_INFO, "ledger_sequencer_leader", "origin", seq->origin,
-                     (const char *)NULL);
+                     (const char *)LOG_END);
             if (db_tx(seq->work_conn, DB_READ_COMMITTED, genesis_tx, seq, &err) != LODE_OK)
                 log_error("ledger_genesis_failed", &err);
         }
@@ -1089,7 +1090,7 @@ static void *sequencer_main(void *arg)
         else
             wait_for(seq, FOLLOWER_RETRY_MS);
         if (connections_broken(seq)) {
-            log_emit(LOG_WARN, "ledger_sequencer_disconnected", (const char *)NULL);
+            log_emit(LOG_WARN, "ledger_sequencer_disconnected", (const char *)LOG_END);
             connections_close(seq);
         }
     }
@@ -1194,7 +1195,7 @@ void ledger_sequencer_stop(struct ledger_sequencer *seq)
         return;
     atomic_store(&seq->stopping, true);
     if (write(seq->wake[1], &byte, 1) < 0)
-        log_emit(LOG_WARN, "ledger_sequencer_wake_failed", (const char *)NULL);
+        log_emit(LOG_WARN, "ledger_sequencer_wake_failed", (const char *)LOG_END);
     pthread_join(seq->thread, NULL);
     sequencer_free(seq);
 }

@@ -145,7 +145,7 @@ static enum lode_code apply_one(struct db_conn *conn, const struct db_migration 
     snprintf(ms, sizeof ms, "%" PRId64,
              (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
     log_emit(LOG_INFO, "migration_applied", "version", version, "name", m->name, "ms", ms,
-             (const char *)NULL);
+             (const char *)LOG_END);
     return LODE_OK;
 }
 

@@ -45,7 +45,7 @@ static enum lode_code ensure_conn(struct worker *w, struct lode_error *err)
     if (rc != LODE_OK)
         log_msg(LOG_WARN, "db_reconnect_failed", "%s", err->log_detail);
     else
-        log_emit(LOG_INFO, "db_reconnected", (const char *)NULL);
+        log_emit(LOG_INFO, "db_reconnected", (const char *)LOG_END);
     return rc;
 }
 

@@ -122,6 +122,7 @@ PK=$("$LODE_BIN" keygen --out "$E2E_TMP/ada.key")
 code=$("${CURL[@]}" --http2-prior-knowledge "${ADA_AUTH[@]}" "${JSON[@]}" -o "$E2E_TMP/key" -w '%{http_code}' \
     -d "{\"public_key\":\"$PK\",\"label\":\"laptop\"}" "$H/v1/accounts/$ADA/keys")
 expect_eq "ada registers an Ed25519 key" 201 "$code"
+check "the key registration is in the ledger" jq -e '.ledger.index >= 0 and .ledger.checkpoint.size > .ledger.index' "$E2E_TMP/key"
 check "the key is listed" bash -c "curl -sS --max-time 20 --http2-prior-knowledge -H 'Authorization: Bearer $ADA_TOKEN' '$H/v1/accounts/$ADA/keys' | jq -e '.items[0].public_key == \"$PK\"'"
 problem "409 for a key registered twice" 409 --http2-prior-knowledge "${AUTH[@]}" "${JSON[@]}" \
     -d "{\"public_key\":\"$PK\"}" "$H/v1/accounts/$ADA/keys"

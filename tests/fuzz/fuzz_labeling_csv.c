@@ -1,6 +1,7 @@
 /*
- * tests/fuzz/fuzz_labeling_csv.c — the answers CSV reader, and the engine on whatever it
- * accepts: every method, Krippendorff's alpha, and the invariants of a result.
+ * tests/fuzz/fuzz_labeling_csv.c — the answers CSV reader (with and without a label schema),
+ * and the engine on whatever it accepts: every method, Krippendorff's alpha, and the
+ * invariants of a result.
  */
 #include <math.h>
 #include <stdint.h>
@@ -42,6 +43,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                &alpha, &err);
         if (!isnan(alpha) && alpha > 1.0 + 1e-9)
             abort();
+    }
+    /* the same bytes against a fixed schema: ids must stay inside it */
+    static const char *const schema[] = {"a", "b", "c"};
+    if (labeling_csv_parse_schema((const char *)data, size, schema, 3, arena, &t, &err) ==
+        LODE_OK) {
+        if (t.label_count != 3)
+            abort();
+        for (size_t i = 0; i < t.answer_count; i++)
+            if (t.answers[i].label >= 3)
+                abort();
     }
     arena_destroy(arena);
     return 0;

@@ -140,6 +140,16 @@ static void test_errors_exit_2_with_line(void)
     char *a5[] = {"aggregate", "--input", "ragged.csv", "--method", "vote", NULL};
     CU_ASSERT_EQUAL(run(5, a5), EXIT_USAGE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err_text, "unknown method \"vote\""));
+    write_file("schema.csv", "task,worker,label\nt1,w1,yes\nt1,w2,no\nt2,w1,perhaps\n");
+    char *a7[] = {"aggregate", "--input", "schema.csv", "--labels", "yes,no", NULL};
+    CU_ASSERT_EQUAL(run(5, a7), EXIT_USAGE);
+    CU_ASSERT_STRING_EQUAL(err_text, "lode aggregate: schema.csv: line 4: label \"perhaps\" is "
+                                     "not in the schema\n");
+    char *a8[] = {"aggregate", "--input", "schema.csv", "--labels", "yes,no,perhaps,never",
+                  "--method", "mv", NULL};
+    CU_ASSERT_EQUAL(run(7, a8), EXIT_OK);
+    /* four schema labels: t2 has 1 of 1 "perhaps" -> (1 + 1) / (1 + 4) */
+    CU_ASSERT_PTR_NOT_NULL(strstr(out_text, "t2,perhaps,0.400000\n"));
     char *a6[] = {"aggregate", NULL};
     CU_ASSERT_EQUAL(run(1, a6), EXIT_USAGE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err_text, "--input is required"));

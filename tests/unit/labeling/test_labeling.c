@@ -453,6 +453,20 @@ static void test_csv_reader(void)
         if (strcmp(err.message, bad[i].message) != 0)
             fprintf(stderr, "case %zu: %s\n", i, err.message);
     }
+    /* a label schema pins ids and rejects labels outside it */
+    static const char *const schema[] = {"no", "yes", "maybe"};
+    CU_ASSERT_EQUAL(labeling_csv_parse_schema("task,worker,label\nt,w,yes\n", 25, schema, 3,
+                                              arena, &t, &err), LODE_OK);
+    CU_ASSERT_EQUAL(t.label_count, 3);
+    CU_ASSERT_EQUAL(t.answers[0].label, 1);
+    CU_ASSERT_STRING_EQUAL(t.label_names[2], "maybe");
+    const char *outside = "task,worker,label\nt,w,yes\nt,v,nope\n";
+    CU_ASSERT_EQUAL(labeling_csv_parse_schema(outside, strlen(outside), schema, 3, arena, &t,
+                                              &err), LODE_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err.message, "line 3: label \"nope\" is not in the schema");
+    static const char *const twice[] = {"a", "a"};
+    CU_ASSERT_EQUAL(labeling_csv_parse_schema(outside, strlen(outside), twice, 2, arena, &t,
+                                              &err), LODE_EINVAL);
     /* NUL byte, a field one past the limit, a label one past the limit */
     const char nul[] = "task,worker,label\nt,w\0,l\n";
     CU_ASSERT_EQUAL(labeling_csv_parse(nul, sizeof nul - 1, arena, &t, &err), LODE_EINVAL);

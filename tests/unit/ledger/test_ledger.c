@@ -657,7 +657,8 @@ static void test_note_sign_open(void)
 static void test_entries(void)
 {
     static const char *const good =
-        "{\"dataset\":7,\"item\":\"sha256:ab\",\"sig\":\"x\\u001fy\\n\",\"type\":\"item.contributed\"}";
+        "{\"dataset\":7,\"item\":\"sha256:ab\",\"meta\":{\"e\":{},\"l\":[]},"
+        "\"sig\":\"x\\u001fy\\n\",\"type\":\"item.contributed\"}";
     static const char *const bad[] = {
         "{\"type\":\"item.contributed\", \"a\":1}",  /* whitespace */
         "{\"type\":\"item.contributed\",\"a\":1}",   /* key order */
