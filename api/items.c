@@ -127,8 +127,12 @@ static void error_at(const struct items_call *call, size_t i, struct lode_error 
 
     if (call->kind != UPLOAD_BATCH)
         return;
-    snprintf(msg, sizeof msg, "%s%s", position(call, i, pos, sizeof pos), err->message);
-    snprintf(err->message, sizeof err->message, "%s", msg);
+    /* the position is short; the message is cut at the record's size if it must be */
+    int n = snprintf(msg, sizeof msg, "%s", position(call, i, pos, sizeof pos));
+    if (n > 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, "%.*s", (int)(sizeof msg - (size_t)n - 1),
+                 err->message);
+    memcpy(err->message, msg, sizeof err->message);
     snprintf(pos, sizeof pos, "/line/%zu", i + 1);
     lode_error_pointer(err, pos);
 }

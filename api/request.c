@@ -32,6 +32,21 @@ static bool request_id_is_acceptable(const char *s)
     return true;
 }
 
+/* Request ids: 8 random bytes drawn once per thread, then a per-thread counter, so ids are
+ * unique across threads and processes without a system call per request. */
+static void next_request_id(uint8_t id[16])
+{
+    static _Thread_local uint8_t prefix[8];
+    static _Thread_local uint64_t counter;
+
+    if (counter == 0)
+        randombytes_buf(prefix, sizeof prefix);
+    counter++;
+    memcpy(id, prefix, 8);
+    for (int i = 0; i < 8; i++)
+        id[8 + i] = (uint8_t)(counter >> (56 - 8 * i));
+}
+
 struct request *request_new(struct conn *conn, int32_t stream_id)
 {
     struct arena *arena = arena_create(LODE_REQUEST_ARENA_BYTES_MAX);
@@ -47,7 +62,7 @@ struct request *request_new(struct conn *conn, int32_t stream_id)
     req->query = "";
     req->body_limit = 0;
     req->start_ns = monotonic_ns();
-    randombytes_buf(id, sizeof id);
+    next_request_id(id);
     hex_encode(id, sizeof id, req->request_id);
     req->next_in_conn = conn->requests;
     conn->requests = req;

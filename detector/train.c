@@ -10,8 +10,9 @@
  *    in the dictionary.
  * 4. N-gram tables are weighted counts per label; a sample's n-gram features are computed with
  *    its own counts removed (leave-one-out), so the fit sees them as it would an unseen text.
- * 5. L2 logistic regression on standardised features by Newton's method; Platt scaling fitted on
- *    5-fold out-of-fold logits; thresholds from the out-of-fold probabilities of human texts.
+ * 5. L2 logistic regression on standardised features by Newton's method (features in the
+ *    options' drop mask get weight 0); Platt scaling fitted on 5-fold out-of-fold logits; the
+ *    synthetic threshold from the out-of-fold probabilities of each source's human texts.
  * 6. The model is written, loaded back, and the reference texts scored and recorded.
  * No clock, no unordered iteration, no threads: same samples and seed give the same bytes.
  */

@@ -151,21 +151,27 @@ struct labeling_rating {
     double value;
 };
 
+enum labeling_rating_method {
+    LABELING_RATING_GAUSSIAN = 0, /* precision-weighted mean, Gaussian worker model */
+    LABELING_RATING_MEDIAN,       /* weighted median */
+};
+
 struct labeling_rating_result {
     uint32_t item_count, worker_count;
-    double *value;     /* [item] consensus (weighted median), NaN without ratings */
+    double *value;     /* [item] consensus, NaN without ratings */
     double *spread;    /* [item] weighted median absolute deviation around it */
     uint32_t *ratings; /* [item] number of ratings */
     double *worker_scale; /* [worker] robust error scale; smaller = more reliable */
 };
 
-/* Robust consensus of numeric ratings: the weighted median per item, each worker weighted by
- * the inverse of their robust error scale (median absolute residual, shrunk toward the crowd's
- * scale by pseudo-ratings), iterated a few times from equal weights. Non-finite values are an
- * error. LODE_OK, LODE_EINVAL, LODE_ENOMEM. */
+/* Robust consensus of numeric ratings. Each worker's error scale is the median of their
+ * absolute residuals against the consensus, shrunk toward the crowd's by 30 pseudo-ratings;
+ * GAUSSIAN takes per item the mean weighted by 1 / scale^2, MEDIAN the median weighted by
+ * 1 / scale; a few rounds from equal weights. A worker who is off everywhere gets next to no
+ * weight. Non-finite values are an error. LODE_OK, LODE_EINVAL, LODE_ENOMEM. */
 enum lode_code labeling_aggregate_ratings(const struct labeling_rating *ratings, size_t count,
                                           uint32_t item_count, uint32_t worker_count,
-                                          struct arena *arena,
+                                          enum labeling_rating_method method, struct arena *arena,
                                           struct labeling_rating_result *result_out,
                                           struct lode_error *err);
 

@@ -1,11 +1,15 @@
 /*
- * labeling/ratings.c — robust consensus of numeric ratings and multi-label consensus.
+ * labeling/ratings.c — consensus of numeric ratings, and multi-label consensus.
  *
- * Ratings: the weighted median per item, each worker weighted by 1 / (their robust error
- * scale). A worker's scale is the median of their absolute residuals against the current
- * consensus, shrunk toward the crowd's median residual by SCALE_PRIOR pseudo-ratings so that a
- * worker with two ratings is neither trusted nor dismissed on so little. A median is unmoved
- * by a few wild ratings, so one spammer cannot drag an item's value.
+ * Ratings, two estimators over the same worker model. Each worker has a robust error scale:
+ * the median of their absolute residuals against the current consensus, shrunk toward the
+ * crowd's median residual by SCALE_PRIOR pseudo-ratings, so that a worker with two ratings is
+ * neither trusted nor dismissed on so little. Then per item:
+ *   GAUSSIAN  the precision-weighted mean, weight 1 / scale^2 (a Gaussian worker model);
+ *   MEDIAN    the weighted median, weight 1 / scale: unmoved by a few wild single ratings.
+ * Both start from equal weights (plain mean / median) and iterate RATING_ROUNDS times. A
+ * worker who is off on every item (a spammer, or a +50 bias) gets a large scale and next to
+ * no weight under either.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -15,7 +19,7 @@
 #include "labeling/labeling.h"
 
 #define RATING_ROUNDS 5
-#define SCALE_PRIOR 3.0
+#define SCALE_PRIOR 30.0
 
 struct pair {
     double value;
@@ -63,7 +67,7 @@ static double plain_median(double *v, size_t n)
 
 enum lode_code labeling_aggregate_ratings(const struct labeling_rating *ratings, size_t count,
                                           uint32_t item_count, uint32_t worker_count,
-                                          struct arena *arena,
+                                          enum labeling_rating_method method, struct arena *arena,
                                           struct labeling_rating_result *result_out,
                                           struct lode_error *err)
 {
@@ -73,6 +77,8 @@ enum lode_code labeling_aggregate_ratings(const struct labeling_rating *ratings,
     double *resid, *weight;
 
     memset(r, 0, sizeof *r);
+    if (method != LABELING_RATING_GAUSSIAN && method != LABELING_RATING_MEDIAN)
+        return lode_error_set(err, LODE_EINVAL, "unknown rating method");
     if (count > LODE_LABELING_ANSWERS_MAX)
         return lode_error_set(err, LODE_ETOOBIG, "%zu ratings exceed the limit of %u", count,
                               LODE_LABELING_ANSWERS_MAX);
@@ -133,7 +139,16 @@ enum lode_code labeling_aggregate_ratings(const struct labeling_rating *ratings,
                 pairs[j].weight = weight[x->worker];
             }
             r->ratings[i] = (uint32_t)n;
-            r->value[i] = n ? weighted_median(pairs, n) : NAN;
+            if (method == LABELING_RATING_MEDIAN) {
+                r->value[i] = n ? weighted_median(pairs, n) : NAN;
+            } else {
+                double sw = 0, sx = 0;
+                for (size_t j = 0; j < n; j++) {
+                    sw += pairs[j].weight;
+                    sx += pairs[j].weight * pairs[j].value;
+                }
+                r->value[i] = n ? sx / sw : NAN;
+            }
         }
         if (round == RATING_ROUNDS)
             break;
@@ -153,7 +168,9 @@ enum lode_code labeling_aggregate_ratings(const struct labeling_rating *ratings,
             double own = n ? plain_median(resid, n) : crowd;
             double scale = (n * own + SCALE_PRIOR * crowd) / (n + SCALE_PRIOR);
             r->worker_scale[v] = scale;
-            weight[v] = 1.0 / (scale + 0.01 * crowd);
+            double floor_scale = scale + 0.01 * crowd;
+            weight[v] = method == LABELING_RATING_MEDIAN ? 1.0 / floor_scale
+                                                         : 1.0 / (floor_scale * floor_scale);
         }
     }
     /* spread: weighted median absolute deviation around the consensus */

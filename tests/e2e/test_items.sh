@@ -87,7 +87,9 @@ DUP1="THE QUICK brown fox -- jumps over the lazy dog, while the farmer sleeps un
 expect_eq "an exact duplicate (same normalised text) is rejected by default" 409 "$(post "/v1/datasets/$D1/items" "{\"text\":\"$DUP1\"}" "${AA[@]}" "${JSON[@]}")"
 check "the 409 names the matched item and its hash" jq -e ".dedupe.verdict == \"exact\" and .dedupe.duplicate_of.item == $ITEM1 and .dedupe.duplicate_of.sha256 == \"$(sha "$TXT1")\" and .dedupe.similarity == 1" "$T/out"
 expect_eq "a rejected item writes nothing" "$before" "$(counts)"
-expect_eq "the same record in another dataset (scope dataset) is distinct" 201 "$(post "/v1/datasets/$DG/items" "{\"text\":\"$TXT1\"}" "${AB[@]}" "${JSON[@]}")"
+post /v1/datasets '{"name":"verse"}' "${AB[@]}" "${JSON[@]}" >/dev/null
+D2=$(jq .id "$T/out")
+expect_eq "the same record in another dataset (scope dataset) is distinct" 201 "$(post "/v1/datasets/$D2/items" "{\"text\":\"$TXT1\"}" "${AB[@]}" "${JSON[@]}")"
 check "... and shares the stored blob" test "$(sql "SELECT count(*) FROM blobs WHERE sha256 = '\\x$(sha "$TXT1")'")" = 1
 ITEMG=$(jq .items[0].item "$T/out")
 
@@ -265,8 +267,13 @@ expect_eq "an unknown hash's content is 404" 404 "$(get "/v1/items/$(sha nothing
 # ---- concurrency: the same text uploaded 8 times at once yields one item ----
 before=$(counts)
 CTXT="Concurrent uploads of a single sentence about snow falling on cedars in December."
-for i in $(seq 1 8); do post "/v1/datasets/$D1/items" "{\"text\":\"$CTXT\"}" "${AA[@]}" "${JSON[@]}" >"$T/cc$i" & done
-wait
+pids=()
+for i in $(seq 1 8); do
+    "${CURL[@]}" -o /dev/null -w '%{http_code}' "${AA[@]}" "${JSON[@]}" --data-binary "{\"text\":\"$CTXT\"}" \
+        "$H/v1/datasets/$D1/items" >"$T/cc$i" &
+    pids+=($!)
+done
+wait "${pids[@]}"
 expect_eq "of 8 concurrent identical uploads one is accepted, 7 rejected" "1 7" \
     "$(cat "$T"/cc* | grep -o 201 | wc -l) $(cat "$T"/cc* | grep -o 409 | wc -l)"
 expect_eq "one item was written" "$(echo "$before" | awk '{print $1+1}')" "$(counts | awk '{print $1}')"

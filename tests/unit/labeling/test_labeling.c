@@ -304,10 +304,10 @@ static void test_auto_is_deterministic(void)
 
 /* ---- ratings and multi-label -------------------------------------------------------------- */
 
-static void test_ratings_weighted_median(void)
+static void test_ratings_robust(void)
 {
-    /* workers 0 and 1 rate close to the truth, worker 2 adds 50 to everything: the consensus
-     * is the median of each item and the spammer's scale becomes large */
+    /* workers 0 and 1 rate close to the truth, worker 2 adds 50 to everything: under both
+     * estimators the consensus stays within the honest pair and the biased scale is large */
     const double truth[4] = {1, 5, 9, 3};
     struct labeling_rating r[12];
     size_t n = 0;
@@ -319,14 +319,35 @@ static void test_ratings_weighted_median(void)
     struct arena *arena = arena_create(0);
     struct labeling_rating_result out;
     struct lode_error err = {0};
-    CU_ASSERT_EQUAL_FATAL(labeling_aggregate_ratings(r, n, 5, 3, arena, &out, &err), LODE_OK);
-    for (uint32_t i = 0; i < 4; i++)
-        CU_ASSERT(fabs(out.value[i] - truth[i]) <= 0.5 + 1e-12);
-    CU_ASSERT(isnan(out.value[4]));
-    CU_ASSERT_EQUAL(out.ratings[0], 3);
-    CU_ASSERT(out.worker_scale[2] > 10 * out.worker_scale[0]);
+    for (int m = LABELING_RATING_GAUSSIAN; m <= LABELING_RATING_MEDIAN; m++) {
+        CU_ASSERT_EQUAL_FATAL(labeling_aggregate_ratings(r, n, 5, 3,
+                                                         (enum labeling_rating_method)m, arena,
+                                                         &out, &err),
+                              LODE_OK);
+        for (uint32_t i = 0; i < 4; i++)
+            CU_ASSERT(fabs(out.value[i] - truth[i]) <= 0.5 + 1e-9);
+        CU_ASSERT(isnan(out.value[4]));
+        CU_ASSERT_EQUAL(out.ratings[0], 3);
+        CU_ASSERT(out.worker_scale[2] > 10 * out.worker_scale[0]);
+    }
+    /* weighted median by hand: one rater, three values -> the middle one; spread 0 */
+    const struct labeling_rating one[] = {{0, 0, 7}, {1, 0, 2}};
+    CU_ASSERT_EQUAL(labeling_aggregate_ratings(one, 2, 2, 1, LABELING_RATING_MEDIAN, arena, &out,
+                                               &err),
+                    LODE_OK);
+    NEAR(out.value[0], 7, 1e-12);
+    NEAR(out.spread[1], 0, 1e-12);
+    /* equal weights, values 1, 2, 10 from three workers on one item: median 2, mean 13/3 in
+     * the first round; the median stays at 2 */
+    const struct labeling_rating three[] = {{0, 0, 1}, {0, 1, 2}, {0, 2, 10}};
+    CU_ASSERT_EQUAL(labeling_aggregate_ratings(three, 3, 1, 3, LABELING_RATING_MEDIAN, arena,
+                                               &out, &err),
+                    LODE_OK);
+    NEAR(out.value[0], 2, 1e-12);
     struct labeling_rating bad = {0, 0, NAN};
-    CU_ASSERT_EQUAL(labeling_aggregate_ratings(&bad, 1, 1, 1, arena, &out, &err), LODE_EINVAL);
+    CU_ASSERT_EQUAL(labeling_aggregate_ratings(&bad, 1, 1, 1, LABELING_RATING_GAUSSIAN, arena,
+                                               &out, &err),
+                    LODE_EINVAL);
     arena_destroy(arena);
 }
 
@@ -505,7 +526,7 @@ int main(void)
         {NULL, NULL},
     };
     static const struct test_case other[] = {
-        {"ratings weighted median", test_ratings_weighted_median},
+        {"ratings: gaussian worker model and weighted median", test_ratings_robust},
         {"multi-label", test_multilabel},
         {"krippendorff alpha textbook example", test_alpha_textbook},
         {"csv reader", test_csv_reader},
