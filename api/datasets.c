@@ -111,7 +111,7 @@ static bool policy_parse(const json_t *obj, struct dataset_policy_patch *out,
                          struct lode_error *err)
 {
     static const char *const fields[] = {"exact_duplicate", "near_duplicate", "near_threshold",
-                                         "scope", "signatures", NULL};
+                                         "scope",           "signatures",     NULL};
     const char *scope = NULL, *sigs = NULL;
     json_t *t;
 
@@ -132,8 +132,10 @@ static bool policy_parse(const json_t *obj, struct dataset_policy_patch *out,
     if (t != NULL) {
         double v = json_is_number(t) ? json_number_value(t) : -1.0;
         if (!(v >= DATASET_NEAR_THRESHOLD_MIN && v <= 1.0)) {
-            lode_error_set(err, LODE_EINVAL, "policy.near_threshold must be a number from %.1f "
-                                             "to 1", DATASET_NEAR_THRESHOLD_MIN);
+            lode_error_set(err, LODE_EINVAL,
+                           "policy.near_threshold must be a number from %.1f "
+                           "to 1",
+                           DATASET_NEAR_THRESHOLD_MIN);
             policy_pointer(err, "near_threshold");
             return false;
         }
@@ -292,8 +294,7 @@ void handle_datasets_list(struct request *req)
     long long limit = LIST_LIMIT_DEFAULT, cursor = 0, owner = 0;
 
     if (!query_number(req, "limit", 1, LIST_LIMIT_MAX, &limit, "from 1 to 200", &err) ||
-        !query_number(req, "cursor", 0, INT64_MAX, &cursor, "a cursor this server issued",
-                      &err) ||
+        !query_number(req, "cursor", 0, INT64_MAX, &cursor, "a cursor this server issued", &err) ||
         !query_number(req, "owner", 1, INT64_MAX, &owner, "an account id", &err)) {
         reply_problem(req, &err);
         return;

@@ -156,13 +156,17 @@ static bool signature_parse(const char *key, const char *sig, const char *where,
         return false;
     }
     if (!decode_fixed(key, r->public_key, 32)) {
-        lode_error_set(err, LODE_EINVAL, "%s: the key must be the base64 of a 32-byte Ed25519 "
-                                         "public key", where);
+        lode_error_set(err, LODE_EINVAL,
+                       "%s: the key must be the base64 of a 32-byte Ed25519 "
+                       "public key",
+                       where);
         return false;
     }
     if (!decode_fixed(sig, r->signature, 64)) {
-        lode_error_set(err, LODE_EINVAL, "%s: the signature must be the base64 of a 64-byte "
-                                         "Ed25519 signature", where);
+        lode_error_set(err, LODE_EINVAL,
+                       "%s: the signature must be the base64 of a 64-byte "
+                       "Ed25519 signature",
+                       where);
         return false;
     }
     r->has_signature = true;
@@ -170,8 +174,8 @@ static bool signature_parse(const char *key, const char *sig, const char *where,
 }
 
 /* One record object; with_signature lets it carry "key" and "signature". */
-static bool record_parse(struct request *req, json_t *obj, bool with_signature,
-                         struct record_in *r, struct lode_error *err)
+static bool record_parse(struct request *req, json_t *obj, bool with_signature, struct record_in *r,
+                         struct lode_error *err)
 {
     static const char *const plain[] = {"text", "meta", NULL};
     static const char *const signed_fields[] = {"text", "meta", "key", "signature", NULL};
@@ -198,8 +202,8 @@ static bool record_parse(struct request *req, json_t *obj, bool with_signature,
         return false;
     }
     if (r->len > LODE_DEDUPE_TEXT_BYTES_MAX) {
-        lode_error_set(err, LODE_ETOOBIG, "field \"text\" holds %zu bytes; the limit is %u",
-                       r->len, LODE_DEDUPE_TEXT_BYTES_MAX);
+        lode_error_set(err, LODE_ETOOBIG, "field \"text\" holds %zu bytes; the limit is %u", r->len,
+                       LODE_DEDUPE_TEXT_BYTES_MAX);
         lode_error_pointer(err, "/text");
         return false;
     }
@@ -231,10 +235,9 @@ static bool record_parse(struct request *req, json_t *obj, bool with_signature,
         r->meta_json = arena_strndup(req->arena, dump, strlen(dump));
         free(dump);
     }
-    if (with_signature &&
-        (json_get_string(obj, "key", false, 64, &key, err) != LODE_OK ||
-         json_get_string(obj, "signature", false, 128, &sig, err) != LODE_OK ||
-         !signature_parse(key, sig, "fields \"key\" and \"signature\"", r, err)))
+    if (with_signature && (json_get_string(obj, "key", false, 64, &key, err) != LODE_OK ||
+                           json_get_string(obj, "signature", false, 128, &sig, err) != LODE_OK ||
+                           !signature_parse(key, sig, "fields \"key\" and \"signature\"", r, err)))
         return false;
     return true;
 }
@@ -248,8 +251,8 @@ static bool parse_record(struct request *req, struct items_call *call, struct lo
                        LODE_ITEM_RECORD_BYTES_MAX);
         return false;
     }
-    obj = json_body_parse(req->body, req->body_len, LODE_ITEM_RECORD_BYTES_MAX,
-                          LODE_JSON_DEPTH_MAX, err);
+    obj = json_body_parse(req->body, req->body_len, LODE_ITEM_RECORD_BYTES_MAX, LODE_JSON_DEPTH_MAX,
+                          err);
     if (obj == NULL)
         return false;
     request_own_json(req, obj);
@@ -309,11 +312,11 @@ static bool parse_batch(struct request *req, struct items_call *call, struct lod
         call->count = n + 1;
     }
     return true;
-at_line: {
-        char ptr[32];
-        snprintf(ptr, sizeof ptr, "/line/%zu", call->count + 1);
-        lode_error_pointer(err, ptr);
-    }
+at_line : {
+    char ptr[32];
+    snprintf(ptr, sizeof ptr, "/line/%zu", call->count + 1);
+    lode_error_pointer(err, ptr);
+}
     return false;
 }
 
@@ -336,16 +339,18 @@ static bool parse_file(struct request *req, struct items_call *call, struct lode
     const char *type = request_header(req, "lode-media-type");
 
     if (!header_value_ok(name, "/\\\"") || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-        lode_error_set(err, LODE_EINVAL, "a file upload needs a Lode-Filename header: 1 to 255 "
-                                         "printable ASCII characters without / \\ or \"");
+        lode_error_set(err, LODE_EINVAL,
+                       "a file upload needs a Lode-Filename header: 1 to 255 "
+                       "printable ASCII characters without / \\ or \"");
         lode_error_pointer(err, "Lode-Filename");
         return false;
     }
     if (type == NULL)
         type = "application/octet-stream";
     if (!header_value_ok(type, "") || strchr(type, '/') == NULL) {
-        lode_error_set(err, LODE_EINVAL, "Lode-Media-Type must be a media type such as "
-                                         "text/csv (printable ASCII, at most 255 bytes)");
+        lode_error_set(err, LODE_EINVAL,
+                       "Lode-Media-Type must be a media type such as "
+                       "text/csv (printable ASCII, at most 255 bytes)");
         lode_error_pointer(err, "Lode-Media-Type");
         return false;
     }
@@ -374,8 +379,8 @@ static json_t *dedupe_json(const struct item_outcome *o)
         return d;
     }
     json_object_set_new(d, "duplicate_of",
-                        json_pack("{s:I, s:o, s:I}", "item", (json_int_t)o->duplicate_of,
-                                  "sha256", hex_json(o->duplicate_sha256, 32), "dataset",
+                        json_pack("{s:I, s:o, s:I}", "item", (json_int_t)o->duplicate_of, "sha256",
+                                  hex_json(o->duplicate_sha256, 32), "dataset",
                                   (json_int_t)o->duplicate_dataset));
     json_object_set_new(d, "similarity", json_real(o->similarity));
     json_object_set_new(d, "similarity_exact", json_boolean(o->similarity_exact));
@@ -395,26 +400,25 @@ static json_t *pending_build(const struct items_call *call)
         snprintf(location, sizeof location, "/v1/items/%s", hex);
         json_t *r = json_pack("{s:I, s:s, s:I, s:s, s:s, s:o, s:b, s:o, s:I, s:s}", "item",
                               (json_int_t)o->item_id, "sha256", hex, "bytes", (json_int_t)it->len,
-                              "media_type", it->media_type, "status",
-                              item_status_name(o->status), "dedupe", dedupe_json(o), "signed",
-                              it->has_signature, "created_at", time_json(o->created_at_ms),
-                              "queue_id", (json_int_t)o->queue_id, "location", location);
+                              "media_type", it->media_type, "status", item_status_name(o->status),
+                              "dedupe", dedupe_json(o), "signed", it->has_signature, "created_at",
+                              time_json(o->created_at_ms), "queue_id", (json_int_t)o->queue_id,
+                              "location", location);
         json_array_append_new(items, r);
     }
     return json_pack("{s:I, s:o}", "dataset", (json_int_t)call->dataset_id, "items", items);
 }
 
 /* Hashes, normalises and signs off each item; checks each signature. */
-static enum lode_code analyse(struct request *req, struct items_call *call,
-                              struct lode_error *err)
+static enum lode_code analyse(struct request *req, struct items_call *call, struct lode_error *err)
 {
     struct dedupe_workspace ws;
     struct dedupe_params params;
     enum lode_code rc = LODE_OK;
 
-    call->items = arena_calloc(req->arena, call->count, sizeof *call->items);
-    call->outcomes = arena_calloc(req->arena, call->count, sizeof *call->outcomes);
-    call->queue_ids = arena_calloc(req->arena, call->count, sizeof *call->queue_ids);
+    call->items = arena_calloc(req->job_arena, call->count, sizeof *call->items);
+    call->outcomes = arena_calloc(req->job_arena, call->count, sizeof *call->outcomes);
+    call->queue_ids = arena_calloc(req->job_arena, call->count, sizeof *call->queue_ids);
     if (call->items == NULL || call->outcomes == NULL || call->queue_ids == NULL)
         return lode_error_set(err, LODE_ENOMEM, "could not hold the upload");
     item_index_params(DATASET_NEAR_THRESHOLD_MIN, &params);
@@ -435,14 +439,14 @@ static enum lode_code analyse(struct request *req, struct items_call *call,
         } else {
             it->media_type = ITEM_RECORD_MEDIA_TYPE;
             it->is_text = true;
-            rc = dedupe_text_analyse(&ws, &params, r->text, r->len, &it->keys, &it->minhash,
-                                     &norm, &norm_len, err);
+            rc = dedupe_text_analyse(&ws, &params, r->text, r->len, &it->keys, &it->minhash, &norm,
+                                     &norm_len, err);
             if (rc != LODE_OK) {
                 lode_error_pointer(err, "/text");
                 error_at(call, i, err);
                 break;
             }
-            it->norm = arena_strndup(req->arena, norm, norm_len);
+            it->norm = arena_strndup(req->job_arena, norm, norm_len);
             it->norm_len = norm_len;
             if (it->norm == NULL) {
                 rc = lode_error_set(err, LODE_ENOMEM, "could not hold the normalised text");
@@ -456,8 +460,8 @@ static enum lode_code analyse(struct request *req, struct items_call *call,
                 rc = lode_error_set(err, LODE_EUNPROCESSABLE,
                                     "the signature does not verify for this key over the 32 "
                                     "bytes of the item's SHA-256");
-                lode_error_pointer(err, call->kind == UPLOAD_BATCH ? "/signature"
-                                                                     : "Lode-Signature");
+                lode_error_pointer(err,
+                                   call->kind == UPLOAD_BATCH ? "/signature" : "Lode-Signature");
                 error_at(call, i, err);
                 break;
             }
@@ -485,11 +489,12 @@ static enum lode_code contribute_tx(struct db_conn *conn, void *arg, struct lode
         call->pending = NULL;
     }
     if (call->idem_key != NULL) {
-        rc = idempotency_begin(conn, req->arena, req->principal.account_id, call->idem_key,
+        rc = idempotency_begin(conn, req->job_arena, req->principal.account_id, call->idem_key,
                                call->request_hash, &call->replay, err);
         if (rc == LODE_ECONFLICT)
-            return lode_error_set(err, LODE_ECONFLICT, "a request with this Idempotency-Key is "
-                                                       "still running; retry shortly");
+            return lode_error_set(err, LODE_ECONFLICT,
+                                  "a request with this Idempotency-Key is "
+                                  "still running; retry shortly");
         if (rc != LODE_OK)
             return rc;
         if (call->replay.status != 0) {
@@ -500,8 +505,8 @@ static enum lode_code contribute_tx(struct db_conn *conn, void *arg, struct lode
     rc = dataset_get(conn, call->dataset_id, true, &call->dataset, err);
     if (rc != LODE_OK)
         return rc;
-    rc = item_contribute(conn, &call->dataset, req->principal.account_id, call->items,
-                         call->count, call->outcomes, &call->failed, err);
+    rc = item_contribute(conn, &call->dataset, req->principal.account_id, call->items, call->count,
+                         call->outcomes, &call->failed, err);
     if (rc != LODE_OK) {
         if (rc != LODE_ECONFLICT || call->kind == UPLOAD_BATCH)
             error_at(call, call->failed, err);
@@ -522,6 +527,11 @@ static enum lode_code contribute_tx(struct db_conn *conn, void *arg, struct lode
     return rc;
 }
 
+static void release_json(void *value)
+{
+    json_decref(value);
+}
+
 static enum lode_code run_contribute(struct db_conn *conn, struct db_job *job)
 {
     struct request *req = job->arg;
@@ -533,10 +543,15 @@ static enum lode_code run_contribute(struct db_conn *conn, struct db_job *job)
     if (rc != LODE_OK)
         return rc;
     rc = db_tx(conn, DB_READ_COMMITTED, contribute_tx, req, &job->err);
-    if (rc != LODE_OK && call->pending != NULL) {
+    if (call->pending == NULL)
+        return rc;
+    if (rc != LODE_OK) {
         json_decref(call->pending);
         call->pending = NULL;
+        return rc;
     }
+    /* released with the request, even when the loop has answered meanwhile (deadline) */
+    arena_defer(req->job_arena, release_json, call->pending);
     return rc;
 }
 
@@ -567,9 +582,8 @@ static void reply_duplicate(struct request *req, const struct items_call *call)
     reply_text(req, 409, "application/problem+json", copy, n);
 }
 
-static void render_receipts(struct request *req, void *state,
-                            const struct ledger_receipt *receipts, size_t count,
-                            json_t *checkpoint)
+static void render_receipts(struct request *req, void *state, const struct ledger_receipt *receipts,
+                            size_t count, json_t *checkpoint)
 {
     struct items_call *call = state;
     json_t *items = json_object_get(call->pending, "items"), *body;
@@ -589,8 +603,8 @@ static void render_receipts(struct request *req, void *state,
     if (call->replayed)
         reply_header(req, "idempotent-replayed", "true");
     if (call->count == 1 || json_array_size(items) == 1)
-        reply_header(req, "location", json_string_value(json_object_get(json_array_get(items, 0),
-                                                                        "location")));
+        reply_header(req, "location",
+                     json_string_value(json_object_get(json_array_get(items, 0), "location")));
     reply_json(req, 201, body);
 }
 
@@ -611,31 +625,35 @@ static void after_contribute(struct request *req)
     }
     if (call->replayed) {
         if (call->replay.status != 201) {
-            reply_text(req, call->replay.status, arena_strndup(req->arena,
-                       call->replay.content_type, strlen(call->replay.content_type)),
+            reply_text(req, call->replay.status,
+                       arena_strndup(req->arena, call->replay.content_type,
+                                     strlen(call->replay.content_type)),
                        (const char *)call->replay.body, call->replay.body_bytes);
             return;
         }
-        call->pending = json_loadb((const char *)call->replay.body, call->replay.body_bytes, 0,
-                                   NULL);
+        call->pending =
+            json_loadb((const char *)call->replay.body, call->replay.body_bytes, 0, NULL);
+        if (call->pending != NULL)
+            request_own_json(req, call->pending);
         if (!json_is_object(call->pending)) {
             lode_error_set(&err, LODE_EINTERNAL, "could not read a stored response");
             reply_problem(req, &err);
             return;
         }
     }
-    request_own_json(req, call->pending);
     items = json_object_get(call->pending, "items");
     call->count = json_array_size(items);
-    call->queue_ids = arena_calloc(req->arena, call->count > 0 ? call->count : 1,
-                                   sizeof *call->queue_ids);
+    call->queue_ids =
+        arena_calloc(req->arena, call->count > 0 ? call->count : 1, sizeof *call->queue_ids);
     if (call->count == 0 || call->queue_ids == NULL) {
         lode_error_set(&err, LODE_EINTERNAL, "could not read the receipts");
         reply_problem(req, &err);
         return;
     }
     json_array_foreach(items, i, item)
+    {
         call->queue_ids[i] = json_integer_value(json_object_get(item, "queue_id"));
+    }
     ledger_await_receipts(req, call->queue_ids, call->count, call, render_receipts);
 }
 
@@ -655,15 +673,18 @@ void handle_items_create(struct request *req)
         goto problem;
     call->idem_key = request_header(req, "idempotency-key");
     if (call->idem_key != NULL && !idempotency_key_is_valid(call->idem_key)) {
-        lode_error_set(&err, LODE_EINVAL, "the Idempotency-Key must be 1 to %d printable "
-                                          "characters without spaces", IDEMPOTENCY_KEY_BYTES_MAX);
+        lode_error_set(&err, LODE_EINVAL,
+                       "the Idempotency-Key must be 1 to %d printable "
+                       "characters without spaces",
+                       IDEMPOTENCY_KEY_BYTES_MAX);
         lode_error_pointer(&err, "Idempotency-Key");
         goto problem;
     }
     if (ct == NULL) {
-        lode_error_set(&err, LODE_EMEDIATYPE, "a Content-Type header is required: "
-                                              "application/json, application/x-ndjson or "
-                                              "application/octet-stream");
+        lode_error_set(&err, LODE_EMEDIATYPE,
+                       "a Content-Type header is required: "
+                       "application/json, application/x-ndjson or "
+                       "application/octet-stream");
         goto problem;
     }
     if (strncasecmp(ct, "application/json", 16) == 0 && (ct[16] == '\0' || ct[16] == ';'))
@@ -674,9 +695,11 @@ void handle_items_create(struct request *req)
              (ct[24] == '\0' || ct[24] == ';'))
         call->kind = UPLOAD_FILE;
     else {
-        lode_error_set(&err, LODE_EMEDIATYPE, "unsupported Content-Type \"%.60s\": use "
-                                              "application/json, application/x-ndjson or "
-                                              "application/octet-stream", ct);
+        lode_error_set(&err, LODE_EMEDIATYPE,
+                       "unsupported Content-Type \"%.60s\": use "
+                       "application/json, application/x-ndjson or "
+                       "application/octet-stream",
+                       ct);
         goto problem;
     }
     if (req->body_len == 0) {
@@ -689,8 +712,8 @@ void handle_items_create(struct request *req)
     if (!ok)
         goto problem;
     if (call->idem_key != NULL)
-        idempotency_request_hash(req->method, req->path, (const uint8_t *)req->body,
-                                 req->body_len, call->request_hash);
+        idempotency_request_hash(req->method, req->path, (const uint8_t *)req->body, req->body_len,
+                                 call->request_hash);
     request_run_db(req, run_contribute, after_contribute);
     return;
 problem:
@@ -701,11 +724,10 @@ problem:
 
 static json_t *record_json(const struct item_record *r)
 {
-    json_t *o = json_pack("{s:I, s:I, s:I, s:o, s:s, s:s}", "item", (json_int_t)r->id,
-                          "dataset", (json_int_t)r->dataset_id, "contributor",
-                          (json_int_t)r->contributor_id, "created_at",
-                          time_json(r->created_at_ms), "status", item_status_name(r->status),
-                          "media_type", r->media_type);
+    json_t *o = json_pack("{s:I, s:I, s:I, s:o, s:s, s:s}", "item", (json_int_t)r->id, "dataset",
+                          (json_int_t)r->dataset_id, "contributor", (json_int_t)r->contributor_id,
+                          "created_at", time_json(r->created_at_ms), "status",
+                          item_status_name(r->status), "media_type", r->media_type);
     json_t *d = json_pack("{s:s}", "verdict", item_verdict_name(r->verdict));
 
     if (r->filename[0] != '\0')
@@ -717,9 +739,8 @@ static json_t *record_json(const struct item_record *r)
         json_object_set_new(o, "meta", meta != NULL ? meta : json_null());
     }
     if (r->verdict != DEDUPE_DISTINCT) {
-        json_object_set_new(d, "duplicate_of", r->duplicate_of != 0
-                                                   ? json_integer(r->duplicate_of)
-                                                   : json_null());
+        json_object_set_new(d, "duplicate_of",
+                            r->duplicate_of != 0 ? json_integer(r->duplicate_of) : json_null());
         json_object_set_new(d, "similarity", json_real(r->similarity));
         json_object_set_new(d, "similarity_exact", json_boolean(r->similarity_exact));
     } else {
@@ -732,10 +753,10 @@ static json_t *record_json(const struct item_record *r)
                                                  b64_json(r->signature, 64))
                                      : json_null());
     json_object_set_new(o, "ledger",
-                        r->integrated ? json_pack("{s:I, s:o}", "index",
-                                                  (json_int_t)r->ledger_index, "leaf_hash",
-                                                  hex_json(r->leaf_hash, 32))
-                                      : json_null());
+                        r->integrated
+                            ? json_pack("{s:I, s:o}", "index", (json_int_t)r->ledger_index,
+                                        "leaf_hash", hex_json(r->leaf_hash, 32))
+                            : json_null());
     return o;
 }
 
@@ -747,7 +768,8 @@ static bool parse_hash(struct request *req, struct items_call *call, struct lode
     if (strlen(hex) != 64 || !hex_decode(hex, 64, call->sha256, 32, &n) || n != 32) {
         lode_error_set(err, LODE_ENOTFOUND,
                        "no item \"%.80s\": items are addressed by the 64 hexadecimal characters "
-                       "of their SHA-256", hex);
+                       "of their SHA-256",
+                       hex);
         return false;
     }
     return true;
@@ -760,14 +782,14 @@ static enum lode_code run_provenance(struct db_conn *conn, struct db_job *job)
     const struct item_record *first;
     enum lode_code rc;
 
-    rc = item_list_by_hash(conn, req->arena, call->sha256, PROVENANCE_LIST_MAX, call->records_out,
-                           &call->record_count, &job->err);
+    rc = item_list_by_hash(conn, req->job_arena, call->sha256, PROVENANCE_LIST_MAX,
+                           call->records_out, &call->record_count, &job->err);
     if (rc != LODE_OK)
         return rc;
     if (call->record_count == 0)
         return lode_error_set(&job->err, LODE_ENOTFOUND, "no item has this SHA-256");
     first = &call->records_out[0];
-    rc = item_list_duplicates(conn, req->arena, first->id, PROVENANCE_LIST_MAX, call->dups,
+    rc = item_list_duplicates(conn, req->job_arena, first->id, PROVENANCE_LIST_MAX, call->dups,
                               &call->dup_count, &job->err);
     if (rc != LODE_OK || !first->integrated)
         return rc;
@@ -807,8 +829,8 @@ static void after_provenance(struct request *req)
             json_array_append_new(proof, b64_json(call->proof[k], MERKLE_HASH_BYTES));
         base64_encode(call->cp.root, MERKLE_HASH_BYTES, root);
         json_object_set_new(body, "checkpoint",
-                            json_pack("{s:I, s:s, s:s%}", "size", (json_int_t)call->cp.size,
-                                      "root", root, "note", call->cp.note, call->cp.note_len));
+                            json_pack("{s:I, s:s, s:s%}", "size", (json_int_t)call->cp.size, "root",
+                                      root, "note", call->cp.note, call->cp.note_len));
         json_object_set_new(body, "inclusion_proof", proof);
     } else {
         json_object_set_new(body, "checkpoint", json_null());
@@ -848,13 +870,13 @@ static enum lode_code run_content(struct db_conn *conn, struct db_job *job)
     struct items_call *call = req->user;
     enum lode_code rc;
 
-    rc = item_list_by_hash(conn, req->arena, call->sha256, 1, call->records_out,
+    rc = item_list_by_hash(conn, req->job_arena, call->sha256, 1, call->records_out,
                            &call->record_count, &job->err);
     if (rc != LODE_OK)
         return rc;
     if (call->record_count == 0)
         return lode_error_set(&job->err, LODE_ENOTFOUND, "no item has this SHA-256");
-    return blob_get(blob_store_postgres(), conn, call->sha256, req->arena, &call->content,
+    return blob_get(blob_store_postgres(), conn, call->sha256, req->job_arena, &call->content,
                     &call->content_len, &job->err);
 }
 

@@ -335,14 +335,12 @@ int main(int argc, char **argv)
             entries = (unsigned)producers;
         for (int r = 0; r < RUNS; r++) {
             e2e[r] = run(batches[b], entries, true, seq_no++, NULL, NULL);
-            seq_only[r] = run(batches[b], entries, false, seq_no++,
-                              batches[b] == 1024 ? &st : NULL,
+            seq_only[r] = run(batches[b], entries, false, seq_no++, batches[b] == 1024 ? &st : NULL,
                               batches[b] == 1024 ? &split : NULL);
         }
         qsort(e2e, RUNS, sizeof e2e[0], cmp_double);
         qsort(seq_only, RUNS, sizeof seq_only[0], cmp_double);
-        printf("%-6d %-9u %16.0f %16.0f\n", batches[b], entries, e2e[RUNS / 2],
-               seq_only[RUNS / 2]);
+        printf("%-6d %-9u %16.0f %16.0f\n", batches[b], entries, e2e[RUNS / 2], seq_only[RUNS / 2]);
         fflush(stdout);
     }
     unlink(key_path);

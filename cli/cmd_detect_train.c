@@ -206,7 +206,8 @@ static int load_folder(struct corpus *c, const char *dir, int label, json_t *pro
             n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (names != NULL)
+        qsort(names, n, sizeof *names, cmp_str);
     {
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s", dir);

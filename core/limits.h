@@ -33,6 +33,9 @@
 #define LODE_NOTE_NAME_BYTES_MAX 256       /* key name / checkpoint origin */
 #define LODE_CHECKPOINT_EXTENSION_BYTES_MAX 1024 /* extension lines of one checkpoint */
 #define LODE_ZSTD_DICT_BYTES_MAX (1u << 20) /* one trained entry-bundle dictionary */
+#define LODE_LEDGER_BATCH_MAX 4096       /* entries one sequencer batch integrates */
+#define LODE_LEDGER_BATCH_DELAY_MS_MAX 10000 /* how long a sequencer batch may gather */
+#define LODE_LEDGER_KEY_FILE_BYTES_MAX 1024 /* the checkpoint signing key file */
 
 /* Accounts */
 #define LODE_NAME_BYTES_MAX 200            /* display names, labels of keys and tokens */

@@ -133,6 +133,8 @@ enum lode_code dedupe_record_text(const char *line, size_t len, const char *fiel
     json_t *doc, *value;
 
     *doc_out = NULL;
+    if (len == 0)
+        return lode_error_set(err, LODE_EINVAL, "line is empty");
     doc = json_body_parse(line, len, LODE_DEDUPE_LINE_BYTES_MAX, LODE_JSON_DEPTH_MAX, err);
     if (doc == NULL)
         return err != NULL && err->code == LODE_ETOOBIG ? LODE_ETOOBIG : LODE_EINVAL;

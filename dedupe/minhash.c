@@ -365,8 +365,8 @@ enum lode_code dedupe_text_jaccard(struct dedupe_workspace *ws, const struct ded
                                    const char *norm_a, size_t len_a, const char *norm_b,
                                    size_t len_b, double *jaccard_out, struct lode_error *err)
 {
-    const uint64_t *set;
-    size_t na, nb, i = 0, j = 0, both = 0;
+    const uint64_t *set = NULL;
+    size_t na = 0, nb = 0, i = 0, j = 0, both = 0;
     enum lode_code rc;
 
     rc = dedupe_shingle_set(ws, p, norm_a, len_a, &set, &na, err);
@@ -374,7 +374,8 @@ enum lode_code dedupe_text_jaccard(struct dedupe_workspace *ws, const struct ded
         return rc;
     /* keep A's set in set_b while B's is computed into set_a */
     ws->set_b = grow(ws->set_b, &ws->set_b_cap, na + 1, sizeof *ws->set_b);
-    memcpy(ws->set_b, set, na * sizeof *set);
+    if (na > 0 && set != NULL)
+        memcpy(ws->set_b, set, na * sizeof *set);
     rc = dedupe_shingle_set(ws, p, norm_b, len_b, &set, &nb, err);
     if (rc != LODE_OK)
         return rc;

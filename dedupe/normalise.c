@@ -287,8 +287,8 @@ enum lode_code dedupe_text_analyse(struct dedupe_workspace *ws, const struct ded
                                    struct dedupe_signature *sig_out, const char **norm_out,
                                    size_t *norm_len_out, struct lode_error *err)
 {
-    const char *norm;
-    size_t norm_len;
+    const char *norm = NULL;
+    size_t norm_len = 0;
     enum lode_code rc;
 
     rc = dedupe_text_normalise(ws, text, len, &norm, &norm_len, err);

@@ -237,7 +237,7 @@ enum lode_code labeling_answers_dedupe(struct labeling_answer *answers, size_t a
 static enum lode_code validate(const struct labeling_problem *p, struct arena *arena,
                                uint32_t **gold_out, struct lode_error *err)
 {
-    uint32_t *off, *order, *stamp, *gold;
+    uint32_t *off = NULL, *order = NULL, *stamp, *gold;
     enum lode_code rc;
 
     if (p->label_count < 2 || p->label_count > LODE_LABELING_LABELS_MAX)
@@ -252,6 +252,8 @@ static enum lode_code validate(const struct labeling_problem *p, struct arena *a
     rc = group_by_item(p->answers, p->answer_count, p->item_count, arena, &off, &order, err);
     if (rc != LODE_OK)
         return rc;
+    if (off == NULL || order == NULL) /* defensive: group_by_item sets both on success */
+        return lode_error_set(err, LODE_EINTERNAL, "could not group the answers by item");
     stamp = arena_calloc(arena, p->worker_count ? p->worker_count : 1, sizeof *stamp);
     gold = arena_alloc(arena, (p->item_count ? p->item_count : 1) * sizeof *gold);
     if (stamp == NULL || gold == NULL)

@@ -167,7 +167,7 @@ struct labeling_rating_result {
 /* Robust consensus of numeric ratings. Each worker's error scale is the median of their
  * absolute residuals against the consensus, shrunk toward the crowd's by 30 pseudo-ratings;
  * GAUSSIAN takes per item the mean weighted by 1 / scale^2, MEDIAN the median weighted by
- * 1 / scale; a few rounds from equal weights. A worker who is off everywhere gets next to no
+ * 1 / scale; a few rounds from the plain median. A worker who is off everywhere gets next to no
  * weight. Non-finite values are an error. LODE_OK, LODE_EINVAL, LODE_ENOMEM. */
 enum lode_code labeling_aggregate_ratings(const struct labeling_rating *ratings, size_t count,
                                           uint32_t item_count, uint32_t worker_count,

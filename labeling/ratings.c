@@ -7,7 +7,8 @@
  * neither trusted nor dismissed on so little. Then per item:
  *   GAUSSIAN  the precision-weighted mean, weight 1 / scale^2 (a Gaussian worker model);
  *   MEDIAN    the weighted median, weight 1 / scale: unmoved by a few wild single ratings.
- * Both start from equal weights (plain mean / median) and iterate RATING_ROUNDS times. A
+ * Both start from the plain median (a robust first consensus for the first scales) and iterate
+ * RATING_ROUNDS times. A
  * worker who is off on every item (a spammer, or a +50 bias) gets a large scale and next to
  * no weight under either.
  */
@@ -139,7 +140,7 @@ enum lode_code labeling_aggregate_ratings(const struct labeling_rating *ratings,
                 pairs[j].weight = weight[x->worker];
             }
             r->ratings[i] = (uint32_t)n;
-            if (method == LABELING_RATING_MEDIAN) {
+            if (method == LABELING_RATING_MEDIAN || round == 0) { /* robust start */
                 r->value[i] = n ? weighted_median(pairs, n) : NAN;
             } else {
                 double sw = 0, sx = 0;

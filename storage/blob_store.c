@@ -148,8 +148,9 @@ enum lode_code blob_get(const struct blob_store *store, struct db_conn *conn,
         return rc;
     frame = ZSTD_getFrameContentSize(z, zlen);
     if (raw > LODE_BLOB_BYTES_MAX || frame != raw)
-        return lode_error_set(err, LODE_EINTERNAL, "could not read a stored blob: its size does "
-                                                   "not match its record");
+        return lode_error_set(err, LODE_EINTERNAL,
+                              "could not read a stored blob: its size does "
+                              "not match its record");
     out = arena_alloc(arena, (size_t)raw + 1);
     if (out == NULL)
         return lode_error_set(err, LODE_ENOMEM, "could not hold a %llu-byte blob",

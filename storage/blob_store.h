@@ -34,8 +34,8 @@
 struct blob_store_ops {
     /* Keeps compressed bytes under sha256 unless already present; *created_out tells. */
     enum lode_code (*put)(void *impl, struct db_conn *conn, const uint8_t sha256[32],
-                          const uint8_t *zdata, size_t zlen, uint64_t raw_bytes,
-                          bool *created_out, struct lode_error *err);
+                          const uint8_t *zdata, size_t zlen, uint64_t raw_bytes, bool *created_out,
+                          struct lode_error *err);
     /* The compressed bytes (in arena) and the uncompressed size, or LODE_ENOTFOUND. */
     enum lode_code (*get)(void *impl, struct db_conn *conn, const uint8_t sha256[32],
                           struct arena *arena, uint8_t **zdata_out, size_t *zlen_out,

@@ -12,7 +12,7 @@
 
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 #define DATASET_COLUMNS                                                                            \
-    "id, owner_id, name, description, exact_action, near_action, near_threshold, dedupe_scope, " \
+    "id, owner_id, name, description, exact_action, near_action, near_threshold, dedupe_scope, "   \
     "signatures, " MS("created_at") ", " MS("updated_at")
 
 static const char *const action_names[] = {NULL, "reject", "quarantine", "accept"};
@@ -57,23 +57,25 @@ enum dataset_scope dataset_scope_parse(const char *name)
 enum lode_code dataset_policy_check(const struct dataset_policy *policy, struct lode_error *err)
 {
     if (dataset_action_name(policy->exact_action) == NULL) {
+        lode_error_set(err, LODE_EINVAL, "exact_duplicate must be reject, quarantine or accept");
         lode_error_pointer(err, "/policy/exact_duplicate");
-        return lode_error_set(err, LODE_EINVAL, "exact_duplicate must be reject, quarantine or "
-                                                "accept");
+        return err->code;
     }
     if (dataset_action_name(policy->near_action) == NULL) {
+        lode_error_set(err, LODE_EINVAL, "near_duplicate must be reject, quarantine or accept");
         lode_error_pointer(err, "/policy/near_duplicate");
-        return lode_error_set(err, LODE_EINVAL, "near_duplicate must be reject, quarantine or "
-                                                "accept");
+        return err->code;
     }
     if (!(policy->near_threshold >= DATASET_NEAR_THRESHOLD_MIN && policy->near_threshold <= 1.0)) {
+        lode_error_set(err, LODE_EINVAL, "near_threshold must be from %.1f to 1",
+                       DATASET_NEAR_THRESHOLD_MIN);
         lode_error_pointer(err, "/policy/near_threshold");
-        return lode_error_set(err, LODE_EINVAL, "near_threshold must be from %.1f to 1",
-                              DATASET_NEAR_THRESHOLD_MIN);
+        return err->code;
     }
     if (dataset_scope_name(policy->scope) == NULL) {
+        lode_error_set(err, LODE_EINVAL, "scope must be dataset or global");
         lode_error_pointer(err, "/policy/scope");
-        return lode_error_set(err, LODE_EINVAL, "scope must be dataset or global");
+        return err->code;
     }
     return LODE_OK;
 }
@@ -93,21 +95,25 @@ static bool text_is_valid(const char *s, size_t max, bool multiline)
     return true;
 }
 
-static enum lode_code check_texts(const char *name, const char *description,
-                                  struct lode_error *err)
+static enum lode_code check_texts(const char *name, const char *description, struct lode_error *err)
 {
     if (name != NULL && (name[0] == '\0' || !text_is_valid(name, LODE_NAME_BYTES_MAX, false))) {
+        lode_error_set(err, LODE_EINVAL,
+                       "name must be 1 to %d bytes of text without "
+                       "control characters",
+                       LODE_NAME_BYTES_MAX);
         lode_error_pointer(err, "/name");
-        return lode_error_set(err, LODE_EINVAL, "name must be 1 to %d bytes of text without "
-                                                "control characters", LODE_NAME_BYTES_MAX);
+        return err->code;
     }
     if (description != NULL &&
         !text_is_valid(description, LODE_DATASET_DESCRIPTION_BYTES_MAX, true)) {
+        lode_error_set(err, LODE_EINVAL,
+                       "description must be at most %d bytes of text "
+                       "without control characters other than line "
+                       "breaks and tabs",
+                       LODE_DATASET_DESCRIPTION_BYTES_MAX);
         lode_error_pointer(err, "/description");
-        return lode_error_set(err, LODE_EINVAL, "description must be at most %d bytes of text "
-                                                "without control characters other than line "
-                                                "breaks and tabs",
-                              LODE_DATASET_DESCRIPTION_BYTES_MAX);
+        return err->code;
     }
     return LODE_OK;
 }
@@ -151,7 +157,8 @@ enum lode_code dataset_create(struct db_conn *conn, int64_t owner_id, const char
 
     if (name == NULL)
         name = "";
-    if (check_texts(name, description, err) != LODE_OK || dataset_policy_check(policy, err) != LODE_OK)
+    if (check_texts(name, description, err) != LODE_OK ||
+        dataset_policy_check(policy, err) != LODE_OK)
         return err->code;
     db_params_init(&p);
     db_params_int64(&p, owner_id);
@@ -164,7 +171,8 @@ enum lode_code dataset_create(struct db_conn *conn, int64_t owner_id, const char
                   " VALUES ($1, $2, $3, $4, $5, $6::double precision, $7, $8)"
                   " RETURNING " DATASET_COLUMNS,
                   &p, &res, err);
-    if (rc == LODE_ENOTFOUND || (rc != LODE_OK && strcmp(err->constraint, "datasets_owner_fk") == 0))
+    if (rc == LODE_ENOTFOUND ||
+        (rc != LODE_OK && strcmp(err->constraint, "datasets_owner_fk") == 0))
         return lode_error_set(err, LODE_ENOTFOUND, "account %" PRId64 " does not exist", owner_id);
     if (rc != LODE_OK)
         return rc;
@@ -173,8 +181,8 @@ enum lode_code dataset_create(struct db_conn *conn, int64_t owner_id, const char
     return LODE_OK;
 }
 
-enum lode_code dataset_get(struct db_conn *conn, int64_t id, bool lock_share,
-                           struct dataset *out, struct lode_error *err)
+enum lode_code dataset_get(struct db_conn *conn, int64_t id, bool lock_share, struct dataset *out,
+                           struct lode_error *err)
 {
     struct db_params p;
     PGresult *res = NULL;
@@ -190,8 +198,9 @@ enum lode_code dataset_get(struct db_conn *conn, int64_t id, bool lock_share,
         return rc;
     if (PQntuples(res) == 0) {
         PQclear(res);
+        lode_error_set(err, LODE_ENOTFOUND, "dataset %" PRId64 " does not exist", id);
         lode_error_pointer(err, "id");
-        return lode_error_set(err, LODE_ENOTFOUND, "dataset %" PRId64 " does not exist", id);
+        return err->code;
     }
     dataset_read(res, 0, out);
     PQclear(res);
@@ -208,9 +217,9 @@ enum lode_code dataset_list(struct db_conn *conn, int64_t owner_id, int64_t afte
 
     *count_out = 0;
     if (limit < 1 || limit > DATASET_LIST_LIMIT_MAX) {
+        lode_error_set(err, LODE_EINVAL, "limit must be from 1 to %d", DATASET_LIST_LIMIT_MAX);
         lode_error_pointer(err, "limit");
-        return lode_error_set(err, LODE_EINVAL, "limit must be from 1 to %d",
-                              DATASET_LIST_LIMIT_MAX);
+        return err->code;
     }
     db_params_init(&p);
     db_params_int64(&p, after_id);
@@ -268,7 +277,8 @@ enum lode_code dataset_update(struct db_conn *conn, int64_t id, int64_t actor_id
     db_params_text(&p, patch->near_threshold != 0.0 ? threshold : NULL);
     db_params_text(&p, patch->scope != 0 ? dataset_scope_name(patch->scope) : NULL);
     db_params_text(&p, patch->signatures_required < 0 ? NULL
-                       : patch->signatures_required ? "required" : "optional");
+                       : patch->signatures_required   ? "required"
+                                                      : "optional");
     rc = db_query(conn,
                   "UPDATE datasets SET description = COALESCE($4, description),"
                   " exact_action = COALESCE($5, exact_action),"
@@ -289,6 +299,8 @@ enum lode_code dataset_update(struct db_conn *conn, int64_t id, int64_t actor_id
     rc = dataset_get(conn, id, false, out, err);
     if (rc != LODE_OK)
         return rc;
-    return lode_error_set(err, LODE_EFORBIDDEN, "account %" PRId64 " may not change dataset %"
-                          PRId64 ": only its owner or an operator", actor_id, id);
+    return lode_error_set(err, LODE_EFORBIDDEN,
+                          "account %" PRId64 " may not change dataset %" PRId64
+                          ": only its owner or an operator",
+                          actor_id, id);
 }

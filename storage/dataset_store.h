@@ -84,8 +84,8 @@ enum lode_code dataset_create(struct db_conn *conn, int64_t owner_id, const char
 /* One dataset; with lock_share, the row is locked FOR SHARE until the caller's transaction
  * ends (a contribution reads a policy no update can change under it).
  * Returns LODE_OK or LODE_ENOTFOUND. */
-enum lode_code dataset_get(struct db_conn *conn, int64_t id, bool lock_share,
-                           struct dataset *out, struct lode_error *err);
+enum lode_code dataset_get(struct db_conn *conn, int64_t id, bool lock_share, struct dataset *out,
+                           struct lode_error *err);
 
 /* Datasets with id > after_id, ascending, of one owner (owner_id > 0) or all (0), at most
  * limit (1 to DATASET_LIST_LIMIT_MAX) written to out. Returns LODE_OK or LODE_EINVAL. */

@@ -17,8 +17,8 @@
 #include "storage/item_store.h"
 #include "storage/ledger_store.h"
 
-#define LOCK_CLASS 0x6c6f6465  /* advisory lock class of dedupe keys ("lode") */
-#define KEY_TEXT_BYTES 22      /* "-9223372036854775808," */
+#define LOCK_CLASS 0x6c6f6465 /* advisory lock class of dedupe keys ("lode") */
+#define KEY_TEXT_BYTES 22     /* "-9223372036854775808," */
 #define VERIFY_ARENA_BYTES (64u << 20)
 #define LIST_LIMIT_MAX 1000
 
@@ -46,8 +46,9 @@ const char *item_verdict_name(enum dedupe_verdict verdict)
 
 static enum dedupe_verdict verdict_parse(const char *s)
 {
-    return strcmp(s, "exact") == 0 ? DEDUPE_EXACT : strcmp(s, "near") == 0 ? DEDUPE_NEAR
-                                                                           : DEDUPE_DISTINCT;
+    return strcmp(s, "exact") == 0  ? DEDUPE_EXACT
+           : strcmp(s, "near") == 0 ? DEDUPE_NEAR
+                                    : DEDUPE_DISTINCT;
 }
 
 static int64_t now_ms(void)
@@ -124,9 +125,9 @@ struct contribution {
     struct db_conn *conn;
     const struct dataset *ds;
     int64_t contributor_id;
-    struct dedupe_params params;   /* threshold = the dataset's */
+    struct dedupe_params params; /* threshold = the dataset's */
     struct dedupe_workspace ws;
-    int64_t scope_dataset;         /* 0 = every dataset */
+    int64_t scope_dataset; /* 0 = every dataset */
     /* the last key looked up, so a batch signed with one key asks once */
     uint8_t key_pk[32];
     int64_t key_id;
@@ -191,13 +192,12 @@ static enum lode_code find_exact(struct contribution *c, const struct item_input
     db_params_bytes(&p, it->is_text ? it->keys.text_sha256 : it->keys.bytes_sha256, 32);
     db_params_int64(&p, c->scope_dataset);
     rc = db_query(c->conn,
-                  it->is_text
-                      ? "SELECT id, dataset_id, encode(sha256, 'hex') FROM items"
-                        " WHERE text_sha256 = $1 AND ($2 = 0 OR dataset_id = $2)"
-                        " ORDER BY id LIMIT 1"
-                      : "SELECT id, dataset_id, encode(sha256, 'hex') FROM items"
-                        " WHERE sha256 = $1 AND text_sha256 IS NULL"
-                        " AND ($2 = 0 OR dataset_id = $2) ORDER BY id LIMIT 1",
+                  it->is_text ? "SELECT id, dataset_id, encode(sha256, 'hex') FROM items"
+                                " WHERE text_sha256 = $1 AND ($2 = 0 OR dataset_id = $2)"
+                                " ORDER BY id LIMIT 1"
+                              : "SELECT id, dataset_id, encode(sha256, 'hex') FROM items"
+                                " WHERE sha256 = $1 AND text_sha256 IS NULL"
+                                " AND ($2 = 0 OR dataset_id = $2) ORDER BY id LIMIT 1",
                   &p, &res, err);
     if (rc != LODE_OK)
         return rc;
@@ -312,18 +312,19 @@ static enum lode_code find_near(struct contribution *c, const struct item_input 
     PQclear(res);
     qsort(cands, (size_t)n, sizeof cands[0], cmp_candidate);
     for (int i = 0; i < n; i++) {
-        struct dedupe_match m;
+        struct dedupe_match m = {DEDUPE_DISTINCT, 0.0, 0.0, false};
         if (i < ITEM_VERIFY_EXACT_MAX)
             rc = verify_exact(c, it, &cands[i], &m, err);
         else
-            rc = dedupe_candidate_verify(&c->ws, &c->params, &it->minhash, &cands[i].sig, NULL,
-                                         0, NULL, 0, &m, err);
+            rc = dedupe_candidate_verify(&c->ws, &c->params, &it->minhash, &cands[i].sig, NULL, 0,
+                                         NULL, 0, &m, err);
         if (rc != LODE_OK)
             return rc;
         if (m.verdict == DEDUPE_DISTINCT)
             continue;
         /* exact beats near; then the higher similarity; then the older item */
-        if (o->verdict == DEDUPE_DISTINCT || (m.verdict == DEDUPE_EXACT && o->verdict != DEDUPE_EXACT) ||
+        if (o->verdict == DEDUPE_DISTINCT ||
+            (m.verdict == DEDUPE_EXACT && o->verdict != DEDUPE_EXACT) ||
             (m.verdict == o->verdict && m.similarity > o->similarity)) {
             o->verdict = m.verdict;
             o->similarity = m.similarity;
@@ -354,8 +355,9 @@ static enum lode_code check_key(struct contribution *c, const struct item_input 
     if (rc != LODE_OK)
         return rc;
     if (key.account_id != c->contributor_id)
-        return lode_error_set(err, LODE_EFORBIDDEN, "the signing key is registered to another "
-                                                    "account");
+        return lode_error_set(err, LODE_EFORBIDDEN,
+                              "the signing key is registered to another "
+                              "account");
     memcpy(c->key_pk, it->public_key, 32);
     c->key_id = key.id;
     c->key_known = true;
@@ -372,10 +374,10 @@ static json_t *entry_build(const struct contribution *c, const struct item_input
 
     hex_encode(it->keys.bytes_sha256, 32, hex);
     e = json_pack("{s:s, s:I, s:I, s:I, s:s, s:I, s:s, s:s, s:I}", "type", "item.contributed",
-                  "item", (json_int_t)o->item_id, "dataset", (json_int_t)c->ds->id,
-                  "contributor", (json_int_t)c->contributor_id, "sha256", hex, "bytes",
-                  (json_int_t)it->len, "media_type", it->media_type, "status",
-                  item_status_name(o->status), "time_ms", (json_int_t)o->created_at_ms);
+                  "item", (json_int_t)o->item_id, "dataset", (json_int_t)c->ds->id, "contributor",
+                  (json_int_t)c->contributor_id, "sha256", hex, "bytes", (json_int_t)it->len,
+                  "media_type", it->media_type, "status", item_status_name(o->status), "time_ms",
+                  (json_int_t)o->created_at_ms);
     if (e == NULL)
         return NULL;
     if (it->is_text) {
@@ -403,8 +405,8 @@ static json_t *entry_build(const struct contribution *c, const struct item_input
 static enum lode_code next_item_id(struct db_conn *conn, int64_t *id_out, struct lode_error *err)
 {
     PGresult *res = NULL;
-    enum lode_code rc = db_query(conn, "SELECT nextval(pg_get_serial_sequence('items', 'id'))",
-                                 NULL, &res, err);
+    enum lode_code rc =
+        db_query(conn, "SELECT nextval(pg_get_serial_sequence('items', 'id'))", NULL, &res, err);
     if (rc != LODE_OK)
         return rc;
     *id_out = db_result_int64(res, 0, 0);
@@ -422,10 +424,10 @@ static enum lode_code insert_item(struct contribution *c, const struct item_inpu
     char *row_text;
     enum lode_code rc;
 
-    row = json_pack("{s:s, s:s, s:s, s:b, s:I}", "media_type", it->media_type, "status",
-                    item_status_name(o->status), "dedupe_verdict", item_verdict_name(o->verdict),
-                    "similarity_exact", o->similarity_exact, "time_ms",
-                    (json_int_t)o->created_at_ms);
+    row =
+        json_pack("{s:s, s:s, s:s, s:b, s:I}", "media_type", it->media_type, "status",
+                  item_status_name(o->status), "dedupe_verdict", item_verdict_name(o->verdict),
+                  "similarity_exact", o->similarity_exact, "time_ms", (json_int_t)o->created_at_ms);
     if (row == NULL)
         return lode_error_set(err, LODE_ENOMEM, "could not build an item row");
     if (it->filename != NULL)
@@ -524,8 +526,7 @@ static enum lode_code contribute_one(struct contribution *c, const struct item_i
     memset(o, 0, sizeof *o);
     if (c->ds->policy.signatures_required && !it->has_signature)
         return lode_error_set(err, LODE_EUNPROCESSABLE,
-                              "dataset %" PRId64 " requires every item to be signed",
-                              c->ds->id);
+                              "dataset %" PRId64 " requires every item to be signed", c->ds->id);
     if (it->has_signature && (rc = check_key(c, it, o, err)) != LODE_OK)
         return rc;
     if ((rc = find_exact(c, it, o, err)) != LODE_OK)
@@ -551,8 +552,8 @@ static enum lode_code contribute_one(struct contribution *c, const struct item_i
     o->status = action == DATASET_QUARANTINE ? ITEM_QUARANTINED : ITEM_ACCEPTED;
     o->created_at_ms = now_ms();
 
-    if ((rc = blob_put(blob_store_postgres(), c->conn, it->bytes, it->len,
-                       (uint8_t[32]){0}, NULL, err)) != LODE_OK)
+    if ((rc = blob_put(blob_store_postgres(), c->conn, it->bytes, it->len, (uint8_t[32]){0}, NULL,
+                       err)) != LODE_OK)
         return rc;
     if ((rc = next_item_id(c->conn, &o->item_id, err)) != LODE_OK)
         return rc;
@@ -573,9 +574,8 @@ static enum lode_code contribute_one(struct contribution *c, const struct item_i
 }
 
 enum lode_code item_contribute(struct db_conn *conn, const struct dataset *ds,
-                               int64_t contributor_id, const struct item_input *items,
-                               size_t count, struct item_outcome *out, size_t *failed_out,
-                               struct lode_error *err)
+                               int64_t contributor_id, const struct item_input *items, size_t count,
+                               struct item_outcome *out, size_t *failed_out, struct lode_error *err)
 {
     struct contribution c;
     enum lode_code rc = LODE_OK;
@@ -587,8 +587,8 @@ enum lode_code item_contribute(struct db_conn *conn, const struct dataset *ds,
         const struct item_input *it = &items[i];
         if (it->media_type == NULL || it->media_type[0] == '\0' ||
             strlen(it->media_type) >= ITEM_MEDIA_TYPE_BYTES ||
-            (it->filename != NULL && (it->filename[0] == '\0' ||
-                                      strlen(it->filename) >= ITEM_FILENAME_BYTES)) ||
+            (it->filename != NULL &&
+             (it->filename[0] == '\0' || strlen(it->filename) >= ITEM_FILENAME_BYTES)) ||
             (it->is_text && it->norm == NULL)) {
             *failed_out = i;
             return lode_error_set(err, LODE_EINVAL, "item %zu is not fully described", i);
@@ -614,36 +614,35 @@ enum lode_code item_contribute(struct db_conn *conn, const struct dataset *ds,
 /* ---- provenance ---- */
 
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
-#define RECORD_COLUMNS                                                                          \
-    "i.id, i.dataset_id, i.contributor_id, encode(i.sha256, 'hex'),"                            \
-    " encode(i.text_sha256, 'hex'), b.raw_bytes, i.media_type, coalesce(i.filename, ''),"       \
-    " i.meta::text, i.status, i.dedupe_verdict, coalesce(i.duplicate_of, 0), i.similarity,"     \
-    " i.similarity_exact, encode(k.public_key, 'hex'), encode(i.signature, 'hex'),"             \
-    " i.ledger_queue_id, q.ledger_index IS NOT NULL, q.ledger_index, encode(q.leaf_hash, 'hex')," \
+#define RECORD_COLUMNS                                                                             \
+    "i.id, i.dataset_id, i.contributor_id, encode(i.sha256, 'hex'),"                               \
+    " encode(i.text_sha256, 'hex'), b.raw_bytes, i.media_type, coalesce(i.filename, ''),"          \
+    " i.meta::text, i.status, i.dedupe_verdict, coalesce(i.duplicate_of, 0), i.similarity,"        \
+    " i.similarity_exact, encode(k.public_key, 'hex'), encode(i.signature, 'hex'),"                \
+    " i.ledger_queue_id, q.ledger_index IS NOT NULL, q.ledger_index, encode(q.leaf_hash, 'hex'),"  \
     " " MS("i.created_at")
-#define RECORD_FROM                                                                             \
-    " FROM items i JOIN blobs b ON b.sha256 = i.sha256"                                         \
-    " JOIN ledger_queue q ON q.id = i.ledger_queue_id"                                          \
+#define RECORD_FROM                                                                                \
+    " FROM items i JOIN blobs b ON b.sha256 = i.sha256"                                            \
+    " JOIN ledger_queue q ON q.id = i.ledger_queue_id"                                             \
     " LEFT JOIN account_keys k ON k.id = i.key_id"
 
-static void record_read(const PGresult *res, int row, struct arena *arena,
-                        struct item_record *out)
+static void record_read(const PGresult *res, int row, struct arena *arena, struct item_record *out)
 {
     memset(out, 0, sizeof *out);
     out->id = db_result_int64(res, row, 0);
     out->dataset_id = db_result_int64(res, row, 1);
     out->contributor_id = db_result_int64(res, row, 2);
     db_result_hex(res, row, 3, out->sha256, 32);
-    out->has_text_sha256 = !PQgetisnull(res, row, 4) &&
-                           db_result_hex(res, row, 4, out->text_sha256, 32);
+    out->has_text_sha256 =
+        !PQgetisnull(res, row, 4) && db_result_hex(res, row, 4, out->text_sha256, 32);
     out->bytes = (uint64_t)db_result_int64(res, row, 5);
     db_result_text(res, row, 6, out->media_type, sizeof out->media_type);
     db_result_text(res, row, 7, out->filename, sizeof out->filename);
     if (!PQgetisnull(res, row, 8))
-        out->meta_json = arena_strndup(arena, PQgetvalue(res, row, 8),
-                                       (size_t)PQgetlength(res, row, 8));
-    out->status = strcmp(PQgetvalue(res, row, 9), "quarantined") == 0 ? ITEM_QUARANTINED
-                                                                       : ITEM_ACCEPTED;
+        out->meta_json =
+            arena_strndup(arena, PQgetvalue(res, row, 8), (size_t)PQgetlength(res, row, 8));
+    out->status =
+        strcmp(PQgetvalue(res, row, 9), "quarantined") == 0 ? ITEM_QUARANTINED : ITEM_ACCEPTED;
     out->verdict = verdict_parse(PQgetvalue(res, row, 10));
     out->duplicate_of = db_result_int64(res, row, 11);
     out->similarity = PQgetisnull(res, row, 12) ? 0.0 : strtod(PQgetvalue(res, row, 12), NULL);
@@ -720,8 +719,10 @@ enum lode_code item_bands_read(struct db_conn *conn, int64_t item_id, int64_t *k
     db_params_init(&p);
     db_params_int64(&p, item_id);
     db_params_int64(&p, DEDUPE_HASHES);
-    rc = db_query(conn, "SELECT band_key FROM item_bands WHERE item_id = $1 ORDER BY band_key"
-                        " LIMIT $2", &p, &res, err);
+    rc = db_query(conn,
+                  "SELECT band_key FROM item_bands WHERE item_id = $1 ORDER BY band_key"
+                  " LIMIT $2",
+                  &p, &res, err);
     if (rc != LODE_OK)
         return rc;
     n = PQntuples(res);

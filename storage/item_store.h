@@ -46,8 +46,8 @@
 #include "storage/db.h"
 
 #define ITEM_SHINGLE_SCHEME "char:5"
-#define ITEM_CANDIDATES_MAX 64   /* candidates read per item, most shared band keys first */
-#define ITEM_VERIFY_EXACT_MAX 4  /* candidates per item verified by exact Jaccard */
+#define ITEM_CANDIDATES_MAX 64  /* candidates read per item, most shared band keys first */
+#define ITEM_VERIFY_EXACT_MAX 4 /* candidates per item verified by exact Jaccard */
 #define ITEM_MEDIA_TYPE_BYTES 256
 #define ITEM_FILENAME_BYTES 256
 #define ITEM_MINHASH_BYTES (8 + 4 * DEDUPE_HASHES) /* scheme, shingles, minima; little-endian */
@@ -60,17 +60,17 @@ enum item_status {
 
 /* One item to contribute, analysed by the caller. */
 struct item_input {
-    const uint8_t *bytes;     /* the content: a record's text, or a file's bytes */
+    const uint8_t *bytes; /* the content: a record's text, or a file's bytes */
     size_t len;
-    const char *media_type;   /* at most 255 bytes */
-    const char *filename;     /* files only; NULL for records */
-    const char *meta_json;    /* a record's meta object as compact JSON, or NULL */
-    bool is_text;             /* keys.text_sha256, minhash and norm are set */
-    struct dedupe_keys keys;  /* bytes_sha256 always */
+    const char *media_type;  /* at most 255 bytes */
+    const char *filename;    /* files only; NULL for records */
+    const char *meta_json;   /* a record's meta object as compact JSON, or NULL */
+    bool is_text;            /* keys.text_sha256, minhash and norm are set */
+    struct dedupe_keys keys; /* bytes_sha256 always */
     struct dedupe_signature minhash;
-    const char *norm;         /* normalised text (caller memory, not the dedupe workspace) */
+    const char *norm; /* normalised text (caller memory, not the dedupe workspace) */
     size_t norm_len;
-    bool has_signature;       /* Ed25519 over bytes_sha256, already verified by the caller */
+    bool has_signature; /* Ed25519 over bytes_sha256, already verified by the caller */
     uint8_t public_key[32];
     uint8_t signature[64];
 };
@@ -78,16 +78,16 @@ struct item_input {
 /* What happened to one item. For a rejected item only the verdict fields are set. */
 struct item_outcome {
     int64_t item_id;
-    int64_t queue_id;         /* ledger_queue row of its item.contributed entry */
+    int64_t queue_id; /* ledger_queue row of its item.contributed entry */
     int64_t created_at_ms;
-    int64_t key_id;           /* 0 = unsigned */
+    int64_t key_id; /* 0 = unsigned */
     enum item_status status;
     enum dedupe_verdict verdict;
-    int64_t duplicate_of;     /* 0 = none */
+    int64_t duplicate_of; /* 0 = none */
     int64_t duplicate_dataset;
     uint8_t duplicate_sha256[32];
-    double similarity;        /* 1 for an exact duplicate */
-    bool similarity_exact;    /* exact Jaccard, not an estimate */
+    double similarity;     /* 1 for an exact duplicate */
+    bool similarity_exact; /* exact Jaccard, not an estimate */
 };
 
 /* A stored item with its provenance. */
@@ -131,8 +131,8 @@ const char *item_verdict_name(enum dedupe_verdict verdict);
  * (unsigned item where signatures are required, or a key not registered), LODE_EFORBIDDEN
  * (a key registered to another account), LODE_EINVAL, LODE_ENOMEM, or the mapped error. */
 enum lode_code item_contribute(struct db_conn *conn, const struct dataset *ds,
-                               int64_t contributor_id, const struct item_input *items,
-                               size_t count, struct item_outcome *out, size_t *failed_out,
+                               int64_t contributor_id, const struct item_input *items, size_t count,
+                               struct item_outcome *out, size_t *failed_out,
                                struct lode_error *err);
 
 /* Items whose bytes have this SHA-256, oldest first, at most `limit` (1 to 1000).

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/encoding.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "storage/db_internal.h"
 #include "storage/ledger_internal.h"
@@ -40,17 +41,14 @@
 #define LOCK_OBJID INT64_C(0x6c656467)
 #define LOCK_KEY ((LOCK_CLASSID << 32) | LOCK_OBJID)
 
-#define BATCH_MAX_LIMIT 4096
-#define BATCH_DELAY_MS_LIMIT 10000
 #define FOLLOWER_RETRY_MS 1000 /* a non-leader tries the lock this often */
 #define IDLE_POLL_MS 250       /* a leader re-checks the queue this often without notifications */
 #define ERROR_PAUSE_MS 200     /* after a failed batch */
 #define RECONNECT_PAUSE_MS 1000
-#define KEY_FILE_BYTES_MAX 1024
 #define PARTIAL_BUNDLE_LEVEL 3 /* rewritten by every batch until full */
-#define FULL_BUNDLE_LEVEL 9    /* written once; see docs/ledger-storage.md for the measured choice */
-#define DICT_TRAIN_ENTRIES 1024   /* no dictionary until the log holds this many entries */
-#define DICT_SAMPLE_ENTRIES 4096  /* entries the dictionary is trained on, at most */
+#define FULL_BUNDLE_LEVEL 9 /* written once; see docs/ledger-storage.md for the measured choice */
+#define DICT_TRAIN_ENTRIES 1024  /* no dictionary until the log holds this many entries */
+#define DICT_SAMPLE_ENTRIES 4096 /* entries the dictionary is trained on, at most */
 #define DICT_BYTES_MAX (32u << 10)
 
 struct edge_tile {
@@ -65,45 +63,41 @@ struct ledger_sequencer {
     char *database_url, *origin;
     struct note_signer signer;
     char vkey[NOTE_KEY_TEXT_BYTES_MAX];
-
     pthread_t thread;
-    atomic_bool stopping;
     int wake[2]; /* pipe: stop writes, the thread polls the read end */
+    atomic_bool stopping;
 
     /* everything below belongs to the sequencer thread */
     struct db_conn *lock_conn, *work_conn, *listen_conn;
-    bool leader;
-    bool queue_signalled; /* a queue notification arrived since the last count */
-    bool lost_lead;       /* a batch found the lock gone */
-    bool marked_idle;     /* ledger_sequencer_state.idle is true as far as we know */
     uint64_t dict_train_at; /* log size at which to try training the first dictionary */
 
     /* caches at cache_size (see the file comment) */
-    bool cache_valid;
     uint64_t cache_size;
     struct edge_tile edge[TILE_LEVEL_MAX + 1];
     struct edge_tile next_edge[TILE_LEVEL_MAX + 1];
-    bool bundle_valid;
-    uint64_t bundle_index;
-    unsigned bundle_width;
-    uint8_t *bundle_raw;
-    size_t bundle_len;
-    bool next_bundle_valid;
-    uint64_t next_bundle_index;
-    unsigned next_bundle_width;
-    uint8_t *next_bundle_raw;
-    size_t next_bundle_len;
+    uint64_t bundle_index, next_bundle_index;
+    uint8_t *bundle_raw, *next_bundle_raw;
+    size_t bundle_len, next_bundle_len;
+    unsigned bundle_width, next_bundle_width;
 
     /* the newest dictionary, prepared twice: for partial and for full bundles */
-    bool have_dict;
-    uint32_t dict_version;
     struct bundle_dict dict_fast, dict_full;
+    uint32_t dict_version;
 
     /* the batch in progress */
     struct tile_hash_reader thr;
     struct lode_error fetch_err;
     uint64_t batch_new_size;
     size_t batch_count;
+
+    bool leader;
+    bool queue_signalled;   /* a queue notification arrived since the last count */
+    bool lost_lead;         /* a batch found the lock gone */
+    bool marked_idle;       /* ledger_sequencer_state.idle is true as far as we know */
+    bool cache_valid;       /* the caches hold the tree at cache_size */
+    bool bundle_valid;      /* bundle_raw is the last (partial) bundle at cache_size */
+    bool next_bundle_valid; /* staged by the batch in progress */
+    bool have_dict;
 };
 
 /* ---- small utilities ---- */
@@ -117,8 +111,8 @@ static int64_t now_ms(void)
 
 static void log_error(const char *event, const struct lode_error *err)
 {
-    log_emit(LOG_WARN, event, "code", lode_code_name(err->code), "message", err->message,
-             "detail", err->log_detail, (const char *)LOG_END);
+    log_emit(LOG_WARN, event, "code", lode_code_name(err->code), "message", err->message, "detail",
+             err->log_detail, (const char *)LOG_END);
 }
 
 static char *dup_text(const char *s)
@@ -135,7 +129,7 @@ static char *dup_text(const char *s)
 static enum lode_code key_load(const char *path, uint8_t seed_out[NOTE_KEY_BYTES],
                                struct lode_error *err)
 {
-    char text[KEY_FILE_BYTES_MAX + 1];
+    char text[LODE_LEDGER_KEY_FILE_BYTES_MAX + 1];
     size_t n, got = 0;
     FILE *f;
 
@@ -143,8 +137,8 @@ static enum lode_code key_load(const char *path, uint8_t seed_out[NOTE_KEY_BYTES
         return lode_error_set(err, LODE_EINVAL, "the sequencer needs a signing key file");
     f = fopen(path, "rb");
     if (f == NULL)
-        return lode_error_set(err, LODE_EIO, "could not open the signing key file \"%s\": %s",
-                              path, strerror(errno));
+        return lode_error_set(err, LODE_EIO, "could not open the signing key file \"%s\": %s", path,
+                              strerror(errno));
     n = fread(text, 1, sizeof text, f);
     if (ferror(f)) {
         fclose(f);
@@ -153,7 +147,7 @@ static enum lode_code key_load(const char *path, uint8_t seed_out[NOTE_KEY_BYTES
     fclose(f);
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
         n--;
-    if (n > KEY_FILE_BYTES_MAX ||
+    if (n > LODE_LEDGER_KEY_FILE_BYTES_MAX ||
         !base64_decode(text, n, seed_out, NOTE_KEY_BYTES, &got) || got != NOTE_KEY_BYTES) {
         sodium_memzero(text, sizeof text);
         return lode_error_set(err, LODE_EINVAL,
@@ -197,8 +191,8 @@ static enum lode_code connections_open(struct ledger_sequencer *seq, struct lode
         rc = db_exec(seq->listen_conn,
                      "LISTEN " LEDGER_CHANNEL_QUEUE "; LISTEN " LEDGER_CHANNEL_SIZE, err);
     if (rc == LODE_OK && PQsetnonblocking(seq->listen_conn->pg, 1) != 0)
-        rc = lode_error_set(err, LODE_EUNAVAIL, "could not make the listening connection "
-                                                "non-blocking");
+        rc = lode_error_set(err, LODE_EUNAVAIL,
+                            "could not make the listening connection non-blocking");
     if (rc != LODE_OK)
         connections_close(seq);
     seq->queue_signalled = true; /* look at the queue once after (re)connecting */
@@ -362,10 +356,11 @@ static enum lode_code checkpoint_insert(struct db_conn *conn, uint64_t size,
     db_params_bytes(&p, root, MERKLE_HASH_BYTES);
     db_params_text(&p, note);
     rc = db_query(conn,
-                  if_absent ? "INSERT INTO ledger_checkpoints (size, root, note)"
-                              " SELECT $1, $2, $3"
-                              " WHERE NOT EXISTS (SELECT 1 FROM ledger_checkpoints)"
-                            : "INSERT INTO ledger_checkpoints (size, root, note) VALUES ($1, $2, $3)",
+                  if_absent
+                      ? "INSERT INTO ledger_checkpoints (size, root, note)"
+                        " SELECT $1, $2, $3"
+                        " WHERE NOT EXISTS (SELECT 1 FROM ledger_checkpoints)"
+                      : "INSERT INTO ledger_checkpoints (size, root, note) VALUES ($1, $2, $3)",
                   &p, NULL, err);
     if (rc != LODE_OK)
         return rc;
@@ -451,7 +446,8 @@ static enum lode_code dict_refresh(struct ledger_sequencer *seq, struct db_conn 
     bytes = malloc(LODE_ZSTD_DICT_BYTES_MAX);
     if (bytes == NULL)
         abort();
-    if (PQntuples(res) != 1 || !ledger_bytea_read(res, 0, 0, bytes, LODE_ZSTD_DICT_BYTES_MAX, &len)) {
+    if (PQntuples(res) != 1 ||
+        !ledger_bytea_read(res, 0, 0, bytes, LODE_ZSTD_DICT_BYTES_MAX, &len)) {
         PQclear(res);
         free(bytes);
         return lode_error_set(err, LODE_EINTERNAL, "could not read bundle dictionary %" PRIu32,
@@ -496,8 +492,8 @@ static bool dict_train(struct ledger_sequencer *seq, uint64_t size)
     while (n < want && rc == LODE_OK) {
         size_t raw_len = 0, count = 0;
         unsigned width = 0;
-        rc = ledger_bundle_row_read(seq->work_conn, bundles, &raws[bundles], &raw_len, &width,
-                                    &err);
+        rc =
+            ledger_bundle_row_read(seq->work_conn, bundles, &raws[bundles], &raw_len, &width, &err);
         if (rc != LODE_OK)
             break;
         bundles++;
@@ -599,7 +595,7 @@ static enum lode_code bundle_write(struct ledger_sequencer *seq, struct db_conn 
     }
     for (size_t i = 0; i < new_count; i++)
         add += 2 + news[i].len;
-    raw = malloc(old_len + add);
+    raw = malloc(old_len + add > 0 ? old_len + add : 1);
     if (raw == NULL)
         abort();
     if (old_len > 0)
@@ -610,8 +606,7 @@ static enum lode_code bundle_write(struct ledger_sequencer *seq, struct db_conn 
     rc = tile_bundle_encode(news, new_count, raw + old_len, add, &raw_len);
     if (rc != LODE_OK) {
         free(raw);
-        return lode_error_set(err, LODE_EINTERNAL, "could not encode bundle %" PRIu64,
-                              tile->index);
+        return lode_error_set(err, LODE_EINTERNAL, "could not encode bundle %" PRIu64, tile->index);
     }
     raw_len += old_len;
     if (seq->have_dict)
@@ -619,8 +614,8 @@ static enum lode_code bundle_write(struct ledger_sequencer *seq, struct db_conn 
     out = malloc(bundle_codec_bound(raw_len));
     if (out == NULL)
         abort();
-    rc = bundle_codec_compress(dict, tile->width == TILE_WIDTH ? FULL_BUNDLE_LEVEL
-                                                               : PARTIAL_BUNDLE_LEVEL,
+    rc = bundle_codec_compress(dict,
+                               tile->width == TILE_WIDTH ? FULL_BUNDLE_LEVEL : PARTIAL_BUNDLE_LEVEL,
                                raw, raw_len, out, bundle_codec_bound(raw_len), &out_len);
     if (rc != LODE_OK) {
         free(out);
@@ -717,7 +712,7 @@ static enum lode_code batch_tx(struct db_conn *conn, void *arg, struct lode_erro
     size_t k, node_cap, node_count = 0, tile_cap, tile_count = 0, total = 0;
     int64_t *ids = NULL, *lens = NULL;
     uint8_t *entry_bytes = NULL, (*leaves)[MERKLE_HASH_BYTES] = NULL;
-    uint8_t (*hashes)[MERKLE_HASH_BYTES] = NULL, root[MERKLE_HASH_BYTES];
+    uint8_t(*hashes)[MERKLE_HASH_BYTES] = NULL, root[MERKLE_HASH_BYTES];
     struct merkle_node *nodes = NULL;
     struct tile_bundle_entry *views = NULL;
     struct tile_id *tiles = NULL;
@@ -743,8 +738,8 @@ static enum lode_code batch_tx(struct db_conn *conn, void *arg, struct lode_erro
         return rc;
     if (PQntuples(res) == 0) {
         PQclear(res);
-        return lode_error_set(err, LODE_EINTERNAL, "could not integrate: the log has no "
-                                                   "checkpoint");
+        return lode_error_set(err, LODE_EINTERNAL,
+                              "could not integrate: the log has no checkpoint");
     }
     old_size = (uint64_t)db_result_int64(res, 0, 0);
     PQclear(res);
@@ -789,8 +784,8 @@ static enum lode_code batch_tx(struct db_conn *conn, void *arg, struct lode_erro
         ids[i] = db_result_int64(res, (int)i, 0);
         if (!ledger_bytea_read(res, (int)i, 1, entry_bytes + pos, total - pos, &len) || len == 0) {
             PQclear(res);
-            rc = lode_error_set(err, LODE_EINTERNAL, "could not read queued entry %" PRId64,
-                                ids[i]);
+            rc =
+                lode_error_set(err, LODE_EINTERNAL, "could not read queued entry %" PRId64, ids[i]);
             goto free_batch;
         }
         views[i].data = entry_bytes + pos;
@@ -1052,8 +1047,8 @@ static void leader_step(struct ledger_sequencer *seq)
     }
     if (pending < seq->config.batch_max && seq->config.batch_delay_ms > 0) {
         int64_t deadline = now_ms() + seq->config.batch_delay_ms;
-        while (pending >= 0 && pending < seq->config.batch_max &&
-               !atomic_load(&seq->stopping) && now_ms() < deadline) {
+        while (pending >= 0 && pending < seq->config.batch_max && !atomic_load(&seq->stopping) &&
+               now_ms() < deadline) {
             wait_for(seq, (int)(deadline - now_ms()));
             if (seq->queue_signalled)
                 pending = pending_count(seq, seq->config.batch_max);
@@ -1131,13 +1126,14 @@ enum lode_code ledger_sequencer_start(const struct ledger_sequencer_config *conf
     *seq_out = NULL;
     if (config == NULL || config->database_url == NULL || config->origin == NULL ||
         !note_name_is_valid(config->origin, strlen(config->origin)))
-        return lode_error_set(err, LODE_EINVAL, "the sequencer needs a database and a valid "
-                                                "origin");
-    if (config->batch_max < 1 || config->batch_max > BATCH_MAX_LIMIT)
-        return lode_error_set(err, LODE_EINVAL, "batch_max must be from 1 to %d", BATCH_MAX_LIMIT);
-    if (config->batch_delay_ms < 0 || config->batch_delay_ms > BATCH_DELAY_MS_LIMIT)
+        return lode_error_set(err, LODE_EINVAL,
+                              "the sequencer needs a database and a valid origin");
+    if (config->batch_max < 1 || config->batch_max > LODE_LEDGER_BATCH_MAX)
+        return lode_error_set(err, LODE_EINVAL, "batch_max must be from 1 to %d",
+                              LODE_LEDGER_BATCH_MAX);
+    if (config->batch_delay_ms < 0 || config->batch_delay_ms > LODE_LEDGER_BATCH_DELAY_MS_MAX)
         return lode_error_set(err, LODE_EINVAL, "batch_delay_ms must be from 0 to %d",
-                              BATCH_DELAY_MS_LIMIT);
+                              LODE_LEDGER_BATCH_DELAY_MS_MAX);
     if (sodium_init() < 0)
         return lode_error_set(err, LODE_EINTERNAL, "could not initialise libsodium");
     rc = key_load(config->signing_key_path, seed, err);
@@ -1170,8 +1166,7 @@ enum lode_code ledger_sequencer_start(const struct ledger_sequencer_config *conf
     if (pipe(seq->wake) != 0) {
         seq->wake[0] = seq->wake[1] = -1;
         sequencer_free(seq);
-        return lode_error_set(err, LODE_EINTERNAL, "could not create a pipe: %s",
-                              strerror(errno));
+        return lode_error_set(err, LODE_EINTERNAL, "could not create a pipe: %s", strerror(errno));
     }
     rc = connections_open(seq, err);
     if (rc != LODE_OK) {

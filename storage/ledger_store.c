@@ -76,8 +76,8 @@ enum lode_code ledger_tile_row_read(struct db_conn *conn, unsigned level, uint64
     if (!ledger_bytea_read(res, 0, 1, data_out, TILE_DATA_BYTES_MAX, &len) ||
         len != (size_t)db_result_int64(res, 0, 0) * MERKLE_HASH_BYTES) {
         PQclear(res);
-        return lode_error_set(err, LODE_EINTERNAL, "could not read stored tile %u/%" PRIu64,
-                              level, index);
+        return lode_error_set(err, LODE_EINTERNAL, "could not read stored tile %u/%" PRIu64, level,
+                              index);
     }
     PQclear(res);
     *len_out = len;
@@ -215,13 +215,11 @@ enum lode_code ledger_bundle_row_read(struct db_conn *conn, uint64_t index, uint
     /* the size cap is the raw size the row records: a frame declaring more is refused */
     rc = bundle_codec_decompress(&dict, dict != NULL ? 1 : 0, stored, stored_len, raw, raw_cap,
                                  &raw_len, err);
-    if (rc == LODE_OK && (raw_len != raw_cap ||
-                          tile_bundle_decode(raw, raw_len, width, entries, TILE_WIDTH, &count) !=
-                              LODE_OK))
+    if (rc == LODE_OK && (raw_len != raw_cap || tile_bundle_decode(raw, raw_len, width, entries,
+                                                                   TILE_WIDTH, &count) != LODE_OK))
         rc = LODE_EINVAL;
     if (rc != LODE_OK) {
-        rc = lode_error_set(err, LODE_EINTERNAL, "could not decode stored bundle %" PRIu64,
-                            index);
+        rc = lode_error_set(err, LODE_EINTERNAL, "could not decode stored bundle %" PRIu64, index);
         goto free_buffers;
     }
     free(stored);
@@ -329,9 +327,9 @@ enum lode_code ledger_checkpoint_latest(struct db_conn *conn, struct ledger_chec
     PGresult *res = NULL;
     enum lode_code rc;
 
-    rc = db_query(conn,
-                  "SELECT " CHECKPOINT_COLUMNS " FROM ledger_checkpoints ORDER BY size DESC LIMIT 1",
-                  NULL, &res, err);
+    rc = db_query(
+        conn, "SELECT " CHECKPOINT_COLUMNS " FROM ledger_checkpoints ORDER BY size DESC LIMIT 1",
+        NULL, &res, err);
     if (rc != LODE_OK)
         return rc;
     if (PQntuples(res) == 0)
@@ -350,8 +348,7 @@ enum lode_code ledger_checkpoint_at_least(struct db_conn *conn, uint64_t min_siz
     enum lode_code rc;
 
     if (!stored_size_is_valid(min_size))
-        return lode_error_set(err, LODE_ENOTFOUND, "no checkpoint covers size %" PRIu64,
-                              min_size);
+        return lode_error_set(err, LODE_ENOTFOUND, "no checkpoint covers size %" PRIu64, min_size);
     db_params_init(&p);
     db_params_int64(&p, (int64_t)min_size);
     rc = db_query(conn,
@@ -396,8 +393,8 @@ static bool tile_id_is_valid(const struct tile_id *tile)
            tile->index <= (UINT64_C(1) << 54) && (!tile->entries || tile->level == 0);
 }
 
-enum lode_code ledger_tile_read(struct db_conn *conn, const struct tile_id *tile,
-                                uint8_t *data_out, size_t *len_out, struct lode_error *err)
+enum lode_code ledger_tile_read(struct db_conn *conn, const struct tile_id *tile, uint8_t *data_out,
+                                size_t *len_out, struct lode_error *err)
 {
     size_t len = 0;
     enum lode_code rc;
@@ -499,8 +496,9 @@ enum lode_code ledger_entry_read(struct db_conn *conn, uint64_t index, struct ar
     return LODE_OK;
 }
 
-enum lode_code ledger_index_by_leaf(struct db_conn *conn, const uint8_t leaf_hash[MERKLE_HASH_BYTES],
-                                    uint64_t *index_out, struct lode_error *err)
+enum lode_code ledger_index_by_leaf(struct db_conn *conn,
+                                    const uint8_t leaf_hash[MERKLE_HASH_BYTES], uint64_t *index_out,
+                                    struct lode_error *err)
 {
     struct db_params p;
     PGresult *res = NULL;
@@ -557,8 +555,8 @@ static enum lode_code tile_set_load(struct db_conn *conn, const struct tile_id *
     ip += (size_t)snprintf(indices + ip, cap - ip, "{");
     for (size_t i = 0; i < count; i++) {
         lp += (size_t)snprintf(levels + lp, cap - lp, "%s%u", i > 0 ? "," : "", ids[i].level);
-        ip += (size_t)snprintf(indices + ip, cap - ip, "%s%" PRIu64, i > 0 ? "," : "",
-                               ids[i].index);
+        ip +=
+            (size_t)snprintf(indices + ip, cap - ip, "%s%" PRIu64, i > 0 ? "," : "", ids[i].index);
     }
     snprintf(levels + lp, cap - lp, "}");
     snprintf(indices + ip, cap - ip, "}");
@@ -609,13 +607,13 @@ static enum lode_code tile_set_fetch(void *ctx, const struct tile_id *tile, uint
             return LODE_OK;
         }
     }
-    return ledger_tile_row_read(set->conn, tile->level, tile->index, tile->width, data_out,
-                                len_out, set->err);
+    return ledger_tile_row_read(set->conn, tile->level, tile->index, tile->width, data_out, len_out,
+                                set->err);
 }
 
 static enum lode_code prove(struct db_conn *conn, enum merkle_plan_kind kind, uint64_t a,
-                            uint64_t b, uint8_t (*proof_out)[MERKLE_HASH_BYTES],
-                            size_t *count_out, struct lode_error *err)
+                            uint64_t b, uint8_t (*proof_out)[MERKLE_HASH_BYTES], size_t *count_out,
+                            struct lode_error *err)
 {
     struct merkle_node nodes[MERKLE_READ_NODES_MAX];
     struct tile_id ids[MERKLE_READ_NODES_MAX];
@@ -661,8 +659,8 @@ enum lode_code ledger_prove_inclusion(struct db_conn *conn, uint64_t index, uint
     if (rc != LODE_OK)
         return rc;
     if (index >= tree_size) {
-        lode_error_set(err, LODE_EINVAL, "index %" PRIu64 " is not below tree size %" PRIu64,
-                       index, tree_size);
+        lode_error_set(err, LODE_EINVAL, "index %" PRIu64 " is not below tree size %" PRIu64, index,
+                       tree_size);
         lode_error_pointer(err, "index");
         return LODE_EINVAL;
     }
@@ -671,8 +669,8 @@ enum lode_code ledger_prove_inclusion(struct db_conn *conn, uint64_t index, uint
 }
 
 enum lode_code ledger_prove_consistency(struct db_conn *conn, uint64_t from, uint64_t to,
-                                        uint8_t (*proof_out)[MERKLE_HASH_BYTES],
-                                        size_t *count_out, struct lode_error *err)
+                                        uint8_t (*proof_out)[MERKLE_HASH_BYTES], size_t *count_out,
+                                        struct lode_error *err)
 {
     enum lode_code rc;
 

@@ -51,6 +51,12 @@ check "skip: error records" 5 "$(printf '%s\n' "$out" | grep -c '"error":')"
 check "skip: duplicate after bad lines" '{"index":6,"cluster":0,"duplicate_of":0,"similarity":1.0000}' "$(printf '%s\n' "$out" | tail -1)"
 check "skip: warnings" 5 "$(wc -l < "$T/err" | tr -d ' ')"
 
+# a blank line is a bad line too
+printf '{"text": "a"}\n\n{"text": "a"}\n' > "$T/blank.jsonl"
+"$LODE" dedupe --input "$T/blank.jsonl" > /dev/null 2> "$T/err"; rc=$?
+check "blank line: status" 2 "$rc"
+check "blank line: message" "lode dedupe: line 2: line is empty" "$(cat "$T/err")"
+
 # usage errors
 "$LODE" dedupe --input "$T/in.jsonl" --threshold 1.5 > /dev/null 2>&1; check "threshold > 1" 2 "$?"
 "$LODE" dedupe --input "$T/in.jsonl" --threshold x > /dev/null 2>&1; check "threshold text" 2 "$?"

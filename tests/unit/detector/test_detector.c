@@ -3,6 +3,7 @@
  * determinism, the model loader's checks, and the shipped model's recorded reference scores.
  */
 #include <math.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,52 @@ static void test_train_deterministic_and_scores(void)
     free(b);
 }
 
+struct score_job {
+    const struct detector_model *m;
+    const char *text;
+    double expected;
+    int mismatches;
+};
+
+static void *score_many(void *arg)
+{
+    struct score_job *j = arg;
+    for (int i = 0; i < 20; i++) {
+        struct detector_result r;
+        struct lode_error err;
+        if (detector_score(j->m, j->text, strlen(j->text), &r, &err) != LODE_OK ||
+            r.probability != j->expected)
+            j->mismatches++;
+    }
+    return NULL;
+}
+
+/* One model, four threads scoring at once: every result equals the single-threaded one. */
+static void test_concurrent_scoring(void)
+{
+    size_t len = 0;
+    uint8_t *a = train_small(&len, 0);
+    struct detector_model *m = NULL;
+    struct detector_result r;
+    struct lode_error err;
+    pthread_t th[4];
+    struct score_job jobs[4];
+    char *text = make_text(2000, 1);
+    CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, len, &m, &err), LODE_OK);
+    CU_ASSERT_EQUAL(detector_score(m, text, strlen(text), &r, &err), LODE_OK);
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct score_job){m, text, r.probability, 0};
+        CU_ASSERT_EQUAL(pthread_create(&th[i], NULL, score_many, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CU_ASSERT_EQUAL(jobs[i].mismatches, 0);
+    }
+    free(text);
+    detector_model_free(m);
+    free(a);
+}
+
 static void reseal(uint8_t *buf, size_t len)
 {
     crypto_generichash(buf + len - 32, 32, buf, len - 32, NULL, 0);
@@ -336,6 +383,7 @@ static const struct test_case model_cases[] = {
     {"training is deterministic and separates hand-made texts", test_train_deterministic_and_scores},
     {"loader rejects damaged files", test_loader_rejects},
     {"too big and very long texts", test_score_too_big},
+    {"concurrent scoring on one model", test_concurrent_scoring},
     {"shipped model reproduces its reference scores", test_shipped_model_reproduces_reference},
     {NULL, NULL},
 };

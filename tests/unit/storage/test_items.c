@@ -75,8 +75,11 @@ static void test_blobs(void)
     CU_ASSERT_EQUAL(blob_put(bs, conn, big, big_len, h2, &created, &err), LODE_OK);
     db_params_init(&p);
     db_params_bytes(&p, h2, 32);
-    CU_ASSERT_EQUAL_FATAL(db_query(conn, "SELECT octet_length(data), raw_bytes, codec FROM blobs"
-                                         " WHERE sha256 = $1", &p, &res, &err), LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(db_query(conn,
+                                   "SELECT octet_length(data), raw_bytes, codec FROM blobs"
+                                   " WHERE sha256 = $1",
+                                   &p, &res, &err),
+                          LODE_OK);
     CU_ASSERT(db_result_int64(res, 0, 0) < 10000);
     CU_ASSERT_EQUAL(db_result_int64(res, 0, 1), (int64_t)big_len);
     CU_ASSERT_STRING_EQUAL(PQgetvalue(res, 0, 2), "zstd");
@@ -96,8 +99,10 @@ static void test_blobs(void)
     db_params_init(&p);
     db_params_bytes(&p, h, 32);
     db_params_bytes(&p, h2, 32);
-    CU_ASSERT_EQUAL_FATAL(db_query(conn, "UPDATE blobs SET data = (SELECT data FROM blobs WHERE"
-                                         " sha256 = $2) WHERE sha256 = $1", &p, &res, &err),
+    CU_ASSERT_EQUAL_FATAL(db_query(conn,
+                                   "UPDATE blobs SET data = (SELECT data FROM blobs WHERE"
+                                   " sha256 = $2) WHERE sha256 = $1",
+                                   &p, &res, &err),
                           LODE_OK);
     PQclear(res);
     CU_ASSERT_EQUAL(blob_get(bs, conn, h, a, &got, &len, &err), LODE_EINTERNAL);
@@ -212,8 +217,8 @@ static enum lode_code contribute_fn(struct db_conn *c, void *arg, struct lode_er
 
 /* Contributes texts in one transaction (rolled back on failure). */
 static enum lode_code contribute(struct db_conn *c, const struct dataset *ds, int64_t who,
-                                 const char *const *texts, size_t count,
-                                 struct contribute_args *a, struct lode_error *err)
+                                 const char *const *texts, size_t count, struct contribute_args *a,
+                                 struct lode_error *err)
 {
     static struct prepared prep[BATCH_MAX];
 
@@ -243,19 +248,27 @@ static struct dataset make_dataset(const char *name, enum dataset_action exact,
     return d;
 }
 
-#define BASE "A heron stands in the shallow reeds at dawn, waiting without moving for the silver fish to come."
-#define BASE_CASE "a HERON stands in the shallow reeds at dawn -- waiting without moving, for the silver fish to come!"
-#define NEAR "A heron stands in the shallow reeds at dawn, waiting without moving for the silver fish to pass."
-#define OTHER "Trains leave the northern station every hour, loaded with timber, coal and sleepy travellers."
+#define BASE                                                                                       \
+    "A heron stands in the shallow reeds at dawn, waiting without moving for the silver fish to "  \
+    "come."
+#define BASE_CASE                                                                                  \
+    "a HERON stands in the shallow reeds at dawn -- waiting without moving, for the silver fish "  \
+    "to come!"
+#define NEAR                                                                                       \
+    "A heron stands in the shallow reeds at dawn, waiting without moving for the silver fish to "  \
+    "pass."
+#define OTHER                                                                                      \
+    "Trains leave the northern station every hour, loaded with timber, coal and sleepy "           \
+    "travellers."
 
 static void test_contribute(void)
 {
-    struct dataset d = make_dataset("birds", DATASET_REJECT, DATASET_QUARANTINE,
-                                    DATASET_SCOPE_DATASET);
-    struct dataset other = make_dataset("birds-too", DATASET_REJECT, DATASET_REJECT,
-                                        DATASET_SCOPE_DATASET);
-    struct dataset global = make_dataset("all-birds", DATASET_REJECT, DATASET_REJECT,
-                                         DATASET_SCOPE_GLOBAL);
+    struct dataset d =
+        make_dataset("birds", DATASET_REJECT, DATASET_QUARANTINE, DATASET_SCOPE_DATASET);
+    struct dataset other =
+        make_dataset("birds-too", DATASET_REJECT, DATASET_REJECT, DATASET_SCOPE_DATASET);
+    struct dataset global =
+        make_dataset("all-birds", DATASET_REJECT, DATASET_REJECT, DATASET_SCOPE_GLOBAL);
     struct contribute_args a;
     struct lode_error err = {0};
     struct dedupe_params p;
@@ -310,9 +323,9 @@ static void test_contribute(void)
 
     /* a batch is checked against itself, and fails whole */
     items0 = count_rows("items");
-    CU_ASSERT_EQUAL(contribute(conn, &other, alice.id, (const char *[]){OTHER, NEAR, NEAR}, 3,
-                               &a, &err),
-                    LODE_ECONFLICT);
+    CU_ASSERT_EQUAL(
+        contribute(conn, &other, alice.id, (const char *[]){OTHER, NEAR, NEAR}, 3, &a, &err),
+        LODE_ECONFLICT);
     CU_ASSERT_EQUAL(a.failed, 1); /* NEAR is a near duplicate of BASE in "birds-too" */
     CU_ASSERT_EQUAL(a.out[1].verdict, DEDUPE_NEAR);
     CU_ASSERT_EQUAL(count_rows("items"), items0);
@@ -322,8 +335,8 @@ static void test_contribute(void)
  * deleting an item removes its bands (and its blob when nobody else holds the bytes). */
 static void test_index_persists_and_deletes(void)
 {
-    struct dataset d = make_dataset("trains", DATASET_REJECT, DATASET_ACCEPT,
-                                    DATASET_SCOPE_DATASET);
+    struct dataset d =
+        make_dataset("trains", DATASET_REJECT, DATASET_ACCEPT, DATASET_SCOPE_DATASET);
     struct db_conn *c2 = scratch_db_connect(db_url);
     struct contribute_args a;
     struct lode_error err = {0};
@@ -361,8 +374,8 @@ static void test_index_persists_and_deletes(void)
 
 static void test_signatures(void)
 {
-    struct dataset d = make_dataset("signed", DATASET_REJECT, DATASET_REJECT,
-                                    DATASET_SCOPE_DATASET);
+    struct dataset d =
+        make_dataset("signed", DATASET_REJECT, DATASET_REJECT, DATASET_SCOPE_DATASET);
     struct dataset_policy_patch req = {0, 0, 0.0, 0, 1};
     struct contribute_args a;
     struct lode_error err = {0};

@@ -184,10 +184,10 @@ static void verify_log(struct db_conn *conn, const char *vkey, unsigned seed0, i
 {
     struct lode_error err = {0};
     uint64_t total = (uint64_t)threads * per_thread, size;
-    char (*entries)[ENTRY_BYTES_MAX] = calloc(total, sizeof *entries);
+    char(*entries)[ENTRY_BYTES_MAX] = calloc(total, sizeof *entries);
     size_t *lens = calloc(total, sizeof *lens);
     bool *used = calloc(total, sizeof *used);
-    uint8_t (*leaves)[MERKLE_HASH_BYTES] = calloc(total, sizeof *leaves);
+    uint8_t(*leaves)[MERKLE_HASH_BYTES] = calloc(total, sizeof *leaves);
     struct arena *arena = arena_create(0);
     struct merkle_mem mem;
     struct merkle_reader mr;
@@ -212,8 +212,8 @@ static void verify_log(struct db_conn *conn, const char *vkey, unsigned seed0, i
             uint8_t leaf[MERKLE_HASH_BYTES];
             char entry[ENTRY_BYTES_MAX];
             size_t len = entry_make(seed0 + (unsigned)t, i, entry);
-            CU_ASSERT_FATAL(ledger_queue_lookup(conn, ids[t][i], &integrated, &index, leaf,
-                                                &err) == LODE_OK);
+            CU_ASSERT_FATAL(ledger_queue_lookup(conn, ids[t][i], &integrated, &index, leaf, &err) ==
+                            LODE_OK);
             CU_ASSERT_FATAL(integrated && index < total);
             if (used[index])
                 unique = false;
@@ -273,7 +273,8 @@ static void verify_log(struct db_conn *conn, const char *vkey, unsigned seed0, i
                         be[j].data = (const uint8_t *)entries[t.index * TILE_WIDTH + j];
                         be[j].len = lens[t.index * TILE_WIDTH + j];
                     }
-                    CU_ASSERT_FATAL(tile_bundle_encode(be, w, want, TILE_WIDTH * (2 + ENTRY_BYTES_MAX),
+                    CU_ASSERT_FATAL(tile_bundle_encode(be, w, want,
+                                                       TILE_WIDTH * (2 + ENTRY_BYTES_MAX),
                                                        &want_len) == LODE_OK);
                     if (ledger_bundle_read(conn, &t, arena, &got, &got_len, &err) != LODE_OK ||
                         got_len != want_len || memcmp(got, want, want_len) != 0)
@@ -317,22 +318,21 @@ static void verify_log(struct db_conn *conn, const char *vkey, unsigned seed0, i
                 continue;
             }
             if (r > 0) {
-                if (ledger_prove_consistency(conn, prev_size, s, proof, &proof_n, &err) != LODE_OK ||
+                if (ledger_prove_consistency(conn, prev_size, s, proof, &proof_n, &err) !=
+                        LODE_OK ||
                     !merkle_verify_checkpoints_consistent(
                         prev_size, s, (const uint8_t(*)[MERKLE_HASH_BYTES])proof, proof_n,
                         prev_root, root) ||
-                    (prev_size > 0 &&
-                     !merkle_verify_consistency(prev_size, s,
-                                                (const uint8_t(*)[MERKLE_HASH_BYTES])proof,
-                                                proof_n, prev_root, root)))
+                    (prev_size > 0 && !merkle_verify_consistency(
+                                          prev_size, s, (const uint8_t(*)[MERKLE_HASH_BYTES])proof,
+                                          proof_n, prev_root, root)))
                     cons_ok = false;
             }
             /* a few inclusion proofs at this size */
             for (uint64_t i = 0; s > 0 && i < s; i += s / 5 + 1) {
                 if (ledger_prove_inclusion(conn, i, s, proof, &proof_n, &err) != LODE_OK ||
-                    !merkle_verify_inclusion(leaves[i], i, s,
-                                             (const uint8_t(*)[MERKLE_HASH_BYTES])proof, proof_n,
-                                             root))
+                    !merkle_verify_inclusion(
+                        leaves[i], i, s, (const uint8_t(*)[MERKLE_HASH_BYTES])proof, proof_n, root))
                     incl_ok = false;
             }
             prev_size = s;
@@ -442,9 +442,9 @@ static void test_enqueue(void)
     /* bad entries */
     CU_ASSERT_EQUAL(ledger_enqueue(conn, (const uint8_t *)"{\"type\":\"nope\"}", 15, &id, &err),
                     LODE_EINVAL);
-    CU_ASSERT_EQUAL(ledger_enqueue(conn, (const uint8_t *)"{ \"type\": \"item.flagged\"}", 25, &id,
-                                   &err),
-                    LODE_EINVAL);
+    CU_ASSERT_EQUAL(
+        ledger_enqueue(conn, (const uint8_t *)"{ \"type\": \"item.flagged\"}", 25, &id, &err),
+        LODE_EINVAL);
     big = calloc(1, 70000);
     CU_ASSERT_EQUAL(ledger_enqueue(conn, big, 70000, &id, &err), LODE_ETOOBIG);
     free(big);
@@ -486,14 +486,13 @@ static void test_sequencer(void)
     verify_log(conn, ledger_sequencer_vkey(seq), 10, THREADS, PER, ids);
 
     /* an index cannot be used twice, whatever a second writer tries */
-    CU_ASSERT_EQUAL(db_exec(conn,
-                            "INSERT INTO ledger_leaves VALUES (5, sha256('x'::bytea), 1)", &err),
-                    LODE_ECONFLICT);
+    CU_ASSERT_EQUAL(
+        db_exec(conn, "INSERT INTO ledger_leaves VALUES (5, sha256('x'::bytea), 1)", &err),
+        LODE_ECONFLICT);
     CU_ASSERT_STRING_EQUAL(err.constraint, "ledger_leaves_pkey");
-    CU_ASSERT_EQUAL(db_exec(conn,
-                            "UPDATE ledger_queue SET ledger_index = 7 WHERE ledger_index = 8",
-                            &err),
-                    LODE_ECONFLICT);
+    CU_ASSERT_EQUAL(
+        db_exec(conn, "UPDATE ledger_queue SET ledger_index = 7 WHERE ledger_index = 8", &err),
+        LODE_ECONFLICT);
     CU_ASSERT_STRING_EQUAL(err.constraint, "ledger_queue_index_unique");
 
     CU_ASSERT_EQUAL(ledger_storage_stats(conn, &st, &err), LODE_OK);
@@ -590,7 +589,8 @@ static void test_dictionary(void)
     CU_ASSERT(query_int(conn, "SELECT count(*) FROM ledger_bundles"
                               " WHERE dictionary_id IS NOT NULL") >= 2);
     CU_ASSERT_EQUAL(query_int(conn, "SELECT count(*) FROM ledger_bundles"
-                                    " WHERE dictionary_id IS NULL"), 4);
+                                    " WHERE dictionary_id IS NULL"),
+                    4);
     CU_ASSERT_EQUAL(ledger_storage_stats(conn, &after, &err), LODE_OK);
     CU_ASSERT_EQUAL(after.entries, 3 * PER);
     CU_ASSERT(after.bundle_bytes < after.raw_entry_bytes);
@@ -601,9 +601,11 @@ static void test_dictionary(void)
 
 static void test_bad_config(void)
 {
-    struct ledger_sequencer_config cfg = {
-        .database_url = "postgresql:///nonexistent", .origin = ORIGIN,
-        .signing_key_path = key_path, .batch_max = 0, .batch_delay_ms = 0};
+    struct ledger_sequencer_config cfg = {.database_url = "postgresql:///nonexistent",
+                                          .origin = ORIGIN,
+                                          .signing_key_path = key_path,
+                                          .batch_max = 0,
+                                          .batch_delay_ms = 0};
     struct ledger_sequencer *seq = NULL;
     struct lode_error err = {0};
     char bad_key[] = "/tmp/lode_ledger_badkey_XXXXXX";
@@ -633,12 +635,9 @@ static void test_bad_config(void)
 }
 
 static const struct test_case ledger_cases[] = {
-    {"enqueue", test_enqueue},
-    {"bad config", test_bad_config},
-    {"sequencer", test_sequencer},
-    {"two sequencers", test_two_sequencers},
-    {"dictionary", test_dictionary},
-    {NULL, NULL},
+    {"enqueue", test_enqueue},       {"bad config", test_bad_config},
+    {"sequencer", test_sequencer},   {"two sequencers", test_two_sequencers},
+    {"dictionary", test_dictionary}, {NULL, NULL},
 };
 
 static const struct test_suite suites[] = {
