@@ -24,6 +24,7 @@
 
 #include "api/handlers.h"
 #include "api/internal.h"
+#include "api/items_upload.h"
 #include "core/encoding.h"
 #include "core/json.h"
 #include "storage/blob_store.h"
@@ -33,18 +34,6 @@
 #include "storage/ledger_store.h"
 
 #define PROVENANCE_LIST_MAX 50
-#define HEADER_NAME_BYTES 256
-
-enum upload_kind { UPLOAD_RECORD, UPLOAD_BATCH, UPLOAD_FILE };
-
-struct record_in {
-    const char *text;
-    size_t len;
-    const char *meta_json;
-    bool has_signature;
-    uint8_t public_key[32];
-    uint8_t signature[64];
-};
 
 struct items_call {
     int64_t dataset_id;
@@ -135,237 +124,6 @@ static void error_at(const struct items_call *call, size_t i, struct lode_error 
     memcpy(err->message, msg, sizeof err->message);
     snprintf(pos, sizeof pos, "/line/%zu", i + 1);
     lode_error_pointer(err, pos);
-}
-
-/* ---- parsing (loop thread) ---- */
-
-static bool decode_fixed(const char *text, uint8_t *out, size_t want)
-{
-    size_t n = 0;
-    return text != NULL && base64_decode(text, strlen(text), out, want, &n) && n == want;
-}
-
-/* A key and a signature, both or neither (from headers or fields). */
-static bool signature_parse(const char *key, const char *sig, const char *where,
-                            struct record_in *r, struct lode_error *err)
-{
-    if (key == NULL && sig == NULL)
-        return true;
-    if ((key == NULL) != (sig == NULL)) {
-        lode_error_set(err, LODE_EINVAL, "%s: a key and a signature go together", where);
-        return false;
-    }
-    if (!decode_fixed(key, r->public_key, 32)) {
-        lode_error_set(err, LODE_EINVAL,
-                       "%s: the key must be the base64 of a 32-byte Ed25519 "
-                       "public key",
-                       where);
-        return false;
-    }
-    if (!decode_fixed(sig, r->signature, 64)) {
-        lode_error_set(err, LODE_EINVAL,
-                       "%s: the signature must be the base64 of a 64-byte "
-                       "Ed25519 signature",
-                       where);
-        return false;
-    }
-    r->has_signature = true;
-    return true;
-}
-
-/* One record object; with_signature lets it carry "key" and "signature". */
-static bool record_parse(struct request *req, json_t *obj, bool with_signature, struct record_in *r,
-                         struct lode_error *err)
-{
-    static const char *const plain[] = {"text", "meta", NULL};
-    static const char *const signed_fields[] = {"text", "meta", "key", "signature", NULL};
-    json_t *text, *meta;
-    const char *key = NULL, *sig = NULL;
-
-    if (!json_is_object(obj)) {
-        lode_error_set(err, LODE_EINVAL, "a record must be a JSON object");
-        return false;
-    }
-    if (json_object_check_fields(obj, with_signature ? signed_fields : plain, err) != LODE_OK)
-        return false;
-    text = json_object_get(obj, "text");
-    if (!json_is_string(text)) {
-        lode_error_set(err, LODE_EINVAL, "field \"text\" is required and must be a string");
-        lode_error_pointer(err, "/text");
-        return false;
-    }
-    r->text = json_string_value(text);
-    r->len = json_string_length(text);
-    if (r->len == 0) {
-        lode_error_set(err, LODE_EINVAL, "field \"text\" must not be empty");
-        lode_error_pointer(err, "/text");
-        return false;
-    }
-    if (r->len > LODE_DEDUPE_TEXT_BYTES_MAX) {
-        lode_error_set(err, LODE_ETOOBIG, "field \"text\" holds %zu bytes; the limit is %u", r->len,
-                       LODE_DEDUPE_TEXT_BYTES_MAX);
-        lode_error_pointer(err, "/text");
-        return false;
-    }
-    if (memchr(r->text, '\0', r->len) != NULL) {
-        lode_error_set(err, LODE_EINVAL, "field \"text\" must not contain U+0000");
-        lode_error_pointer(err, "/text");
-        return false;
-    }
-    meta = json_object_get(obj, "meta");
-    if (meta != NULL) {
-        char *dump;
-        if (!json_is_object(meta)) {
-            lode_error_set(err, LODE_EINVAL, "field \"meta\" must be an object");
-            lode_error_pointer(err, "/meta");
-            return false;
-        }
-        dump = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
-        if (dump == NULL || strlen(dump) > LODE_ITEM_META_BYTES_MAX ||
-            strstr(dump, "\\u0000") != NULL) {
-            bool big = dump != NULL && strlen(dump) > LODE_ITEM_META_BYTES_MAX;
-            free(dump);
-            lode_error_set(err, big ? LODE_ETOOBIG : LODE_EINVAL,
-                           big ? "field \"meta\" is over %d bytes as compact JSON"
-                               : "field \"meta\" cannot be stored (it holds U+0000)",
-                           LODE_ITEM_META_BYTES_MAX);
-            lode_error_pointer(err, "/meta");
-            return false;
-        }
-        r->meta_json = arena_strndup(req->arena, dump, strlen(dump));
-        free(dump);
-    }
-    if (with_signature && (json_get_string(obj, "key", false, 64, &key, err) != LODE_OK ||
-                           json_get_string(obj, "signature", false, 128, &sig, err) != LODE_OK ||
-                           !signature_parse(key, sig, "fields \"key\" and \"signature\"", r, err)))
-        return false;
-    return true;
-}
-
-static bool parse_record(struct request *req, struct items_call *call, struct lode_error *err)
-{
-    json_t *obj;
-
-    if (req->body_len > LODE_ITEM_RECORD_BYTES_MAX) {
-        lode_error_set(err, LODE_ETOOBIG, "a JSON record is at most %u bytes",
-                       LODE_ITEM_RECORD_BYTES_MAX);
-        return false;
-    }
-    obj = json_body_parse(req->body, req->body_len, LODE_ITEM_RECORD_BYTES_MAX, LODE_JSON_DEPTH_MAX,
-                          err);
-    if (obj == NULL)
-        return false;
-    request_own_json(req, obj);
-    call->count = 1;
-    call->records = arena_calloc(req->arena, 1, sizeof *call->records);
-    return call->records != NULL && record_parse(req, obj, false, &call->records[0], err) &&
-           signature_parse(request_header(req, "lode-key"), request_header(req, "lode-signature"),
-                           "headers Lode-Key and Lode-Signature", &call->records[0], err);
-}
-
-static bool parse_batch(struct request *req, struct items_call *call, struct lode_error *err)
-{
-    const char *p = req->body, *end = req->body + req->body_len;
-    size_t lines = 0;
-
-    if (req->body_len > LODE_ITEM_BATCH_BYTES_MAX) {
-        lode_error_set(err, LODE_ETOOBIG, "an NDJSON batch is at most %u bytes",
-                       LODE_ITEM_BATCH_BYTES_MAX);
-        return false;
-    }
-    for (const char *q = p; q < end; q++)
-        lines += *q == '\n';
-    lines += end[-1] != '\n';
-    if (lines > LODE_ITEM_BATCH_RECORDS_MAX) {
-        lode_error_set(err, LODE_ETOOBIG, "an NDJSON batch holds at most %d records, not %zu",
-                       LODE_ITEM_BATCH_RECORDS_MAX, lines);
-        return false;
-    }
-    call->records = arena_calloc(req->arena, lines, sizeof *call->records);
-    if (call->records == NULL) {
-        lode_error_set(err, LODE_ENOMEM, "could not hold the batch");
-        return false;
-    }
-    for (size_t n = 0; p < end; n++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t len = (size_t)((nl != NULL ? nl : end) - p);
-        json_t *obj;
-
-        if (len > 0 && p[len - 1] == '\r')
-            len--;
-        call->count = n;
-        if (len == 0) {
-            lode_error_set(err, LODE_EINVAL, "line %zu is empty: every line is one record", n + 1);
-            goto at_line;
-        }
-        obj = json_body_parse(p, len, LODE_ITEM_RECORD_BYTES_MAX, LODE_JSON_DEPTH_MAX, err);
-        if (obj == NULL) {
-            error_at(call, n, err);
-            return false;
-        }
-        request_own_json(req, obj);
-        if (!record_parse(req, obj, true, &call->records[n], err)) {
-            error_at(call, n, err);
-            return false;
-        }
-        p = nl != NULL ? nl + 1 : end;
-        call->count = n + 1;
-    }
-    return true;
-at_line : {
-    char ptr[32];
-    snprintf(ptr, sizeof ptr, "/line/%zu", call->count + 1);
-    lode_error_pointer(err, ptr);
-}
-    return false;
-}
-
-/* Printable ASCII without the characters given; 1 to 255 bytes. */
-static bool header_value_ok(const char *v, const char *forbidden)
-{
-    size_t n = v != NULL ? strlen(v) : 0;
-
-    if (n == 0 || n >= HEADER_NAME_BYTES)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e || strchr(forbidden, v[i]))
-            return false;
-    return true;
-}
-
-static bool parse_file(struct request *req, struct items_call *call, struct lode_error *err)
-{
-    const char *name = request_header(req, "lode-filename");
-    const char *type = request_header(req, "lode-media-type");
-
-    if (!header_value_ok(name, "/\\\"") || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-        lode_error_set(err, LODE_EINVAL,
-                       "a file upload needs a Lode-Filename header: 1 to 255 "
-                       "printable ASCII characters without / \\ or \"");
-        lode_error_pointer(err, "Lode-Filename");
-        return false;
-    }
-    if (type == NULL)
-        type = "application/octet-stream";
-    if (!header_value_ok(type, "") || strchr(type, '/') == NULL) {
-        lode_error_set(err, LODE_EINVAL,
-                       "Lode-Media-Type must be a media type such as "
-                       "text/csv (printable ASCII, at most 255 bytes)");
-        lode_error_pointer(err, "Lode-Media-Type");
-        return false;
-    }
-    call->filename = name;
-    call->media_type = type;
-    call->count = 1;
-    call->records = arena_calloc(req->arena, 1, sizeof *call->records);
-    if (call->records == NULL) {
-        lode_error_set(err, LODE_ENOMEM, "could not hold the upload");
-        return false;
-    }
-    call->records[0].text = req->body;
-    call->records[0].len = req->body_len;
-    return signature_parse(request_header(req, "lode-key"), request_header(req, "lode-signature"),
-                           "headers Lode-Key and Lode-Signature", &call->records[0], err);
 }
 
 /* ---- the contribution (database worker) ---- */
@@ -667,6 +425,10 @@ void handle_items_create(struct request *req)
     struct items_call *call = call_new(req);
     const char *ct = request_header(req, "content-type");
     struct lode_error err;
+    struct upload_headers headers = {
+        request_header(req, "lode-key"), request_header(req, "lode-signature"),
+        request_header(req, "lode-filename"), request_header(req, "lode-media-type")};
+    struct item_upload up;
     bool ok;
 
     if (request_param_id(req, 0, &call->dataset_id, &err) != LODE_OK)
@@ -702,15 +464,14 @@ void handle_items_create(struct request *req)
                        ct);
         goto problem;
     }
-    if (req->body_len == 0) {
-        lode_error_set(&err, LODE_EINVAL, "the body is empty: send a record, records or a file");
-        goto problem;
-    }
-    ok = call->kind == UPLOAD_RECORD  ? parse_record(req, call, &err)
-         : call->kind == UPLOAD_BATCH ? parse_batch(req, call, &err)
-                                      : parse_file(req, call, &err);
+    ok = items_upload_parse(req->arena, call->kind, req->body, req->body_len, &headers, &up, &err);
+    request_own_json(req, up.docs);
     if (!ok)
         goto problem;
+    call->count = up.count;
+    call->records = up.records;
+    call->filename = up.filename;
+    call->media_type = up.media_type;
     if (call->idem_key != NULL)
         idempotency_request_hash(req->method, req->path, (const uint8_t *)req->body, req->body_len,
                                  call->request_hash);
