@@ -320,7 +320,7 @@ static void on_header_timeout(evutil_socket_t fd, short what, void *arg)
 
     if (st->cur != NULL && st->cur->method == NULL) {
         log_emit(LOG_DEBUG, "header_timeout", "remote", c->remote, LOG_END);
-        conn_close(c);
+        reject(c, LODE_EREQTIMEOUT, "request headers did not arrive within 10 seconds");
     }
 }
 

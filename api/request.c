@@ -276,6 +276,7 @@ int api_status_for(enum lode_code code)
     case LODE_ECONFLICT: return 409;
     case LODE_EGONE: return 410;
     case LODE_EPRECOND: return 412;
+    case LODE_EREQTIMEOUT: return 408;
     case LODE_ETOOBIG: return 413;
     case LODE_EURITOOLONG: return 414;
     case LODE_EMEDIATYPE: return 415;
@@ -300,6 +301,7 @@ static const char *title_for(int status)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 410: return "Gone";
     case 412: return "Precondition Failed";

@@ -85,6 +85,7 @@ const char *lode_code_name(enum lode_code code)
     case LODE_ECONFLICT: return "conflict";
     case LODE_EGONE: return "gone";
     case LODE_EPRECOND: return "precondition_failed";
+    case LODE_EREQTIMEOUT: return "request_timeout";
     case LODE_ETOOBIG: return "too_large";
     case LODE_EURITOOLONG: return "uri_too_long";
     case LODE_EMEDIATYPE: return "unsupported_media_type";

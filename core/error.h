@@ -26,6 +26,7 @@ enum lode_code {
     LODE_ECONFLICT,    /* state conflict: duplicate, already done (409) */
     LODE_EGONE,        /* existed once, no longer (410) */
     LODE_EPRECOND,     /* precondition failed (412) */
+    LODE_EREQTIMEOUT,  /* the client was too slow sending its request (408) */
     LODE_ETOOBIG,      /* body or item over a limit (413) */
     LODE_EURITOOLONG,  /* request target over a limit (414) */
     LODE_EMEDIATYPE,   /* unsupported content type (415) */

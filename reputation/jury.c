@@ -152,7 +152,7 @@ enum lode_code reputation_jury_draw(const struct reputation_config *cfg,
     struct reputation_seat_holder holders[LODE_JURY_SEATS_MAX];
     size_t holder_pool[LODE_JURY_SEATS_MAX];
     size_t holder_count = 0, eligible = 0;
-    int64_t *weights, *left, total;
+    int64_t *weights, *left, total = 0;
     struct stream stream;
     enum lode_code rc;
 

@@ -79,6 +79,14 @@ s=socket.create_connection(("127.0.0.1",'"$HTTP_PORT"'))
 s.sendall(sys.stdin.buffer.read())
 print(s.recv(4096).split(b"\r\n")[0].decode())')
 expect_eq "malformed HTTP/1.1 request line is a 400" "HTTP/1.1 400 Bad Request" "$got"
+# a client that starts a request and stalls gets 408 once the header deadline passes
+got=$(python3 -c '
+import socket
+s=socket.create_connection(("127.0.0.1",'"$HTTP_PORT"'))
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+s.settimeout(20)
+print(s.recv(4096).split(b"\r\n")[0].decode())')
+expect_eq "a slow HTTP/1.1 client gets 408" "HTTP/1.1 408 Request Timeout" "$got"
 
 # ---- accounts, tokens, keys, roles ----
 OP=$(operator_token)

@@ -599,6 +599,34 @@ static void test_dictionary(void)
     db_conn_close(conn);
 }
 
+/* The server drops every connection of the sequencer: it reconnects, takes the lock again and
+ * carries on from the latest checkpoint. */
+static void test_reconnect(void)
+{
+    enum { PER = 200 };
+    char url[SCRATCH_URL_BYTES], vkey[NOTE_KEY_TEXT_BYTES_MAX];
+    struct db_conn *conn = fresh_db(url);
+    struct seen seen;
+    struct ledger_sequencer *seq;
+    int64_t **ids = ids_alloc(2, PER);
+
+    atomic_init(&seen.max_size, 0);
+    atomic_init(&seen.calls, 0);
+    seq = seq_start(url, 32, 1, &seen);
+    snprintf(vkey, sizeof vkey, "%s", ledger_sequencer_vkey(seq));
+    produce_all(url, 60, 1, PER, ids);
+    CU_ASSERT_FATAL(wait_size(conn, PER));
+    CU_ASSERT(query_int(conn, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                              " WHERE datname = current_database()"
+                              " AND pid <> pg_backend_pid()") >= 3);
+    produce_all(url, 61, 1, PER, &ids[1]);
+    CU_ASSERT_FATAL(wait_size(conn, 2 * PER));
+    ledger_sequencer_stop(seq);
+    verify_log(conn, vkey, 60, 2, PER, ids);
+    ids_free(ids, 2);
+    db_conn_close(conn);
+}
+
 static void test_bad_config(void)
 {
     struct ledger_sequencer_config cfg = {.database_url = "postgresql:///nonexistent",
@@ -635,9 +663,13 @@ static void test_bad_config(void)
 }
 
 static const struct test_case ledger_cases[] = {
-    {"enqueue", test_enqueue},       {"bad config", test_bad_config},
-    {"sequencer", test_sequencer},   {"two sequencers", test_two_sequencers},
-    {"dictionary", test_dictionary}, {NULL, NULL},
+    {"enqueue", test_enqueue},
+    {"bad config", test_bad_config},
+    {"sequencer", test_sequencer},
+    {"two sequencers", test_two_sequencers},
+    {"dictionary", test_dictionary},
+    {"reconnect", test_reconnect},
+    {NULL, NULL},
 };
 
 static const struct test_suite suites[] = {
