@@ -33,6 +33,7 @@ struct api_config {
     const char *ledger_key_path; /* Ed25519 seed (base64) that signs checkpoints */
     int ledger_batch_max;
     int ledger_batch_delay_ms;
+    const char *detector_model_path; /* empty: the shipped model, found beside the binary */
 };
 
 /* Serves until a shutdown signal. Returns LODE_OK after a clean shutdown, or the error that

@@ -48,6 +48,9 @@ void handle_items_create(struct request *req);
 void handle_items_get(struct request *req);
 void handle_items_content(struct request *req);
 
+/* detect.c */
+void handle_detect(struct request *req);
+
 /* test-only: sleeps in PostgreSQL (enabled by --debug-routes) */
 void handle_debug_sleep(struct request *req);
 

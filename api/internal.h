@@ -244,9 +244,17 @@ struct server {
     atomic_int loops_running;
     int listen_fds[2];
     struct ledger_sequencer *sequencer;
+    struct detector_model *detector; /* NULL when no model could be loaded */
     const char *ledger_origin;
     const char *ledger_vkey;
 };
+
+/* ---- rate limits (ratelimit.c) ---- */
+
+/* Takes one token from the account's bucket (burst size, refill rate). Returns false when
+ * empty, with the seconds until a token is back. */
+bool ratelimit_take(int64_t account_id, double burst, double per_second, int *remaining_out,
+                    int *retry_after_s_out);
 
 /* ---- the ledger (ledger.c) ---- */
 

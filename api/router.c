@@ -66,6 +66,8 @@ static const struct route routes[] = {
      "provenance of an item"},
     {"GET", "/v1/items/{sha256}/content", handle_items_content, 0, 30000,
      ROLE_ANY_AUTHENTICATED, "the bytes of an item"},
+    {"POST", "/v1/detect", handle_detect, 96 * KB, 10000, ROLE_ANY_AUTHENTICATED,
+     "score a text for machine generation"},
     /* debug routes last, counted only when enabled (test servers) */
     {"GET", "/debug/sleep", handle_debug_sleep, 0, 30000, ROLE_PUBLIC,
      "sleep in PostgreSQL (test servers only)"},

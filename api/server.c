@@ -28,6 +28,7 @@
 
 #include "api/internal.h"
 #include "core/log.h"
+#include "detector/detector.h"
 #include "storage/ledger_sequencer.h"
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -434,6 +435,23 @@ static enum lode_code start_sequencer(struct server *server, struct lode_error *
     return LODE_OK;
 }
 
+/* The detector is optional: without a model file the server runs and /v1/detect says so. */
+static void load_detector(struct server *server)
+{
+    char path[4096];
+    struct lode_error err;
+
+    if (detector_model_locate(server->config.detector_model_path, path, sizeof path, &err) !=
+            LODE_OK ||
+        detector_model_load(path, &server->detector, &err) != LODE_OK) {
+        log_emit(LOG_WARN, "detector_unavailable", "message", err.message, LOG_END);
+        server->detector = NULL;
+        return;
+    }
+    log_emit(LOG_INFO, "detector_loaded", "path", path, "version",
+             detector_model_version(server->detector), LOG_END);
+}
+
 /* ---- signals and the main thread ---- */
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -515,6 +533,7 @@ enum lode_code api_serve(const struct api_config *config, struct lode_error *err
         if (rc != LODE_OK)
             goto out_loops;
     }
+    load_detector(&server);
     rc = start_sequencer(&server, err);
     if (rc != LODE_OK)
         goto out_loops;
@@ -549,6 +568,7 @@ enum lode_code api_serve(const struct api_config *config, struct lode_error *err
     event_base_free(main_base);
 out_loops:
     ledger_sequencer_stop(server.sequencer); /* no more wakes after this */
+    detector_model_free(server.detector);
     db_pool_destroy(server.pool); /* finishes queued jobs, whose requests are orphans now */
     server.pool = NULL;
     for (int i = 0; i < server.loop_count; i++)

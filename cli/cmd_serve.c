@@ -45,6 +45,8 @@ int cmd_serve(int argc, char **argv)
          "most entries the sequencer integrates in one batch (one checkpoint)", 1, 4096},
         {"ledger-batch-delay-ms", OPTION_INT, &batch_delay, "5",
          "how long the sequencer gathers a batch after the first entry arrives", 0, 10000},
+        {"detector-model", OPTION_STRING, &cfg.detector_model_path, "",
+         "synthetic-text detector model file (default: the shipped model)", 0, 0},
         {"migrate", OPTION_FLAG, &cfg.migrate, "true", "apply pending migrations at start", 0, 0},
         {"log-level", OPTION_STRING, &log_level, "info", "debug, info, warn or error", 0, 0},
         {"debug-routes", OPTION_FLAG, &debug_routes, "false",

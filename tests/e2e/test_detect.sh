@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# POST /v1/detect: verdicts with evidence, bad input, size limit and the per-account rate limit.
+. "$(dirname "$0")/lib.sh"
+e2e_start
+OP=$(operator_token)
+T="$E2E_TMP"
+detect() { curl -sS --http2-prior-knowledge -H "Authorization: Bearer $OP" -H 'content-type: application/json' "$@" "$H/v1/detect"; }
+TEXT="The harbour was quiet that morning, and the fishermen argued about the weather while the gulls waited on the railings. Nobody expected the ferry to be late again, yet it was, and the old woman with the basket of eggs complained loudly to anyone who would listen. Her grandson laughed, kicked a pebble into the water and said the captain probably overslept, which was not far from the truth."
+jq -n --arg t "$TEXT" '{text: $t}' >"$T/body.json"
+detect -o "$T/r1" -d @"$T/body.json"
+check "a paragraph gets a verdict with a score" jq -e '(.verdict | IN("human","synthetic","uncertain")) and (.score | type) == "number" and (.model_version | startswith("lode-detector/"))' "$T/r1"
+check "the verdict comes with evidence" jq -e '(.evidence | length) > 0 and (.evidence[0].explanation | length) > 0' "$T/r1"
+detect -o "$T/r2" -d '{"text":"too short"}'
+check "a short text is insufficient, with no score" jq -e '.verdict == "insufficient" and .score == null' "$T/r2"
+expect_eq "empty body is a 400" 400 "$(detect -o /dev/null -w '%{http_code}' -d '')"
+expect_eq "a non-string text is a 400" 400 "$(detect -o /dev/null -w '%{http_code}' -d '{"text":5}')"
+expect_eq "an unknown field is a 400" 400 "$(detect -o /dev/null -w '%{http_code}' -d '{"text":"a","lang":"en"}')"
+head -c 70000 /dev/zero | tr '\0' a | jq -Rs '{text: .}' >"$T/big.json"
+expect_eq "a text over 64 KiB is a 413" 413 "$(detect -o /dev/null -w '%{http_code}' -d @"$T/big.json")"
+expect_eq "no token is a 401" 401 "$(curl -sS --http2-prior-knowledge -o /dev/null -w '%{http_code}' -H 'content-type: application/json' -d @"$T/body.json" "$H/v1/detect")"
+pids=()
+for i in $(seq 1 40); do detect -o /dev/null -w '%{http_code}\n' -d '{"text":"x"}' >>"$T/codes" & pids+=($!); done
+wait "${pids[@]}"
+check "40 requests at once hit the rate limit (429)" grep -q 429 "$T/codes"
+check "429 carries Retry-After" bash -c "curl -sS --http2-prior-knowledge -i -H 'Authorization: Bearer $OP' -H 'content-type: application/json' -d '{\"text\":\"x\"}' '$H/v1/detect' | grep -qi '^retry-after: [0-9]'"
+e2e_finish
