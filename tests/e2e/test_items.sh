@@ -49,6 +49,7 @@ expect_eq "an unknown policy member is refused" 400 "$(post /v1/datasets '{"name
 expect_eq "a dataset without a name is refused" 400 "$(post /v1/datasets '{"description":"x"}' "${AA[@]}" "${JSON[@]}")"
 expect_eq "GET a dataset" 200 "$(get "/v1/datasets/$D1" "${AB[@]}")"
 check "GET returns its name" jq -e '.name == "poems"' "$T/out"
+expect_eq "datasets need a token" 401 "$(get /v1/datasets)"
 expect_eq "GET an unknown dataset is 404" 404 "$(get /v1/datasets/999999 "${AA[@]}")"
 expect_eq "list one owner's datasets" 200 "$(get "/v1/datasets?owner=$BID" "${AA[@]}")"
 check "the owner filter applies" jq -e "(.items | length) == 1 and .items[0].id == $DG" "$T/out"
@@ -228,7 +229,15 @@ expect_eq "its retry is answered 201 again" 201 "$code"
 expect_eq "the retry returns the same item" "$(jq .items[0].item "$T/i1") $(jq .items[0].ledger.index "$T/i1")" "$(jq .items[0].item "$T/out") $(jq .items[0].ledger.index "$T/out")"
 check "the retry is marked as a replay" grep -qi '^idempotent-replayed: true' "$T/hdr"
 expect_eq "a retried upload created one item only" "$(echo "$before" | awk '{print $1+1, $2+1}')" "$(counts | awk '{print $1, $2}')"
+before=$(counts)
+printf '{"text":"idempotent batch line about harbours"}\n{"text":"idempotent batch line about mountain passes"}\n' >"$T/bi"
+code=$("${CURL[@]}" -o "$T/bi1" -w '%{http_code}' "${AA[@]}" "${NDJSON[@]}" -H "idempotency-key: batch-1" --data-binary "@$T/bi" "$H/v1/datasets/$D1/items")
+expect_eq "a batch with an Idempotency-Key" 201 "$code"
+code=$("${CURL[@]}" -o "$T/bi2" -w '%{http_code}' "${AA[@]}" "${NDJSON[@]}" -H "idempotency-key: batch-1" --data-binary "@$T/bi" "$H/v1/datasets/$D1/items")
+expect_eq "its retry replays the same two receipts" "201 $(jq -c '[.items[] | [.item, .ledger.index]]' "$T/bi1")" "$code $(jq -c '[.items[] | [.item, .ledger.index]]' "$T/bi2")"
+expect_eq "a malformed Idempotency-Key is 400" 400 "$(post "/v1/datasets/$D1/items" '{"text":"x y z"}' "${AA[@]}" "${JSON[@]}" -H "idempotency-key: has space")"
 expect_eq "the key with another body is 422" 422 "$(post "/v1/datasets/$D1/items" '{"text":"something else"}' "${AA[@]}" "${JSON[@]}" -H "idempotency-key: up-1")"
+expect_eq "a retried batch created its two items once" "$(echo "$before" | awk '{print $1+2, $2+2}')" "$(counts | awk '{print $1, $2}')"
 
 # ---- files ----
 head -c 5000 /dev/urandom >"$T/file.bin"
