@@ -150,14 +150,6 @@ static bool parse_limit_cursor(struct request *req, struct accounts_call *call)
     return true;
 }
 
-static bool job_failed(struct request *req)
-{
-    if (req->job.result == LODE_OK)
-        return false;
-    reply_problem(req, &req->job.err);
-    return true;
-}
-
 /* ---- GET /v1/me, GET /v1/accounts/{id} ---- */
 
 static enum lode_code run_account_get(struct db_conn *conn, struct db_job *job)
@@ -169,7 +161,7 @@ static enum lode_code run_account_get(struct db_conn *conn, struct db_job *job)
 static void after_account_get(struct request *req)
 {
     struct accounts_call *call = req->user;
-    if (!job_failed(req))
+    if (!request_job_failed(req))
         reply_json(req, 200, account_json(&call->account));
 }
 
@@ -198,7 +190,7 @@ static enum lode_code run_account_create(struct db_conn *conn, struct db_job *jo
 static void after_account_create(struct request *req)
 {
     struct accounts_call *call = req->user;
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     reply_header(req, "location",
                  arena_sprintf(req->arena, "/v1/accounts/%lld", (long long)call->account.id));
@@ -272,7 +264,7 @@ static void after_account_list(struct request *req)
     struct accounts_call *call = req->user;
     json_t *items;
 
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     items = json_array();
     for (int i = 0; i < call->count; i++)
@@ -304,7 +296,7 @@ static void after_token_create(struct request *req)
     struct accounts_call *call = req->user;
     json_t *body;
 
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     body = token_json(&call->token);
     json_object_set_new(body, "token", json_string(call->token_text));
@@ -350,7 +342,7 @@ static void after_token_list(struct request *req)
     struct accounts_call *call = req->user;
     json_t *items;
 
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     items = json_array();
     for (int i = 0; i < call->count; i++)
@@ -376,7 +368,7 @@ static enum lode_code run_token_revoke(struct db_conn *conn, struct db_job *job)
 
 static void after_token_revoke(struct request *req)
 {
-    if (!job_failed(req))
+    if (!request_job_failed(req))
         reply_empty(req, 204);
 }
 
@@ -462,7 +454,7 @@ static void after_key_register(struct request *req)
         reply_problem(req, &err);
         return;
     }
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     ledger_await_receipts(req, &call->queue_id, 1, call, key_registered);
 }
@@ -510,7 +502,7 @@ static void after_key_list(struct request *req)
     struct accounts_call *call = req->user;
     json_t *items;
 
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     items = json_array();
     for (int i = 0; i < call->count; i++)

@@ -185,34 +185,6 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Internal Server Error" : "Unknown";
-    }
-}
-
 static void process(struct conn *c);
 
 void h1_send_response(struct request *req)
@@ -223,7 +195,7 @@ void h1_send_response(struct request *req)
     bool head = req->method != NULL && strcmp(req->method, "HEAD") == 0;
     bool close_after = !st->keep_alive || !st->complete || c->loop->shutting_down;
 
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", req->status, reason(req->status));
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", req->status, api_status_reason(req->status));
     if (req->resp_content_type != NULL)
         evbuffer_add_printf(out, "content-type: %s\r\n", req->resp_content_type);
     if (req->status != 204 && req->status != 304)

@@ -113,6 +113,10 @@ void reply_header(struct request *req, const char *name, const char *value);
 
 /* Status and problem type for an error code. */
 int api_status_for(enum lode_code code);
+/* The reason phrase of a status code ("Not Found"). */
+const char *api_status_reason(int status);
+/* After a database job: false if it succeeded; otherwise answers its problem and returns true. */
+bool request_job_failed(struct request *req);
 
 /* Request helpers (request.c). */
 const char *request_header(const struct request *req, const char *lower_name);

@@ -116,14 +116,6 @@ static struct ledger_call *call_new(struct request *req)
     return call;
 }
 
-static bool job_failed(struct request *req)
-{
-    if (req->job.result == LODE_OK)
-        return false;
-    reply_problem(req, &req->job.err);
-    return true;
-}
-
 /* ---- /ledger/checkpoint ---- */
 
 static enum lode_code run_checkpoint(struct db_conn *conn, struct db_job *job)
@@ -135,7 +127,7 @@ static enum lode_code run_checkpoint(struct db_conn *conn, struct db_job *job)
 static void after_checkpoint(struct request *req)
 {
     struct ledger_call *call = req->user;
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     reply_header(req, "cache-control", "no-cache");
     reply_text(req, 200, "text/plain; charset=utf-8",
@@ -172,7 +164,7 @@ static void after_tile(struct request *req)
     char hex[HEX_ENCODED_BYTES(16)];
     const char *inm = request_header(req, "if-none-match");
 
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     /* tiles never change once written at a width: the ETag is their hash */
     crypto_hash_sha256(digest, call->data, call->len);
@@ -215,7 +207,7 @@ static void after_ledger_info(struct request *req)
     struct ledger_call *call = req->user;
     json_t *body;
 
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     body = json_pack("{s:s, s:s, s:I, s:o, s:s, s:s}", "origin", req->server->ledger_origin,
                      "verifier_key", req->server->ledger_vkey, "size", (json_int_t)call->cp.size,
@@ -262,7 +254,7 @@ static enum lode_code run_inclusion(struct db_conn *conn, struct db_job *job)
 static void after_inclusion(struct request *req)
 {
     struct ledger_call *call = req->user;
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     reply_json(req, 200,
                json_pack("{s:I, s:I, s:o, s:o}", "index", (json_int_t)call->a, "tree_size",
@@ -295,7 +287,7 @@ static enum lode_code run_consistency(struct db_conn *conn, struct db_job *job)
 static void after_consistency(struct request *req)
 {
     struct ledger_call *call = req->user;
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     reply_json(req, 200,
                json_pack("{s:I, s:I, s:o}", "from", (json_int_t)call->a, "to",
@@ -355,7 +347,7 @@ static void after_entry(struct request *req)
     struct ledger_call *call = req->user;
     json_t *entry;
 
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     entry = json_loadb((const char *)call->data, call->len, 0, NULL);
     char *b64 = arena_alloc(req->arena, BASE64_ENCODED_BYTES(call->len));
@@ -389,7 +381,7 @@ static enum lode_code run_leaf(struct db_conn *conn, struct db_job *job)
 static void after_leaf(struct request *req)
 {
     struct ledger_call *call = req->user;
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     reply_json(req, 200, json_pack("{s:I, s:o}", "index", (json_int_t)call->a, "leaf_hash",
                                    hash_hex(call->hash)));
@@ -479,7 +471,7 @@ static void after_receipt_check(struct request *req)
     struct ledger_call *call = req->user;
     json_t *entry, *body;
 
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     if (!call->integrated) {
         wait_for_integration(req);
@@ -566,7 +558,7 @@ static enum lode_code run_append(struct db_conn *conn, struct db_job *job)
 
 static void after_append(struct request *req)
 {
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     check_receipt(req);
 }
@@ -659,7 +651,7 @@ static void append_attestation(struct request *req)
 
 static void after_key_check(struct request *req)
 {
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     append_attestation(req);
 }

@@ -293,9 +293,14 @@ int api_status_for(enum lode_code code)
     return 500;
 }
 
-static const char *title_for(int status)
+const char *api_status_reason(int status)
 {
     switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -312,7 +317,7 @@ static const char *title_for(int status)
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
+    default: return status >= 500 ? "Internal Server Error" : "Unknown";
     }
 }
 
@@ -427,10 +432,10 @@ void reply_problem(struct request *req, const struct lode_error *err)
                  err->log_detail, LOG_END);
     snprintf(type, sizeof type, "urn:lode:problem:%s", lode_code_name(err->code));
     json_object_set_new(p, "type", json_string(type));
-    json_object_set_new(p, "title", json_string(title_for(status)));
+    json_object_set_new(p, "title", json_string(api_status_reason(status)));
     json_object_set_new(p, "status", json_integer(status));
     /* messages come from our own format strings, but may quote client bytes */
-    json_t *detail = json_string(err->message[0] != '\0' ? err->message : title_for(status));
+    json_t *detail = json_string(err->message[0] != '\0' ? err->message : api_status_reason(status));
     json_object_set_new(p, "detail", detail != NULL ? detail : json_string("invalid input"));
     if (req->target != NULL) {
         json_t *inst = json_stringn(req->path != NULL ? req->path : req->target,
@@ -555,6 +560,14 @@ void request_own_json(struct request *req, json_t *value)
 }
 
 /* ---- database jobs ---- */
+
+bool request_job_failed(struct request *req)
+{
+    if (req->job.result == LODE_OK)
+        return false;
+    reply_problem(req, &req->job.err);
+    return true;
+}
 
 static void destroy_arena(void *a)
 {
