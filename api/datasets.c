@@ -42,14 +42,6 @@ static struct datasets_call *call_new(struct request *req)
     return call;
 }
 
-static bool job_failed(struct request *req)
-{
-    if (req->job.result == LODE_OK)
-        return false;
-    reply_problem(req, &req->job.err);
-    return true;
-}
-
 static json_t *time_json(int64_t ms)
 {
     char buf[64];
@@ -192,7 +184,7 @@ static enum lode_code run_create(struct db_conn *conn, struct db_job *job)
 static void after_create(struct request *req)
 {
     struct datasets_call *call = req->user;
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     reply_header(req, "location",
                  arena_sprintf(req->arena, "/v1/datasets/%lld", (long long)call->dataset.id));
@@ -247,7 +239,7 @@ static void after_list(struct request *req)
     struct datasets_call *call = req->user;
     json_t *items, *page;
 
-    if (job_failed(req))
+    if (request_job_failed(req))
         return;
     items = json_array();
     for (int i = 0; i < call->count; i++)
@@ -322,7 +314,7 @@ static enum lode_code run_get(struct db_conn *conn, struct db_job *job)
 static void after_get(struct request *req)
 {
     struct datasets_call *call = req->user;
-    if (!job_failed(req))
+    if (!request_job_failed(req))
         reply_json(req, 200, dataset_json(&call->dataset));
 }
 

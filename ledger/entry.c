@@ -120,9 +120,10 @@ enum lode_code ledger_entry_validate(const char *bytes, size_t len, size_t *type
         return err != NULL && err->code == LODE_ETOOBIG ? LODE_ETOOBIG : LODE_EINVAL;
     rc = ledger_entry_encode(entry, &canonical, &canonical_len, err);
     if (rc == LODE_OK) {
-        type_index(json_string_value(json_object_get(entry, "type")),
-                   json_string_length(json_object_get(entry, "type")), &type);
-        if (canonical_len != len || memcmp(canonical, bytes, len) != 0)
+        const json_t *t = json_object_get(entry, "type"); /* encode checked it is a string */
+        if (t != NULL)
+            type_index(json_string_value(t), json_string_length(t), &type);
+        if (canonical == NULL || canonical_len != len || memcmp(canonical, bytes, len) != 0)
             rc = lode_error_set(err, LODE_EINVAL, "ledger entry is not in canonical JSON form");
     }
     free(canonical);

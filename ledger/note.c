@@ -174,7 +174,7 @@ enum lode_code note_signer_parse(const char *text, size_t len, struct note_signe
     static const char prefix[] = "PRIVATE+KEY+";
     char name[LODE_NOTE_NAME_BYTES_MAX + 1];
     uint8_t seed[NOTE_KEY_BYTES];
-    uint32_t key_id;
+    uint32_t key_id = 0;
     enum lode_code rc;
 
     if (len < sizeof prefix - 1 || memcmp(text, prefix, sizeof prefix - 1) != 0)

@@ -366,6 +366,9 @@ static enum lode_code advance(const struct reputation_config *cfg, struct reputa
     for (;;) {
         struct reputation_round *r = b->round_count > 0 ? &b->rounds[b->round_count - 1] : NULL;
         enum lode_code rc;
+        if (r == NULL && (b->state == REPUTATION_BOND_COMMIT || b->state == REPUTATION_BOND_REVEAL))
+            return lode_error_set(err, LODE_EINTERNAL, "bond %lld is voting without a round",
+                                  (long long)b->id);
         switch (b->state) {
         case REPUTATION_BOND_POSTED:
             if (now_ms < b->window_end_ms)
@@ -834,9 +837,9 @@ int64_t reputation_bond_next_deadline(const struct reputation_bond *bond)
     case REPUTATION_BOND_POSTED:
         return bond->window_end_ms;
     case REPUTATION_BOND_COMMIT:
-        return r->commit_deadline_ms;
+        return r != NULL ? r->commit_deadline_ms : INT64_MAX; /* a voting bond has a round */
     case REPUTATION_BOND_REVEAL:
-        return r->reveal_deadline_ms;
+        return r != NULL ? r->reveal_deadline_ms : INT64_MAX;
     case REPUTATION_BOND_APPEALABLE:
         return bond->appeal_deadline_ms;
     case REPUTATION_BOND_AWAITING_DRAW:

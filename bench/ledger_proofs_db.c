@@ -1,0 +1,509 @@
+/*
+ * bench/ledger_proofs_db.c — proof latency on a large ledger stored in PostgreSQL.
+ *
+ *   ledger_proofs_db [--database-url URL] [--entries N]
+ *   (URL defaults to LODE_BENCH_DATABASE_URL; the role must be allowed to CREATE DATABASE)
+ *
+ * In a fresh database made on that server (dropped afterwards):
+ *   build        N ~300-byte canonical entries (default 1,000,000) are queued with
+ *                ledger_enqueue in transactions of 10,000, then one sequencer (batch_max 4096)
+ *                integrates them; the time until the latest checkpoint covers all N is printed,
+ *                with the rate it implies.
+ *   inclusion    on one connection, 2,000 pseudo-random indices: ledger_prove_inclusion(index, N)
+ *                alone, and the same followed by merkle_verify_inclusion against the checkpoint
+ *                root (the leaf hash comes from ledger_entry_read beforehand, not timed).
+ *   consistency  200 pseudo-random pairs of checkpointed sizes 0 < from < to:
+ *                ledger_prove_consistency, each proof checked outside the timed region.
+ * Latencies are p50/p90/p99 in microseconds; each percentile is the median over 3 passes.
+ * Prints figures only.
+ */
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "core/encoding.h"
+#include "core/log.h"
+#include "ledger/merkle.h"
+#include "storage/db.h"
+#include "storage/ledger_sequencer.h"
+#include "storage/ledger_store.h"
+
+#define PASSES 3
+#define PROBES 2000
+#define PAIRS 200
+#define TX_ENTRIES 10000
+#define BATCH_MAX 4096
+#define BATCH_DELAY_MS 2
+#define ENTRIES_MAX UINT64_C(100000000)
+#define URL_BYTES 2048
+#define ENTRY_BYTES_MAX 512
+#define SETTING_BYTES 128
+
+static const char *admin_url;
+static char key_path[64];
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void die(const char *what, const struct lode_error *err)
+{
+    fprintf(stderr, "ledger_proofs_db: %s: %s (%s)\n", what, err != NULL ? err->message : "",
+            err != NULL ? err->log_detail : "");
+    exit(3);
+}
+
+/* splitmix64: a fixed pseudo-random sequence, so every run probes the same indices. */
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+/* A canonical item.contributed entry of about 300 bytes, distinct for every n. */
+static size_t entry_make(uint64_t n, char out[ENTRY_BYTES_MAX])
+{
+    uint8_t digest[crypto_hash_sha512_BYTES], in[8];
+    char hex[HEX_ENCODED_BYTES(32)], sig[BASE64_ENCODED_BYTES(64)];
+
+    for (int i = 0; i < 8; i++)
+        in[i] = (uint8_t)(n >> (8 * i));
+    crypto_hash_sha512(digest, in, sizeof in);
+    hex_encode(digest, 32, hex);
+    base64_encode(digest, 64, sig);
+    return (size_t)snprintf(out, ENTRY_BYTES_MAX,
+                            "{\"account\":%" PRIu64 ",\"dataset\":\"ds-%04u\",\"item_sha256\":\"%s\","
+                            "\"licence\":\"CC-BY-4.0\",\"media_type\":\"text/plain\","
+                            "\"signature\":\"%s\",\"size_bytes\":%" PRIu64 ","
+                            "\"type\":\"item.contributed\"}",
+                            1000 + n % 8, (unsigned)(n % 97), hex, sig, 100 + n * 7);
+}
+
+/* ---- the scratch database ---- */
+
+static PGconn *pg_connect(const char *url)
+{
+    PGconn *pg = PQconnectdb(url);
+
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fprintf(stderr, "ledger_proofs_db: could not connect: %s", PQerrorMessage(pg));
+        exit(3);
+    }
+    return pg;
+}
+
+static void admin_exec(const char *sql)
+{
+    PGconn *pg = pg_connect(admin_url);
+    PGresult *res = PQexec(pg, sql);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "ledger_proofs_db: could not run \"%s\": %s", sql, PQerrorMessage(pg));
+        exit(3);
+    }
+    PQclear(res);
+    PQfinish(pg);
+}
+
+/* The server's value of a setting, for the header ("?" when it cannot be read). */
+static void admin_setting(const char *sql, char out[SETTING_BYTES])
+{
+    PGconn *pg = pg_connect(admin_url);
+    PGresult *res = PQexec(pg, sql);
+
+    snprintf(out, SETTING_BYTES, "?");
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        snprintf(out, SETTING_BYTES, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    PQfinish(pg);
+}
+
+static void conninfo_append(char *out, size_t cap, const char *key, const char *value)
+{
+    size_t n = strlen(out);
+
+    n += (size_t)snprintf(out + n, cap - n, "%s%s='", n > 0 ? " " : "", key);
+    for (const char *v = value; *v != '\0' && n + 3 < cap; v++) {
+        if (*v == '\'' || *v == '\\')
+            out[n++] = '\\';
+        out[n++] = *v;
+    }
+    snprintf(out + n, cap - n, "'");
+}
+
+/* Creates database `name` and writes a conninfo string for it (the admin URL's other fields). */
+static void db_make(const char *name, char url_out[URL_BYTES])
+{
+    char sql[128], *errmsg = NULL;
+    PQconninfoOption *opts;
+
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    admin_exec(sql);
+    opts = PQconninfoParse(admin_url, &errmsg);
+    if (opts == NULL) {
+        fprintf(stderr, "ledger_proofs_db: could not parse the database URL\n");
+        PQfreemem(errmsg);
+        exit(2);
+    }
+    url_out[0] = '\0';
+    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        if (o->val != NULL && strcmp(o->keyword, "dbname") != 0)
+            conninfo_append(url_out, URL_BYTES, o->keyword, o->val);
+    conninfo_append(url_out, URL_BYTES, "dbname", name);
+    PQconninfoFree(opts);
+}
+
+static void db_drop(const char *name)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    admin_exec(sql);
+}
+
+static void key_file_write(void)
+{
+    uint8_t seed[32];
+    char b64[BASE64_ENCODED_BYTES(32)];
+    size_t len;
+    int fd;
+
+    randombytes_buf(seed, sizeof seed);
+    base64_encode(seed, sizeof seed, b64);
+    len = strlen(b64);
+    snprintf(key_path, sizeof key_path, "/tmp/lode_bench_key_XXXXXX");
+    fd = mkstemp(key_path);
+    if (fd < 0 || write(fd, b64, len) != (ssize_t)len) {
+        fprintf(stderr, "ledger_proofs_db: could not write the signing key file\n");
+        exit(3);
+    }
+    close(fd);
+    sodium_memzero(seed, sizeof seed);
+}
+
+/* ---- building the log ---- */
+
+static double enqueue_all(struct db_conn *conn, uint64_t entries)
+{
+    struct lode_error err = {0};
+    char entry[ENTRY_BYTES_MAX];
+    int64_t id;
+    double t0 = now_s();
+
+    for (uint64_t done = 0; done < entries;) {
+        uint64_t end = done + TX_ENTRIES < entries ? done + TX_ENTRIES : entries;
+        if (db_exec(conn, "BEGIN", &err) != LODE_OK)
+            die("could not begin", &err);
+        for (; done < end; done++) {
+            size_t len = entry_make(done, entry);
+            if (ledger_enqueue(conn, (const uint8_t *)entry, len, &id, &err) != LODE_OK)
+                die("could not enqueue", &err);
+        }
+        if (db_exec(conn, "COMMIT", &err) != LODE_OK)
+            die("could not commit", &err);
+    }
+    return now_s() - t0;
+}
+
+/* Starts the sequencer and waits for a checkpoint of at least `entries`; returns the seconds. */
+static double integrate_all(const char *url, struct db_conn *conn, uint64_t entries,
+                            struct ledger_checkpoint *cp_out)
+{
+    struct ledger_sequencer_config cfg = {
+        .database_url = url,
+        .origin = "bench.example/lode",
+        .signing_key_path = key_path,
+        .batch_max = BATCH_MAX,
+        .batch_delay_ms = BATCH_DELAY_MS,
+    };
+    struct ledger_sequencer *seq = NULL;
+    struct lode_error err = {0};
+    struct timespec pause = {0, 20 * 1000000}; /* polling lightly: the machine is small */
+    double t0 = now_s(), t1;
+
+    if (ledger_sequencer_start(&cfg, &seq, &err) != LODE_OK)
+        die("could not start the sequencer", &err);
+    for (;;) {
+        if (ledger_checkpoint_latest(conn, cp_out, &err) == LODE_OK && cp_out->size >= entries)
+            break;
+        nanosleep(&pause, NULL);
+    }
+    t1 = now_s();
+    ledger_sequencer_stop(seq);
+    return t1 - t0;
+}
+
+/* ---- latency figures ---- */
+
+struct percentiles {
+    double p50, p90, p99;
+};
+
+static double nearest_rank(const double *sorted, size_t n, double q)
+{
+    size_t rank = (size_t)(q * (double)n + 0.999999);
+    return sorted[rank == 0 ? 0 : rank - 1];
+}
+
+/* Sorts `us` in place and reads p50/p90/p99. */
+static struct percentiles percentiles_of(double *us, size_t n)
+{
+    struct percentiles p;
+
+    qsort(us, n, sizeof us[0], cmp_double);
+    p.p50 = nearest_rank(us, n, 0.50);
+    p.p90 = nearest_rank(us, n, 0.90);
+    p.p99 = nearest_rank(us, n, 0.99);
+    return p;
+}
+
+/* Each percentile's median over the passes. */
+static struct percentiles percentiles_median(const struct percentiles *passes)
+{
+    double a[PASSES], b[PASSES], c[PASSES];
+    struct percentiles m;
+
+    for (int i = 0; i < PASSES; i++) {
+        a[i] = passes[i].p50;
+        b[i] = passes[i].p90;
+        c[i] = passes[i].p99;
+    }
+    qsort(a, PASSES, sizeof a[0], cmp_double);
+    qsort(b, PASSES, sizeof b[0], cmp_double);
+    qsort(c, PASSES, sizeof c[0], cmp_double);
+    m.p50 = a[PASSES / 2];
+    m.p90 = b[PASSES / 2];
+    m.p99 = c[PASSES / 2];
+    return m;
+}
+
+static void percentiles_print(const char *label, const struct percentiles *passes,
+                              double hashes_mean)
+{
+    struct percentiles m = percentiles_median(passes);
+
+    printf("  %-34s p50 %9.1f  p90 %9.1f  p99 %9.1f us  (%.1f hashes/proof)\n", label, m.p50,
+           m.p90, m.p99, hashes_mean);
+}
+
+static void measure_inclusion(struct db_conn *conn, const struct ledger_checkpoint *cp)
+{
+    static uint64_t index[PROBES];
+    static uint8_t leaf[PROBES][MERKLE_HASH_BYTES];
+    static double us[PROBES];
+    uint8_t proof[MERKLE_PROOF_HASHES_MAX][MERKLE_HASH_BYTES];
+    struct percentiles prove_only[PASSES], prove_verify[PASSES];
+    struct lode_error err = {0};
+    struct arena *arena = arena_create(1 << 20);
+    uint64_t state = 42, hashes = 0;
+    size_t count = 0;
+
+    if (arena == NULL)
+        die("could not create an arena", NULL);
+    for (size_t i = 0; i < PROBES; i++) {
+        uint8_t *entry = NULL;
+        size_t len = 0;
+        index[i] = next_random(&state) % cp->size;
+        arena_reset(arena);
+        if (ledger_entry_read(conn, index[i], arena, &entry, &len, leaf[i], &err) != LODE_OK)
+            die("could not read an entry", &err);
+    }
+    arena_destroy(arena);
+
+    for (int pass = 0; pass < PASSES; pass++) {
+        for (size_t i = 0; i < PROBES; i++) {
+            double t0 = now_s();
+            if (ledger_prove_inclusion(conn, index[i], cp->size, proof, &count, &err) != LODE_OK)
+                die("could not prove inclusion", &err);
+            us[i] = (now_s() - t0) * 1e6;
+            hashes += count;
+        }
+        prove_only[pass] = percentiles_of(us, PROBES);
+        for (size_t i = 0; i < PROBES; i++) {
+            double t0 = now_s();
+            if (ledger_prove_inclusion(conn, index[i], cp->size, proof, &count, &err) != LODE_OK)
+                die("could not prove inclusion", &err);
+            if (!merkle_verify_inclusion(leaf[i], index[i], cp->size,
+                                         (const uint8_t(*)[MERKLE_HASH_BYTES])proof, count,
+                                         cp->root))
+                die("an inclusion proof did not verify", NULL);
+            us[i] = (now_s() - t0) * 1e6;
+        }
+        prove_verify[pass] = percentiles_of(us, PROBES);
+    }
+    printf("inclusion proofs, %d random indices in a tree of %" PRIu64 ", one connection:\n",
+           PROBES, cp->size);
+    percentiles_print("ledger_prove_inclusion", prove_only,
+                      (double)hashes / (double)(PASSES * PROBES));
+    percentiles_print("prove + merkle_verify_inclusion", prove_verify,
+                      (double)hashes / (double)(PASSES * PROBES));
+}
+
+struct sized_root {
+    uint64_t size;
+    uint8_t root[MERKLE_HASH_BYTES];
+};
+
+/* Every checkpointed size above 0 with its root, ascending; returns how many. */
+static size_t checkpoint_sizes(const char *url, struct sized_root **out)
+{
+    PGconn *pg = pg_connect(url);
+    PGresult *res = PQexec(pg, "SELECT size FROM ledger_checkpoints WHERE size > 0 ORDER BY size");
+    struct db_conn *conn = NULL;
+    struct lode_error err = {0};
+    struct ledger_checkpoint cp;
+    size_t n;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "ledger_proofs_db: could not list checkpoints: %s", PQerrorMessage(pg));
+        exit(3);
+    }
+    n = (size_t)PQntuples(res);
+    *out = calloc(n > 0 ? n : 1, sizeof **out);
+    if (*out == NULL)
+        die("could not allocate the checkpoint list", NULL);
+    if (db_conn_open(url, &conn, &err) != LODE_OK)
+        die("could not connect", &err);
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i].size = strtoull(PQgetvalue(res, (int)i, 0), NULL, 10);
+        if (ledger_checkpoint_at_least(conn, (*out)[i].size, &cp, &err) != LODE_OK ||
+            cp.size != (*out)[i].size)
+            die("could not read a checkpoint", &err);
+        memcpy((*out)[i].root, cp.root, MERKLE_HASH_BYTES);
+    }
+    db_conn_close(conn);
+    PQclear(res);
+    PQfinish(pg);
+    return n;
+}
+
+static void measure_consistency(const char *url, struct db_conn *conn)
+{
+    static double us[PAIRS];
+    static size_t from[PAIRS], to[PAIRS];
+    uint8_t proof[MERKLE_PROOF_HASHES_MAX][MERKLE_HASH_BYTES];
+    struct percentiles passes[PASSES];
+    struct lode_error err = {0};
+    struct sized_root *cps = NULL;
+    size_t n = checkpoint_sizes(url, &cps), count = 0;
+    uint64_t state = 7, hashes = 0;
+
+    if (n < 2) {
+        printf("consistency proofs: fewer than two non-empty checkpoints, not measured\n");
+        free(cps);
+        return;
+    }
+    for (size_t i = 0; i < PAIRS; i++) {
+        size_t a = (size_t)(next_random(&state) % n), b;
+        do
+            b = (size_t)(next_random(&state) % n);
+        while (b == a);
+        from[i] = a < b ? a : b;
+        to[i] = a < b ? b : a;
+    }
+    for (int pass = 0; pass < PASSES; pass++) {
+        for (size_t i = 0; i < PAIRS; i++) {
+            const struct sized_root *f = &cps[from[i]], *t = &cps[to[i]];
+            double t0 = now_s();
+            if (ledger_prove_consistency(conn, f->size, t->size, proof, &count, &err) != LODE_OK)
+                die("could not prove consistency", &err);
+            us[i] = (now_s() - t0) * 1e6;
+            hashes += count;
+            if (!merkle_verify_consistency(f->size, t->size,
+                                           (const uint8_t(*)[MERKLE_HASH_BYTES])proof, count,
+                                           f->root, t->root))
+                die("a consistency proof did not verify", NULL);
+        }
+        passes[pass] = percentiles_of(us, PAIRS);
+    }
+    printf("consistency proofs, %d random pairs among %zu checkpointed sizes (each verified,"
+           " untimed):\n",
+           PAIRS, n);
+    percentiles_print("ledger_prove_consistency", passes, (double)hashes / (double)(PASSES * PAIRS));
+    free(cps);
+}
+
+int main(int argc, char **argv)
+{
+    char name[64], url[URL_BYTES], version[SETTING_BYTES], fsync_on[SETTING_BYTES];
+    struct lode_error err = {0};
+    struct db_conn *conn = NULL;
+    struct ledger_checkpoint cp;
+    uint64_t entries = 1000000;
+    double enqueue_s, integrate_s;
+
+    admin_url = getenv("LODE_BENCH_DATABASE_URL");
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--database-url") == 0 && i + 1 < argc) {
+            admin_url = argv[++i];
+        } else if (strcmp(argv[i], "--entries") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            entries = strtoull(argv[++i], &end, 10);
+            if (end == argv[i] || *end != '\0' || entries < 1 || entries > ENTRIES_MAX) {
+                fprintf(stderr, "ledger_proofs_db: --entries takes 1 .. %" PRIu64 "\n",
+                        ENTRIES_MAX);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "usage: ledger_proofs_db [--database-url URL] [--entries N]\n");
+            return 2;
+        }
+    }
+    if (admin_url == NULL || admin_url[0] == '\0') {
+        fprintf(stderr, "ledger_proofs_db: set LODE_BENCH_DATABASE_URL or --database-url\n");
+        return 2;
+    }
+    if (sodium_init() < 0)
+        return 3;
+    log_set_level(LOG_WARN);
+    key_file_write();
+    admin_setting("SHOW server_version", version);
+    admin_setting("SHOW fsync", fsync_on);
+
+    printf("ledger proofs on PostgreSQL %s (fsync %s), %ld cores online, N = %" PRIu64
+           " entries\n",
+           version, fsync_on, sysconf(_SC_NPROCESSORS_ONLN), entries);
+    fflush(stdout);
+
+    snprintf(name, sizeof name, "lode_bench_proofs_%d", (int)getpid());
+    db_make(name, url);
+    if (db_conn_open(url, &conn, &err) != LODE_OK || db_migrate(conn, NULL, &err) != LODE_OK)
+        die("could not prepare the database", &err);
+
+    enqueue_s = enqueue_all(conn, entries);
+    printf("enqueue   %" PRIu64 " entries in transactions of %d: %.1f s (%.0f entries/s)\n",
+           entries, TX_ENTRIES, enqueue_s, (double)entries / enqueue_s);
+    fflush(stdout);
+    integrate_s = integrate_all(url, conn, entries, &cp);
+    printf("integrate one sequencer, batch_max %d, delay %d ms: %.1f s (%.0f entries/s),"
+           " checkpoint size %" PRIu64 "\n",
+           BATCH_MAX, BATCH_DELAY_MS, integrate_s, (double)entries / integrate_s, cp.size);
+    printf("latencies are the median over %d passes of each percentile\n", PASSES);
+    fflush(stdout);
+
+    measure_inclusion(conn, &cp);
+    fflush(stdout);
+    measure_consistency(url, conn);
+
+    db_conn_close(conn);
+    db_drop(name);
+    unlink(key_path);
+    return 0;
+}
