@@ -5,7 +5,9 @@
  * read them; the owner or an operator may change the description and the policy. The policy
  * is an object: {"exact_duplicate", "near_duplicate": "reject" | "quarantine" | "accept",
  * "near_threshold": 0.7 .. 1, "scope": "dataset" | "global",
- * "signatures": "required" | "optional"} (see docs/datasets.md).
+ * "signatures": "required" | "optional", "synthetic": "reject" | "quarantine" | "accept",
+ * "max_synthetic_fraction": 0 .. 1 | null} (see docs/datasets.md). GET of one dataset adds its
+ * statistics: items, flagged (synthetic) items and the synthetic fraction.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,8 @@ struct datasets_call {
     const char *description;
     struct dataset_policy policy;
     struct dataset_policy_patch patch;
+    int64_t stat_items;
+    int64_t stat_flagged;
     bool has_patch;
     struct dataset dataset;
     struct dataset *datasets;
@@ -56,11 +60,13 @@ static json_t *time_json(int64_t ms)
 
 static json_t *policy_json(const struct dataset_policy *p)
 {
-    return json_pack("{s:s, s:s, s:f, s:s, s:s}", "exact_duplicate",
+    return json_pack("{s:s, s:s, s:f, s:s, s:s, s:s, s:o}", "exact_duplicate",
                      dataset_action_name(p->exact_action), "near_duplicate",
                      dataset_action_name(p->near_action), "near_threshold", p->near_threshold,
                      "scope", dataset_scope_name(p->scope), "signatures",
-                     p->signatures_required ? "required" : "optional");
+                     p->signatures_required ? "required" : "optional", "synthetic",
+                     dataset_action_name(p->synthetic_action), "max_synthetic_fraction",
+                     p->has_max_synthetic ? json_real(p->max_synthetic_fraction) : json_null());
 }
 
 static json_t *dataset_json(const struct dataset *d)
@@ -102,8 +108,10 @@ static bool action_member(const json_t *obj, const char *name, enum dataset_acti
 static bool policy_parse(const json_t *obj, struct dataset_policy_patch *out,
                          struct lode_error *err)
 {
-    static const char *const fields[] = {"exact_duplicate", "near_duplicate", "near_threshold",
-                                         "scope",           "signatures",     NULL};
+    static const char *const fields[] = {"exact_duplicate", "near_duplicate",
+                                         "near_threshold",  "scope",
+                                         "signatures",      "synthetic",
+                                         "max_synthetic_fraction", NULL};
     const char *scope = NULL, *sigs = NULL;
     json_t *t;
 
@@ -118,8 +126,23 @@ static bool policy_parse(const json_t *obj, struct dataset_policy_patch *out,
         return false;
     }
     if (!action_member(obj, "exact_duplicate", &out->exact_action, err) ||
-        !action_member(obj, "near_duplicate", &out->near_action, err))
+        !action_member(obj, "near_duplicate", &out->near_action, err) ||
+        !action_member(obj, "synthetic", &out->synthetic_action, err))
         return false;
+    t = json_object_get(obj, "max_synthetic_fraction");
+    if (json_is_null(t)) {
+        out->max_synthetic = -1;
+    } else if (t != NULL) {
+        double v = json_is_number(t) ? json_number_value(t) : -1.0;
+        if (!(v >= 0.0 && v <= 1.0)) {
+            lode_error_set(err, LODE_EINVAL,
+                           "policy.max_synthetic_fraction must be a number from 0 to 1, or null");
+            policy_pointer(err, "max_synthetic_fraction");
+            return false;
+        }
+        out->max_synthetic = 1;
+        out->max_synthetic_fraction = v;
+    }
     t = json_object_get(obj, "near_threshold");
     if (t != NULL) {
         double v = json_is_number(t) ? json_number_value(t) : -1.0;
@@ -169,6 +192,12 @@ static void patch_apply(const struct dataset_policy_patch *patch, struct dataset
         p->scope = patch->scope;
     if (patch->signatures_required >= 0)
         p->signatures_required = patch->signatures_required != 0;
+    if (patch->synthetic_action != 0)
+        p->synthetic_action = patch->synthetic_action;
+    if (patch->max_synthetic != 0) {
+        p->has_max_synthetic = patch->max_synthetic > 0;
+        p->max_synthetic_fraction = patch->max_synthetic > 0 ? patch->max_synthetic_fraction : 0.0;
+    }
 }
 
 /* ---- POST /v1/datasets ---- */
@@ -308,7 +337,10 @@ void handle_datasets_list(struct request *req)
 static enum lode_code run_get(struct db_conn *conn, struct db_job *job)
 {
     struct datasets_call *call = ((struct request *)job->arg)->user;
-    return dataset_get(conn, call->id, false, &call->dataset, &job->err);
+    enum lode_code rc = dataset_get(conn, call->id, false, &call->dataset, &job->err);
+    if (rc != LODE_OK)
+        return rc;
+    return dataset_stats(conn, call->id, &call->stat_items, &call->stat_flagged, &job->err);
 }
 
 static void after_get(struct request *req)
@@ -316,6 +348,23 @@ static void after_get(struct request *req)
     struct datasets_call *call = req->user;
     if (!request_job_failed(req))
         reply_json(req, 200, dataset_json(&call->dataset));
+}
+
+static void after_get_stats(struct request *req)
+{
+    struct datasets_call *call = req->user;
+    json_t *body;
+
+    if (request_job_failed(req))
+        return;
+    body = dataset_json(&call->dataset);
+    json_object_set_new(
+        body, "stats",
+        json_pack("{s:I, s:I, s:f}", "items", (json_int_t)call->stat_items, "flagged",
+                  (json_int_t)call->stat_flagged, "synthetic_fraction",
+                  call->stat_items > 0 ? (double)call->stat_flagged / (double)call->stat_items
+                                       : 0.0));
+    reply_json(req, 200, body);
 }
 
 /* GET /v1/datasets/{id}   200 dataset | 401 | 404 */
@@ -328,7 +377,7 @@ void handle_datasets_get(struct request *req)
         reply_problem(req, &err);
         return;
     }
-    request_run_db(req, run_get, after_get);
+    request_run_db(req, run_get, after_get_stats);
 }
 
 /* ---- PATCH /v1/datasets/{id} ---- */

@@ -8,8 +8,8 @@
  * of the SHA-256 of the text), a single record or file takes them from the Lode-Key and
  * Lode-Signature headers. The item's bytes are the UTF-8 text itself (a file: its bytes).
  *
- * The loop thread parses; a database worker analyses (normalisation and MinHash, signature
- * checks) and runs one transaction (Idempotency-Key claim, dataset policy, item_contribute(),
+ * The loop thread parses; a database worker analyses (normalisation and MinHash, the
+ * synthetic-data detector's score of each text, signature checks) and runs one transaction (Idempotency-Key claim, dataset policy, item_contribute(),
  * the response to replay); back on the loop the request waits for its ledger entries and
  * answers with a receipt per item. The transaction stores the response without ledger
  * positions (item ids and ledger queue ids), so a replay waits for and renders the same
@@ -27,6 +27,7 @@
 #include "api/items_upload.h"
 #include "core/encoding.h"
 #include "core/json.h"
+#include "detector/detector.h"
 #include "storage/blob_store.h"
 #include "storage/dataset_store.h"
 #include "storage/idempotency_store.h"
@@ -34,6 +35,16 @@
 #include "storage/ledger_store.h"
 
 #define PROVENANCE_LIST_MAX 50
+#define DETECT_REASONS_MAX (1 + DETECTOR_EVIDENCE_MAX)
+
+/* The detector's answer on one item, for its receipt. */
+struct item_detect {
+    const char *verdict; /* NULL: not scored */
+    bool has_score;
+    double score;
+    const char *reasons[DETECT_REASONS_MAX]; /* the verdict's reason, then the evidence */
+    size_t reason_count;
+};
 
 struct items_call {
     int64_t dataset_id;
@@ -47,6 +58,8 @@ struct items_call {
     /* worker results */
     struct item_input *items;
     struct item_outcome *outcomes;
+    struct item_detect *detects;
+    const char *model_version; /* NULL: no detector model loaded */
     size_t failed;
     struct dataset dataset;
     struct idempotency_response replay;
@@ -145,6 +158,28 @@ static json_t *dedupe_json(const struct item_outcome *o)
     return d;
 }
 
+/* The receipt's detector member: verdict, score, reasons and model version, or why not. */
+static json_t *detect_json(const struct items_call *call, size_t i)
+{
+    const struct item_detect *d = &call->detects[i];
+    json_t *reasons = json_array();
+
+    if (d->verdict == NULL) {
+        json_array_append_new(reasons, json_string(call->kind == UPLOAD_FILE
+                                                       ? "files are not scored by the detector"
+                                                       : "no detector model is loaded on this "
+                                                         "server, so the text was not scored"));
+        return json_pack("{s:s, s:n, s:o, s:n, s:b}", "verdict", "unscored", "score", "reasons",
+                         reasons, "model_version", "flagged", false);
+    }
+    for (size_t k = 0; k < d->reason_count; k++)
+        json_array_append_new(reasons, json_string(d->reasons[k]));
+    return json_pack("{s:s, s:o, s:o, s:s, s:b}", "verdict", d->verdict, "score",
+                     d->has_score ? json_real(d->score) : json_null(), "reasons", reasons,
+                     "model_version", call->model_version, "flagged",
+                     call->outcomes[i].flagged);
+}
+
 /* The response without ledger positions (stored for Idempotency-Key replays). */
 static json_t *pending_build(const struct items_call *call)
 {
@@ -162,12 +197,48 @@ static json_t *pending_build(const struct items_call *call)
                               "dedupe", dedupe_json(o), "signed", it->has_signature, "created_at",
                               time_json(o->created_at_ms), "queue_id", (json_int_t)o->queue_id,
                               "location", location);
+        json_object_set_new(r, "detector", detect_json(call, i));
+        if (o->flagged)
+            json_object_set_new(r, "flag_queue_id", json_integer((json_int_t)o->flag_queue_id));
         json_array_append_new(items, r);
     }
     return json_pack("{s:I, s:o}", "dataset", (json_int_t)call->dataset_id, "items", items);
 }
 
-/* Hashes, normalises and signs off each item; checks each signature. */
+/* Scores item i's text with the detector (on the database worker, before the transaction). */
+static enum lode_code detect(struct request *req, struct items_call *call, size_t i,
+                             struct lode_error *err)
+{
+    const struct record_in *r = &call->records[i];
+    struct item_detect *d = &call->detects[i];
+    struct item_synthetic *sy = &call->items[i].synthetic;
+    struct detector_result *res = arena_alloc(req->job_arena, sizeof *res);
+    enum lode_code rc;
+
+    if (res == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not hold a detector result");
+    rc = detector_score(req->server->detector, r->text, r->len, res, err);
+    if (rc != LODE_OK)
+        return rc;
+    d->verdict = detector_verdict_name(res->verdict);
+    d->has_score = res->has_probability;
+    d->score = res->probability;
+    d->reasons[d->reason_count++] = arena_strndup(req->job_arena, res->reason, strlen(res->reason));
+    for (size_t k = 0; k < res->evidence_count && d->reason_count < DETECT_REASONS_MAX; k++)
+        d->reasons[d->reason_count++] = arena_strndup(
+            req->job_arena, res->evidence[k].explanation, strlen(res->evidence[k].explanation));
+    for (size_t k = 0; k < d->reason_count; k++)
+        if (d->reasons[k] == NULL)
+            return lode_error_set(err, LODE_ENOMEM, "could not hold a detector result");
+    sy->scored = true;
+    sy->verdict = d->verdict;
+    sy->has_score = d->has_score;
+    sy->score = d->score;
+    sy->model_version = call->model_version;
+    return LODE_OK;
+}
+
+/* Hashes, normalises, scores and signs off each item; checks each signature. */
 static enum lode_code analyse(struct request *req, struct items_call *call, struct lode_error *err)
 {
     struct dedupe_workspace ws;
@@ -177,8 +248,12 @@ static enum lode_code analyse(struct request *req, struct items_call *call, stru
     call->items = arena_calloc(req->job_arena, call->count, sizeof *call->items);
     call->outcomes = arena_calloc(req->job_arena, call->count, sizeof *call->outcomes);
     call->queue_ids = arena_calloc(req->job_arena, call->count, sizeof *call->queue_ids);
-    if (call->items == NULL || call->outcomes == NULL || call->queue_ids == NULL)
+    call->detects = arena_calloc(req->job_arena, call->count, sizeof *call->detects);
+    if (call->items == NULL || call->outcomes == NULL || call->queue_ids == NULL ||
+        call->detects == NULL)
         return lode_error_set(err, LODE_ENOMEM, "could not hold the upload");
+    if (req->server->detector != NULL)
+        call->model_version = detector_model_version(req->server->detector);
     item_index_params(DATASET_NEAR_THRESHOLD_MIN, &params);
     dedupe_workspace_init(&ws);
     for (size_t i = 0; i < call->count && rc == LODE_OK; i++) {
@@ -211,7 +286,11 @@ static enum lode_code analyse(struct request *req, struct items_call *call, stru
                 break;
             }
         }
-        /* a detector verdict on the text, once wired, is computed here beside the signature */
+        if (it->is_text && call->model_version != NULL &&
+            (rc = detect(req, call, i, err)) != LODE_OK) {
+            error_at(call, i, err);
+            break;
+        }
         if (r->has_signature) {
             if (crypto_sign_verify_detached(r->signature, it->keys.bytes_sha256, 32,
                                             r->public_key) != 0) {
@@ -266,7 +345,9 @@ static enum lode_code contribute_tx(struct db_conn *conn, void *arg, struct lode
     rc = item_contribute(conn, &call->dataset, req->principal.account_id, call->items, call->count,
                          call->outcomes, &call->failed, err);
     if (rc != LODE_OK) {
-        if (rc != LODE_ECONFLICT || call->kind == UPLOAD_BATCH)
+        if (call->failed >= call->count)
+            call->failed = SIZE_MAX; /* the upload as a whole (maximum synthetic fraction) */
+        else if (rc != LODE_ECONFLICT || call->kind == UPLOAD_BATCH)
             error_at(call, call->failed, err);
         return rc;
     }
@@ -313,7 +394,8 @@ static enum lode_code run_contribute(struct db_conn *conn, struct db_job *job)
     return rc;
 }
 
-/* 409: the policy rejects a duplicate; the problem names the matched item. */
+/* 409: the policy rejects a duplicate or a synthetic text; the problem names the matched item
+ * or the detector's verdict and score. */
 static void reply_duplicate(struct request *req, const struct items_call *call)
 {
     const struct item_outcome *o = &call->outcomes[call->failed];
@@ -323,7 +405,10 @@ static void reply_duplicate(struct request *req, const struct items_call *call)
     char *text;
 
     json_object_set_new(p, "record", json_integer((json_int_t)call->failed + 1));
-    json_object_set_new(p, "dedupe", dedupe_json(o));
+    if (o->synthetic_rejected)
+        json_object_set_new(p, "detector", detect_json(call, call->failed));
+    else
+        json_object_set_new(p, "dedupe", dedupe_json(o));
     text = json_dumps(p, JSON_COMPACT);
     json_decref(p);
     if (text == NULL) {
@@ -345,8 +430,20 @@ static void render_receipts(struct request *req, void *state, const struct ledge
 {
     struct items_call *call = state;
     json_t *items = json_object_get(call->pending, "items"), *body;
+    size_t n = json_array_size(items), next = n;
 
-    for (size_t i = 0; i < count && i < json_array_size(items); i++) {
+    /* receipts: one per item in order, then one per flagged item's item.flagged entry */
+    for (size_t i = 0; i < n && next < count; i++) {
+        json_t *d = json_object_get(json_array_get(items, i), "detector");
+        if (json_object_get(json_array_get(items, i), "flag_queue_id") == NULL)
+            continue;
+        json_object_del(json_array_get(items, i), "flag_queue_id");
+        json_object_set_new(d, "ledger",
+                            json_pack("{s:I, s:o}", "index", (json_int_t)receipts[next].index,
+                                      "leaf_hash", hex_json(receipts[next].leaf_hash, 32)));
+        next++;
+    }
+    for (size_t i = 0; i < count && i < n; i++) {
         json_t *r = json_array_get(items, i), *proof = json_array();
         for (size_t k = 0; k < receipts[i].proof_count; k++)
             json_array_append_new(proof, b64_json(receipts[i].proof[k], MERKLE_HASH_BYTES));
@@ -371,7 +468,7 @@ static void after_contribute(struct request *req)
     struct items_call *call = req->user;
     struct lode_error err;
     json_t *items, *item;
-    size_t i;
+    size_t i, n;
 
     if (req->job.result == LODE_ECONFLICT && call->failed != SIZE_MAX) {
         reply_duplicate(req, call);
@@ -402,23 +499,28 @@ static void after_contribute(struct request *req)
     items = json_object_get(call->pending, "items");
     call->count = json_array_size(items);
     call->queue_ids =
-        arena_calloc(req->arena, call->count > 0 ? call->count : 1, sizeof *call->queue_ids);
+        arena_calloc(req->arena, call->count > 0 ? 2 * call->count : 1, sizeof *call->queue_ids);
     if (call->count == 0 || call->queue_ids == NULL) {
         lode_error_set(&err, LODE_EINTERNAL, "could not read the receipts");
         reply_problem(req, &err);
         return;
     }
+    n = call->count;
     json_array_foreach(items, i, item)
     {
+        json_t *flag = json_object_get(item, "flag_queue_id");
         call->queue_ids[i] = json_integer_value(json_object_get(item, "queue_id"));
+        if (flag != NULL)
+            call->queue_ids[n++] = json_integer_value(flag);
     }
-    ledger_await_receipts(req, call->queue_ids, call->count, call, render_receipts);
+    ledger_await_receipts(req, call->queue_ids, n, call, render_receipts);
 }
 
 /*
  * POST /v1/datasets/{id}/items   body: one JSON record, NDJSON records, or a file
  * 201 receipts | 400 | 401 | 403 key of another account | 404 no such dataset |
- * 409 the policy rejects a duplicate | 413 | 415 | 422 bad or missing signature | 503
+ * 409 the policy rejects a duplicate or a synthetic text, or the upload would pass the
+ * dataset's maximum synthetic fraction | 413 | 415 | 422 bad or missing signature | 503
  */
 void handle_items_create(struct request *req)
 {

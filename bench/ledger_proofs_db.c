@@ -11,7 +11,8 @@
  *                with the rate it implies.
  *   inclusion    on one connection, 2,000 pseudo-random indices: ledger_prove_inclusion(index, N)
  *                alone, and the same followed by merkle_verify_inclusion against the checkpoint
- *                root (the leaf hash comes from ledger_entry_read beforehand, not timed).
+ *                root (the leaf hash comes from ledger_entry_read beforehand, not timed); for
+ *                reference, the latency of one "SELECT 1" round trip on the same connection.
  *   consistency  200 pseudo-random pairs of checkpointed sizes 0 < from < to:
  *                ledger_prove_consistency, each proof checked outside the timed region.
  * Latencies are p50/p90/p99 in microseconds; each percentile is the median over 3 passes.
@@ -294,13 +295,16 @@ static struct percentiles percentiles_median(const struct percentiles *passes)
     return m;
 }
 
+/* hashes_mean < 0: not a proof, no hash count printed. */
 static void percentiles_print(const char *label, const struct percentiles *passes,
                               double hashes_mean)
 {
     struct percentiles m = percentiles_median(passes);
 
-    printf("  %-34s p50 %9.1f  p90 %9.1f  p99 %9.1f us  (%.1f hashes/proof)\n", label, m.p50,
-           m.p90, m.p99, hashes_mean);
+    printf("  %-34s p50 %9.1f  p90 %9.1f  p99 %9.1f us", label, m.p50, m.p90, m.p99);
+    if (hashes_mean >= 0)
+        printf("  (%.1f hashes/proof)", hashes_mean);
+    printf("\n");
 }
 
 static void measure_inclusion(struct db_conn *conn, const struct ledger_checkpoint *cp)
@@ -309,7 +313,7 @@ static void measure_inclusion(struct db_conn *conn, const struct ledger_checkpoi
     static uint8_t leaf[PROBES][MERKLE_HASH_BYTES];
     static double us[PROBES];
     uint8_t proof[MERKLE_PROOF_HASHES_MAX][MERKLE_HASH_BYTES];
-    struct percentiles prove_only[PASSES], prove_verify[PASSES];
+    struct percentiles round_trip[PASSES], prove_only[PASSES], prove_verify[PASSES];
     struct lode_error err = {0};
     struct arena *arena = arena_create(1 << 20);
     uint64_t state = 42, hashes = 0;
@@ -328,6 +332,13 @@ static void measure_inclusion(struct db_conn *conn, const struct ledger_checkpoi
     arena_destroy(arena);
 
     for (int pass = 0; pass < PASSES; pass++) {
+        for (size_t i = 0; i < PROBES; i++) {
+            double t0 = now_s();
+            if (db_exec(conn, "SELECT 1", &err) != LODE_OK)
+                die("could not run the reference query", &err);
+            us[i] = (now_s() - t0) * 1e6;
+        }
+        round_trip[pass] = percentiles_of(us, PROBES);
         for (size_t i = 0; i < PROBES; i++) {
             double t0 = now_s();
             if (ledger_prove_inclusion(conn, index[i], cp->size, proof, &count, &err) != LODE_OK)
@@ -350,6 +361,7 @@ static void measure_inclusion(struct db_conn *conn, const struct ledger_checkpoi
     }
     printf("inclusion proofs, %d random indices in a tree of %" PRIu64 ", one connection:\n",
            PROBES, cp->size);
+    percentiles_print("reference: one SELECT 1 round trip", round_trip, -1.0);
     percentiles_print("ledger_prove_inclusion", prove_only,
                       (double)hashes / (double)(PASSES * PROBES));
     percentiles_print("prove + merkle_verify_inclusion", prove_verify,

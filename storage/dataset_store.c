@@ -13,7 +13,8 @@
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 #define DATASET_COLUMNS                                                                            \
     "id, owner_id, name, description, exact_action, near_action, near_threshold, dedupe_scope, "   \
-    "signatures, " MS("created_at") ", " MS("updated_at")
+    "signatures, " MS("created_at") ", " MS("updated_at") ", synthetic_action, "                    \
+    "max_synthetic_fraction"
 
 static const char *const action_names[] = {NULL, "reject", "quarantine", "accept"};
 static const char *const scope_names[] = {NULL, "dataset", "global"};
@@ -25,6 +26,9 @@ void dataset_policy_default(struct dataset_policy *out)
     out->near_threshold = DEDUPE_THRESHOLD_DEFAULT;
     out->scope = DATASET_SCOPE_DATASET;
     out->signatures_required = false;
+    out->synthetic_action = DATASET_QUARANTINE;
+    out->has_max_synthetic = false;
+    out->max_synthetic_fraction = 0.0;
 }
 
 const char *dataset_action_name(enum dataset_action action)
@@ -75,6 +79,17 @@ enum lode_code dataset_policy_check(const struct dataset_policy *policy, struct 
     if (dataset_scope_name(policy->scope) == NULL) {
         lode_error_set(err, LODE_EINVAL, "scope must be dataset or global");
         lode_error_pointer(err, "/policy/scope");
+        return err->code;
+    }
+    if (dataset_action_name(policy->synthetic_action) == NULL) {
+        lode_error_set(err, LODE_EINVAL, "synthetic must be reject, quarantine or accept");
+        lode_error_pointer(err, "/policy/synthetic");
+        return err->code;
+    }
+    if (policy->has_max_synthetic &&
+        !(policy->max_synthetic_fraction >= 0.0 && policy->max_synthetic_fraction <= 1.0)) {
+        lode_error_set(err, LODE_EINVAL, "max_synthetic_fraction must be from 0 to 1");
+        lode_error_pointer(err, "/policy/max_synthetic_fraction");
         return err->code;
     }
     return LODE_OK;
@@ -132,18 +147,25 @@ static void dataset_read(const PGresult *res, int row, struct dataset *out)
     out->policy.signatures_required = strcmp(PQgetvalue(res, row, 8), "required") == 0;
     out->created_at_ms = db_result_int64(res, row, 9);
     out->updated_at_ms = db_result_int64(res, row, 10);
+    out->policy.synthetic_action = dataset_action_parse(PQgetvalue(res, row, 11));
+    out->policy.has_max_synthetic = !PQgetisnull(res, row, 12);
+    out->policy.max_synthetic_fraction =
+        out->policy.has_max_synthetic ? strtod(PQgetvalue(res, row, 12), NULL) : 0.0;
 }
 
-/* Appends the five policy parameters. */
+/* Appends the seven policy parameters. */
 static void policy_params(struct db_params *p, const struct dataset_policy *policy,
-                          char threshold[32])
+                          char threshold[32], char max_synthetic[32])
 {
     snprintf(threshold, 32, "%.17g", policy->near_threshold);
+    snprintf(max_synthetic, 32, "%.17g", policy->max_synthetic_fraction);
     db_params_text(p, dataset_action_name(policy->exact_action));
     db_params_text(p, dataset_action_name(policy->near_action));
     db_params_text(p, threshold);
     db_params_text(p, dataset_scope_name(policy->scope));
     db_params_text(p, policy->signatures_required ? "required" : "optional");
+    db_params_text(p, dataset_action_name(policy->synthetic_action));
+    db_params_text(p, policy->has_max_synthetic ? max_synthetic : NULL);
 }
 
 enum lode_code dataset_create(struct db_conn *conn, int64_t owner_id, const char *name,
@@ -152,7 +174,7 @@ enum lode_code dataset_create(struct db_conn *conn, int64_t owner_id, const char
 {
     struct db_params p;
     PGresult *res = NULL;
-    char threshold[32];
+    char threshold[32], max_synthetic[32];
     enum lode_code rc;
 
     if (name == NULL)
@@ -164,11 +186,13 @@ enum lode_code dataset_create(struct db_conn *conn, int64_t owner_id, const char
     db_params_int64(&p, owner_id);
     db_params_text(&p, name);
     db_params_text(&p, description != NULL ? description : "");
-    policy_params(&p, policy, threshold);
+    policy_params(&p, policy, threshold, max_synthetic);
     rc = db_query(conn,
                   "INSERT INTO datasets (owner_id, name, description, exact_action, near_action,"
-                  " near_threshold, dedupe_scope, signatures)"
-                  " VALUES ($1, $2, $3, $4, $5, $6::double precision, $7, $8)"
+                  " near_threshold, dedupe_scope, signatures, synthetic_action,"
+                  " max_synthetic_fraction)"
+                  " VALUES ($1, $2, $3, $4, $5, $6::double precision, $7, $8, $9,"
+                  " $10::double precision)"
                   " RETURNING " DATASET_COLUMNS,
                   &p, &res, err);
     if (rc == LODE_ENOTFOUND ||
@@ -246,10 +270,10 @@ enum lode_code dataset_update(struct db_conn *conn, int64_t id, int64_t actor_id
 {
     struct db_params p;
     PGresult *res = NULL;
-    char threshold[32];
+    char threshold[32], max_synthetic[32];
     enum lode_code rc;
     struct dataset_policy check;
-    struct dataset_policy_patch none = {0, 0, 0.0, 0, -1};
+    struct dataset_policy_patch none = {.signatures_required = -1};
 
     if (patch == NULL)
         patch = &none;
@@ -263,6 +287,12 @@ enum lode_code dataset_update(struct db_conn *conn, int64_t id, int64_t actor_id
         check.near_threshold = patch->near_threshold;
     if (patch->scope != 0)
         check.scope = patch->scope;
+    if (patch->synthetic_action != 0)
+        check.synthetic_action = patch->synthetic_action;
+    if (patch->max_synthetic > 0) {
+        check.has_max_synthetic = true;
+        check.max_synthetic_fraction = patch->max_synthetic_fraction;
+    }
     if (check_texts(NULL, description, err) != LODE_OK ||
         dataset_policy_check(&check, err) != LODE_OK)
         return err->code;
@@ -279,13 +309,22 @@ enum lode_code dataset_update(struct db_conn *conn, int64_t id, int64_t actor_id
     db_params_text(&p, patch->signatures_required < 0 ? NULL
                        : patch->signatures_required   ? "required"
                                                       : "optional");
+    snprintf(max_synthetic, sizeof max_synthetic, "%.17g", patch->max_synthetic_fraction);
+    db_params_text(&p, patch->synthetic_action != 0
+                           ? dataset_action_name(patch->synthetic_action)
+                           : NULL);
+    db_params_text(&p, patch->max_synthetic > 0 ? max_synthetic : NULL);
+    db_params_text(&p, patch->max_synthetic == 0 ? "keep" : "set");
     rc = db_query(conn,
                   "UPDATE datasets SET description = COALESCE($4, description),"
                   " exact_action = COALESCE($5, exact_action),"
                   " near_action = COALESCE($6, near_action),"
                   " near_threshold = COALESCE($7::double precision, near_threshold),"
                   " dedupe_scope = COALESCE($8, dedupe_scope),"
-                  " signatures = COALESCE($9, signatures), updated_at = now()"
+                  " signatures = COALESCE($9, signatures),"
+                  " synthetic_action = COALESCE($10, synthetic_action),"
+                  " max_synthetic_fraction = CASE WHEN $12 = 'keep' THEN max_synthetic_fraction"
+                  " ELSE $11::double precision END, updated_at = now()"
                   " WHERE id = $1 AND ($2::boolean OR owner_id = $3) RETURNING " DATASET_COLUMNS,
                   &p, &res, err);
     if (rc != LODE_OK)
@@ -303,4 +342,25 @@ enum lode_code dataset_update(struct db_conn *conn, int64_t id, int64_t actor_id
                           "account %" PRId64 " may not change dataset %" PRId64
                           ": only its owner or an operator",
                           actor_id, id);
+}
+
+enum lode_code dataset_stats(struct db_conn *conn, int64_t id, int64_t *items_out,
+                             int64_t *flagged_out, struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+
+    db_params_init(&p);
+    db_params_int64(&p, id);
+    rc = db_query(conn,
+                  "SELECT count(*), count(*) FILTER (WHERE synthetic_flagged) FROM items"
+                  " WHERE dataset_id = $1",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    *items_out = db_result_int64(res, 0, 0);
+    *flagged_out = db_result_int64(res, 0, 1);
+    PQclear(res);
+    return LODE_OK;
 }

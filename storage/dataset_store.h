@@ -6,7 +6,10 @@
  * duplicate (verified Jaccard similarity at or above near_threshold) are each rejected (the
  * upload fails with 409 and nothing is written), quarantined (stored, marked quarantined) or
  * accepted (stored, marked with what it duplicates). Duplicates are looked for in the same
- * dataset, or in every dataset (scope global). Signatures are required or optional.
+ * dataset, or in every dataset (scope global). Signatures are required or optional. A text the
+ * synthetic-data detector calls synthetic is rejected, quarantined or accepted with a flag
+ * (synthetic_action), and an upload may not push the dataset's flagged fraction past
+ * max_synthetic_fraction when one is set (see storage/item_store.h).
  *
  * Invariants: near_threshold is within [DATASET_NEAR_THRESHOLD_MIN, 1] (the persistent band
  * index is tuned for that floor); names are 1 to 200 bytes; descriptions at most
@@ -49,6 +52,9 @@ struct dataset_policy {
     double near_threshold;
     enum dataset_scope scope;
     bool signatures_required;
+    enum dataset_action synthetic_action;
+    bool has_max_synthetic;        /* false: no maximum */
+    double max_synthetic_fraction; /* within [0, 1] when has_max_synthetic */
 };
 
 struct dataset {
@@ -62,7 +68,7 @@ struct dataset {
 };
 
 /* The defaults: exact reject, near quarantine, threshold DEDUPE_THRESHOLD_DEFAULT, scope
- * dataset, signatures optional. */
+ * dataset, signatures optional, synthetic quarantine, no maximum synthetic fraction. */
 void dataset_policy_default(struct dataset_policy *out);
 
 /* "reject" / "quarantine" / "accept" and back; parse returns 0 for an unknown name. */
@@ -99,6 +105,9 @@ struct dataset_policy_patch {
     double near_threshold;
     enum dataset_scope scope;
     int signatures_required; /* -1 unchanged, 0 optional, 1 required */
+    enum dataset_action synthetic_action;
+    int max_synthetic; /* 0 unchanged, 1 set to max_synthetic_fraction, -1 remove the maximum */
+    double max_synthetic_fraction;
 };
 
 /* Updates the description (NULL = unchanged) and the policy members the patch sets (patch may
@@ -108,5 +117,10 @@ enum lode_code dataset_update(struct db_conn *conn, int64_t id, int64_t actor_id
                               bool actor_is_operator, const char *description,
                               const struct dataset_policy_patch *patch, struct dataset *out,
                               struct lode_error *err);
+
+/* Items stored in a dataset (accepted or quarantined) and those flagged synthetic among them.
+ * Returns LODE_OK or the mapped error. */
+enum lode_code dataset_stats(struct db_conn *conn, int64_t id, int64_t *items_out,
+                             int64_t *flagged_out, struct lode_error *err);
 
 #endif

@@ -365,6 +365,49 @@ static enum lode_code check_key(struct contribution *c, const struct item_input 
     return LODE_OK;
 }
 
+/* The detector's record in entries: no floats, so the score in parts per million. */
+static json_t *synthetic_entry_json(const struct item_synthetic *sy)
+{
+    json_t *d = json_pack("{s:s, s:s}", "verdict", sy->verdict, "model_version", sy->model_version);
+    if (d != NULL && sy->has_score)
+        json_object_set_new(d, "score_ppm", json_integer((json_int_t)(sy->score * 1e6 + 0.5)));
+    return d;
+}
+
+/* The item.flagged entry of a flagged item. */
+static json_t *flag_entry_build(const struct contribution *c, const struct item_input *it,
+                                const struct item_outcome *o)
+{
+    char hex[HEX_ENCODED_BYTES(32)];
+
+    hex_encode(it->keys.bytes_sha256, 32, hex);
+    return json_pack("{s:s, s:I, s:s, s:I, s:s, s:I, s:s, s:s, s:I}", "type", "item.flagged",
+                     "item", (json_int_t)o->item_id, "sha256", hex, "dataset",
+                     (json_int_t)c->ds->id, "verdict", it->synthetic.verdict, "score_ppm",
+                     (json_int_t)(it->synthetic.score * 1e6 + 0.5), "model_version",
+                     it->synthetic.model_version, "status", item_status_name(o->status),
+                     "time_ms", (json_int_t)o->created_at_ms);
+}
+
+/* Encodes an entry (consumed) and queues it. */
+static enum lode_code enqueue_entry(struct contribution *c, json_t *entry, int64_t *queue_id_out,
+                                    struct lode_error *err)
+{
+    char *bytes = NULL;
+    size_t len = 0;
+    enum lode_code rc;
+
+    if (entry == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not build a ledger entry");
+    rc = ledger_entry_encode(entry, &bytes, &len, err);
+    json_decref(entry);
+    if (rc != LODE_OK)
+        return rc;
+    rc = ledger_enqueue(c->conn, (const uint8_t *)bytes, len, queue_id_out, err);
+    free(bytes);
+    return rc;
+}
+
 /* The item.contributed entry: hashes and references, never the content. */
 static json_t *entry_build(const struct contribution *c, const struct item_input *it,
                            const struct item_outcome *o)
@@ -398,6 +441,14 @@ static json_t *entry_build(const struct contribution *c, const struct item_input
         base64_encode(it->signature, 64, sig);
         json_object_set_new(e, "key", json_string(pk));
         json_object_set_new(e, "signature", json_string(sig));
+    }
+    if (it->synthetic.scored) {
+        json_t *d = synthetic_entry_json(&it->synthetic);
+        if (d == NULL) {
+            json_decref(e);
+            return NULL;
+        }
+        json_object_set_new(e, "detector", d);
     }
     return e;
 }
@@ -438,6 +489,15 @@ static enum lode_code insert_item(struct contribution *c, const struct item_inpu
     }
     if (o->key_id != 0)
         json_object_set_new(row, "key_id", json_integer(o->key_id));
+    if (it->synthetic.scored) {
+        json_object_set_new(row, "synthetic_verdict", json_string(it->synthetic.verdict));
+        json_object_set_new(row, "detector_model", json_string(it->synthetic.model_version));
+        if (it->synthetic.has_score)
+            json_object_set_new(row, "synthetic_score", json_real(it->synthetic.score));
+    }
+    json_object_set_new(row, "synthetic_flagged", json_boolean(o->flagged));
+    if (o->flagged)
+        json_object_set_new(row, "flag_queue_id", json_integer(o->flag_queue_id));
     row_text = json_dumps(row, JSON_COMPACT);
     json_decref(row);
     if (row_text == NULL)
@@ -465,14 +525,18 @@ static enum lode_code insert_item(struct contribution *c, const struct item_inpu
     rc = db_query(c->conn,
                   "INSERT INTO items (id, dataset_id, contributor_id, sha256, text_sha256, minhash,"
                   " signature, ledger_queue_id, meta, media_type, filename, status, dedupe_verdict,"
-                  " duplicate_of, similarity, similarity_exact, key_id, created_at)"
+                  " duplicate_of, similarity, similarity_exact, key_id, created_at,"
+                  " synthetic_verdict, synthetic_score, synthetic_flagged, detector_model,"
+                  " flag_queue_id)"
                   " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, r.media_type, r.filename,"
                   " r.status, r.dedupe_verdict, r.duplicate_of, r.similarity, r.similarity_exact,"
-                  " r.key_id, to_timestamp(r.time_ms / 1000.0)"
+                  " r.key_id, to_timestamp(r.time_ms / 1000.0), r.synthetic_verdict,"
+                  " r.synthetic_score, r.synthetic_flagged, r.detector_model, r.flag_queue_id"
                   " FROM json_to_record($10::json) AS r(media_type text, filename text,"
                   " status text, dedupe_verdict text, duplicate_of bigint,"
                   " similarity double precision, similarity_exact boolean, key_id bigint,"
-                  " time_ms bigint)",
+                  " time_ms bigint, synthetic_verdict text, synthetic_score double precision,"
+                  " synthetic_flagged boolean, detector_model text, flag_queue_id bigint)",
                   &p, &res, err);
     free(row_text);
     if (rc != LODE_OK)
@@ -519,9 +583,6 @@ static enum lode_code contribute_one(struct contribution *c, const struct item_i
 {
     enum dataset_action action;
     enum lode_code rc;
-    char *entry_bytes = NULL;
-    size_t entry_len = 0;
-    json_t *entry;
 
     memset(o, 0, sizeof *o);
     if (c->ds->policy.signatures_required && !it->has_signature)
@@ -534,7 +595,7 @@ static enum lode_code contribute_one(struct contribution *c, const struct item_i
     if (o->verdict == DEDUPE_DISTINCT && it->is_text && (rc = find_near(c, it, o, err)) != LODE_OK)
         return rc;
 
-    /* the policy decides; a detector verdict, once scored, is applied at this same point */
+    /* the duplicate policy decides, then the synthetic policy (the stricter status wins) */
     action = o->verdict == DEDUPE_EXACT  ? c->ds->policy.exact_action
              : o->verdict == DEDUPE_NEAR ? c->ds->policy.near_action
                                          : DATASET_ACCEPT;
@@ -550,6 +611,18 @@ static enum lode_code contribute_one(struct contribution *c, const struct item_i
         return LODE_ECONFLICT;
     }
     o->status = action == DATASET_QUARANTINE ? ITEM_QUARANTINED : ITEM_ACCEPTED;
+    if (it->synthetic.scored && strcmp(it->synthetic.verdict, "synthetic") == 0) {
+        if (c->ds->policy.synthetic_action == DATASET_REJECT) {
+            o->synthetic_rejected = true;
+            return lode_error_set(err, LODE_ECONFLICT,
+                                  "the detector (%s) calls this text synthetic with score %.3f,"
+                                  " and dataset %" PRId64 " rejects synthetic text",
+                                  it->synthetic.model_version, it->synthetic.score, c->ds->id);
+        }
+        if (c->ds->policy.synthetic_action == DATASET_QUARANTINE)
+            o->status = ITEM_QUARANTINED;
+        o->flagged = true;
+    }
     o->created_at_ms = now_ms();
 
     if ((rc = blob_put(blob_store_postgres(), c->conn, it->bytes, it->len, (uint8_t[32]){0}, NULL,
@@ -557,20 +630,55 @@ static enum lode_code contribute_one(struct contribution *c, const struct item_i
         return rc;
     if ((rc = next_item_id(c->conn, &o->item_id, err)) != LODE_OK)
         return rc;
-    entry = entry_build(c, it, o);
-    if (entry == NULL)
-        return lode_error_set(err, LODE_ENOMEM, "could not build a ledger entry");
-    rc = ledger_entry_encode(entry, &entry_bytes, &entry_len, err);
-    json_decref(entry);
-    if (rc != LODE_OK)
+    if ((rc = enqueue_entry(c, entry_build(c, it, o), &o->queue_id, err)) != LODE_OK)
         return rc;
-    rc = ledger_enqueue(c->conn, (const uint8_t *)entry_bytes, entry_len, &o->queue_id, err);
-    free(entry_bytes);
-    if (rc != LODE_OK)
+    if (o->flagged &&
+        (rc = enqueue_entry(c, flag_entry_build(c, it, o), &o->flag_queue_id, err)) != LODE_OK)
         return rc;
     if ((rc = insert_item(c, it, o, err)) != LODE_OK)
         return rc;
     return insert_bands(c, it, o->item_id, err);
+}
+
+/* Refuses a call that flags items and would push the dataset past its maximum synthetic
+ * fraction (the whole call counted with the items already stored). */
+static enum lode_code check_synthetic_fraction(struct contribution *c,
+                                               const struct item_outcome *out, size_t count,
+                                               struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+    size_t flagged = 0;
+    int64_t total, flagged_total;
+
+    for (size_t i = 0; i < count; i++)
+        flagged += out[i].flagged ? 1 : 0;
+    if (flagged == 0 || !c->ds->policy.has_max_synthetic)
+        return LODE_OK;
+    /* flagging calls to one dataset take turns, so each counts the others' committed items */
+    db_params_init(&p);
+    db_params_int64(&p, LOCK_CLASS + 1);
+    db_params_int64(&p, c->ds->id);
+    rc = db_query(c->conn,
+                  "SELECT pg_advisory_xact_lock($1::int4, ($2::bigint % 2147483647)::int4)",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    PQclear(res);
+    rc = dataset_stats(c->conn, c->ds->id, &total, &flagged_total, err);
+    if (rc != LODE_OK)
+        return rc;
+    if (total > 0 &&
+        (double)flagged_total > c->ds->policy.max_synthetic_fraction * (double)total + 1e-9)
+        return lode_error_set(err, LODE_ECONFLICT,
+                              "this upload flags %zu of its %zu items as synthetic, which would"
+                              " raise dataset %" PRId64 "'s synthetic fraction to %" PRId64
+                              "/%" PRId64 " (%.3f), past its maximum of %.3f",
+                              flagged, count, c->ds->id, flagged_total, total,
+                              (double)flagged_total / (double)total,
+                              c->ds->policy.max_synthetic_fraction);
+    return LODE_OK;
 }
 
 enum lode_code item_contribute(struct db_conn *conn, const struct dataset *ds,
@@ -608,6 +716,8 @@ enum lode_code item_contribute(struct db_conn *conn, const struct dataset *ds,
             *failed_out = i;
     }
     dedupe_workspace_fini(&c.ws);
+    if (rc == LODE_OK && (rc = check_synthetic_fraction(&c, out, count, err)) != LODE_OK)
+        *failed_out = count; /* the call as a whole */
     return rc;
 }
 

@@ -19,6 +19,18 @@
  * Items of one call see the items stored before them in the same call, so a batch is checked
  * against itself too.
  *
+ * Synthetic text: an item the caller scored with the detector (detector/) carries its verdict;
+ * after the duplicate policy, a `synthetic` verdict is decided by the dataset's synthetic
+ * action: reject ends the call with LODE_ECONFLICT, quarantine stores it quarantined, accept
+ * stores it with its status unchanged; both flag it and queue an `item.flagged` entry (score in
+ * parts per million, verdict, model version) after its `item.contributed` entry. Other
+ * verdicts are stored on the item and flag nothing. When the dataset sets
+ * max_synthetic_fraction and the call flags at least one item, the call takes a
+ * transaction-scoped lock on the dataset and, counting the whole call with the items already
+ * stored (accepted or quarantined), refuses with LODE_ECONFLICT (*failed_out = count) when
+ * flagged / stored would exceed the maximum. A call that flags nothing only lowers the fraction
+ * and is never refused for it.
+ *
  * Concurrency: before looking, the call takes transaction-scoped advisory locks on every
  * exact key and band key of its items (sorted, so two calls never deadlock). Two contributions
  * that could match each other share at least one such key, so one waits for the other's commit
@@ -58,6 +70,15 @@ enum item_status {
     ITEM_QUARANTINED = 2,
 };
 
+/* The detector's verdict on a text item (detector_verdict_name() spelling). */
+struct item_synthetic {
+    bool scored;               /* false: not scored (a file, or no model loaded) */
+    const char *verdict;       /* "human", "synthetic", "uncertain" or "insufficient" */
+    bool has_score;            /* false for insufficient and out-of-distribution uncertain */
+    double score;              /* P(machine-generated) within [0, 1] when has_score */
+    const char *model_version; /* detector_model_version() */
+};
+
 /* One item to contribute, analysed by the caller. */
 struct item_input {
     const uint8_t *bytes; /* the content: a record's text, or a file's bytes */
@@ -73,6 +94,7 @@ struct item_input {
     bool has_signature; /* Ed25519 over bytes_sha256, already verified by the caller */
     uint8_t public_key[32];
     uint8_t signature[64];
+    struct item_synthetic synthetic;
 };
 
 /* What happened to one item. For a rejected item only the verdict fields are set. */
@@ -88,6 +110,9 @@ struct item_outcome {
     uint8_t duplicate_sha256[32];
     double similarity;     /* 1 for an exact duplicate */
     bool similarity_exact; /* exact Jaccard, not an estimate */
+    bool flagged;           /* synthetic: an item.flagged entry was queued */
+    int64_t flag_queue_id;  /* ledger_queue row of that entry */
+    bool synthetic_rejected; /* LODE_ECONFLICT came from the synthetic policy */
 };
 
 /* A stored item with its provenance. */
@@ -127,7 +152,8 @@ const char *item_verdict_name(enum dedupe_verdict verdict);
 /* Contributes count items to ds for contributor_id in the caller's transaction (see above).
  * ds should have been read with lock_share. On failure *failed_out is the index of the item at
  * fault (and out[*failed_out] holds the match for LODE_ECONFLICT); the caller rolls back.
- * Returns LODE_OK, LODE_ECONFLICT (the policy rejects a duplicate), LODE_EUNPROCESSABLE
+ * Returns LODE_OK, LODE_ECONFLICT (the policy rejects a duplicate or a synthetic item, or the
+ * call would pass the dataset's maximum synthetic fraction), LODE_EUNPROCESSABLE
  * (unsigned item where signatures are required, or a key not registered), LODE_EFORBIDDEN
  * (a key registered to another account), LODE_EINVAL, LODE_ENOMEM, or the mapped error. */
 enum lode_code item_contribute(struct db_conn *conn, const struct dataset *ds,

@@ -116,7 +116,8 @@ static void test_datasets(void)
 {
     struct lode_error err = {0};
     struct dataset_policy pol;
-    struct dataset_policy_patch patch = {0, DATASET_ACCEPT, 0.9, 0, 1};
+    struct dataset_policy_patch patch = {
+        .near_action = DATASET_ACCEPT, .near_threshold = 0.9, .signatures_required = 1};
     struct dataset d1, d2, got, list[4];
     int n = -1;
 
@@ -376,7 +377,7 @@ static void test_signatures(void)
 {
     struct dataset d =
         make_dataset("signed", DATASET_REJECT, DATASET_REJECT, DATASET_SCOPE_DATASET);
-    struct dataset_policy_patch req = {0, 0, 0.0, 0, 1};
+    struct dataset_policy_patch req = {.signatures_required = 1};
     struct contribute_args a;
     struct lode_error err = {0};
     struct account_key key;
