@@ -27,15 +27,39 @@ _Static_assert(LEDGER_NOTE_BYTES_MAX <= LODE_NOTE_BYTES_MAX, "stored notes fit t
 
 /* ---- shared helpers (storage/ledger_internal.h) ---- */
 
+/* Hex digit values, 0xff for anything else. The ledger's bytea values (tiles, bundles, entries)
+ * are public, so a table lookup replaces libsodium's constant-time decoder, which dominated the
+ * client side of proof requests. */
+static uint8_t hex_value[256];
+
+static void hex_table_init(void)
+{
+    memset(hex_value, 0xff, sizeof hex_value);
+    for (int i = 0; i < 10; i++)
+        hex_value['0' + i] = (uint8_t)i;
+    for (int i = 0; i < 6; i++)
+        hex_value['a' + i] = hex_value['A' + i] = (uint8_t)(10 + i);
+}
+
 bool ledger_bytea_read(const PGresult *res, int row, int col, uint8_t *out, size_t cap,
                        size_t *len_out)
 {
-    const char *v = PQgetvalue(res, row, col);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    const unsigned char *v = (const unsigned char *)PQgetvalue(res, row, col);
     size_t n = (size_t)PQgetlength(res, row, col);
 
-    if (PQgetisnull(res, row, col) || n < 2 || v[0] != '\\' || v[1] != 'x')
+    if (PQgetisnull(res, row, col) || n < 2 || v[0] != '\\' || v[1] != 'x' || (n - 2) % 2 != 0 ||
+        (n - 2) / 2 > cap)
         return false;
-    return hex_decode(v + 2, n - 2, out, cap, len_out);
+    pthread_once(&once, hex_table_init);
+    for (size_t i = 2, o = 0; i < n; i += 2, o++) {
+        uint8_t hi = hex_value[v[i]], lo = hex_value[v[i + 1]];
+        if ((hi | lo) == 0xff)
+            return false;
+        out[o] = (uint8_t)(hi << 4 | lo);
+    }
+    *len_out = (n - 2) / 2;
+    return true;
 }
 
 size_t ledger_bytea_len(const PGresult *res, int row, int col)
