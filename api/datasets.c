@@ -108,10 +108,9 @@ static bool action_member(const json_t *obj, const char *name, enum dataset_acti
 static bool policy_parse(const json_t *obj, struct dataset_policy_patch *out,
                          struct lode_error *err)
 {
-    static const char *const fields[] = {"exact_duplicate", "near_duplicate",
-                                         "near_threshold",  "scope",
-                                         "signatures",      "synthetic",
-                                         "max_synthetic_fraction", NULL};
+    static const char *const fields[] = {
+        "exact_duplicate", "near_duplicate", "near_threshold",         "scope",
+        "signatures",      "synthetic",      "max_synthetic_fraction", NULL};
     const char *scope = NULL, *sigs = NULL;
     json_t *t;
 
@@ -358,16 +357,16 @@ static void after_get_stats(struct request *req)
     if (request_job_failed(req))
         return;
     body = dataset_json(&call->dataset);
-    json_object_set_new(
-        body, "stats",
-        json_pack("{s:I, s:I, s:f}", "items", (json_int_t)call->stat_items, "flagged",
-                  (json_int_t)call->stat_flagged, "synthetic_fraction",
-                  call->stat_items > 0 ? (double)call->stat_flagged / (double)call->stat_items
-                                       : 0.0));
+    json_object_set_new(body, "stats",
+                        json_pack("{s:I, s:I, s:f}", "items", (json_int_t)call->stat_items,
+                                  "flagged", (json_int_t)call->stat_flagged, "synthetic_fraction",
+                                  call->stat_items > 0
+                                      ? (double)call->stat_flagged / (double)call->stat_items
+                                      : 0.0));
     reply_json(req, 200, body);
 }
 
-/* GET /v1/datasets/{id}   200 dataset | 401 | 404 */
+/* GET /v1/datasets/{id}   200 dataset with its statistics | 401 | 404 */
 void handle_datasets_get(struct request *req)
 {
     struct datasets_call *call = call_new(req);

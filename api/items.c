@@ -9,11 +9,11 @@
  * Lode-Signature headers. The item's bytes are the UTF-8 text itself (a file: its bytes).
  *
  * The loop thread parses; a database worker analyses (normalisation and MinHash, the
- * synthetic-data detector's score of each text, signature checks) and runs one transaction (Idempotency-Key claim, dataset policy, item_contribute(),
- * the response to replay); back on the loop the request waits for its ledger entries and
- * answers with a receipt per item. The transaction stores the response without ledger
- * positions (item ids and ledger queue ids), so a replay waits for and renders the same
- * receipts.
+ * synthetic-data detector's score of each text, signature checks) and runs one transaction
+ * (Idempotency-Key claim, dataset policy, item_contribute(), the response to replay); back on the
+ * loop the request waits for its ledger entries and answers with a receipt per item. The
+ * transaction stores the response without ledger positions (item ids and ledger queue ids), so a
+ * replay waits for and renders the same receipts.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -176,8 +176,7 @@ static json_t *detect_json(const struct items_call *call, size_t i)
         json_array_append_new(reasons, json_string(d->reasons[k]));
     return json_pack("{s:s, s:o, s:o, s:s, s:b}", "verdict", d->verdict, "score",
                      d->has_score ? json_real(d->score) : json_null(), "reasons", reasons,
-                     "model_version", call->model_version, "flagged",
-                     call->outcomes[i].flagged);
+                     "model_version", call->model_version, "flagged", call->outcomes[i].flagged);
 }
 
 /* The response without ledger positions (stored for Idempotency-Key replays). */
@@ -225,8 +224,8 @@ static enum lode_code detect(struct request *req, struct items_call *call, size_
     d->score = res->probability;
     d->reasons[d->reason_count++] = arena_strndup(req->job_arena, res->reason, strlen(res->reason));
     for (size_t k = 0; k < res->evidence_count && d->reason_count < DETECT_REASONS_MAX; k++)
-        d->reasons[d->reason_count++] = arena_strndup(
-            req->job_arena, res->evidence[k].explanation, strlen(res->evidence[k].explanation));
+        d->reasons[d->reason_count++] = arena_strndup(req->job_arena, res->evidence[k].explanation,
+                                                      strlen(res->evidence[k].explanation));
     for (size_t k = 0; k < d->reason_count; k++)
         if (d->reasons[k] == NULL)
             return lode_error_set(err, LODE_ENOMEM, "could not hold a detector result");

@@ -21,6 +21,7 @@
 #include "core/encoding.h"
 #include "core/json.h"
 #include "ledger/entry.h"
+#include "storage/idempotency_store.h"
 #include "storage/ledger_store.h"
 
 #define WAITER_POLL_MS 500
@@ -98,6 +99,9 @@ struct ledger_call {
     bool integrated;
     uint64_t index;
     unsigned generation;   /* the loop's wake count when the last check started */
+    const char *idem_key;  /* Idempotency-Key of the append, or NULL */
+    uint8_t request_hash[32];
+    bool replayed;
     struct request *next_waiter;
     /* several entries (ledger_await_receipts) */
     int64_t *queue_ids;
@@ -490,6 +494,8 @@ static void after_receipt_check(struct request *req)
                                 call->proof_count));
     reply_header(req, "location", arena_sprintf(req->arena, "/v1/ledger/entries/%llu",
                                                 (unsigned long long)call->index));
+    if (call->replayed)
+        reply_header(req, "idempotent-replayed", "true");
     reply_json(req, 201, body);
 }
 
@@ -548,10 +554,64 @@ void ledger_forget_waiter(struct request *req)
     req->ledger_waiting = false;
 }
 
+/* With an Idempotency-Key: claim the key, queue the entry and store {queue_id, entry} as the
+ * response to replay, all in one transaction; a replay waits for the first entry's receipt. */
+static enum lode_code append_idempotent(struct db_conn *conn, void *arg, struct lode_error *err)
+{
+    struct request *req = arg;
+    struct ledger_call *call = req->user;
+    struct idempotency_response replay;
+    enum lode_code rc;
+    json_t *stored;
+    char *body;
+
+    call->replayed = false;
+    rc = idempotency_begin(conn, req->job_arena, req->principal.account_id, call->idem_key,
+                           call->request_hash, &replay, err);
+    if (rc == LODE_ECONFLICT)
+        return lode_error_set(err, LODE_ECONFLICT, "a request with this Idempotency-Key is still "
+                                                   "running; retry shortly");
+    if (rc != LODE_OK)
+        return rc;
+    if (replay.status != 0) {
+        json_int_t queue_id = 0;
+        const char *entry = NULL;
+        size_t entry_len = 0;
+        stored = json_loadb((const char *)replay.body, replay.body_bytes, 0, NULL);
+        if (stored == NULL || json_unpack(stored, "{s:I, s:s%}", "queue_id", &queue_id, "entry",
+                                          &entry, &entry_len) != 0) {
+            json_decref(stored);
+            return lode_error_set(err, LODE_EINTERNAL, "could not read the stored response");
+        }
+        call->queue_id = queue_id;
+        call->entry = arena_strndup(req->job_arena, entry, entry_len);
+        call->entry_len = entry_len;
+        call->replayed = true;
+        json_decref(stored);
+        return call->entry != NULL ? LODE_OK : lode_error_set(err, LODE_ENOMEM, "out of memory");
+    }
+    rc = ledger_enqueue(conn, (const uint8_t *)call->entry, call->entry_len, &call->queue_id, err);
+    if (rc != LODE_OK)
+        return rc;
+    stored = json_pack("{s:I, s:s%}", "queue_id", (json_int_t)call->queue_id, "entry", call->entry,
+                       call->entry_len);
+    body = stored != NULL ? json_dumps(stored, JSON_COMPACT) : NULL;
+    json_decref(stored);
+    if (body == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not record the response");
+    rc = idempotency_finish(conn, req->principal.account_id, call->idem_key, 201,
+                            "application/json", (const uint8_t *)body, strlen(body), err);
+    free(body);
+    return rc;
+}
+
 static enum lode_code run_append(struct db_conn *conn, struct db_job *job)
 {
     struct request *req = job->arg;
     struct ledger_call *call = req->user;
+
+    if (call->idem_key != NULL)
+        return db_tx(conn, DB_READ_COMMITTED, append_idempotent, req, &job->err);
     return ledger_enqueue(conn, (const uint8_t *)call->entry, call->entry_len, &call->queue_id,
                           &job->err);
 }
@@ -578,6 +638,17 @@ void ledger_append_and_reply(struct request *req, json_t *entry)
     json_decref(entry);
     call->entry = arena_strndup(req->arena, bytes, call->entry_len);
     free(bytes);
+    call->idem_key = request_header(req, "idempotency-key");
+    if (call->idem_key != NULL) {
+        if (!idempotency_key_is_valid(call->idem_key)) {
+            lode_error_set(&err, LODE_EINVAL, "Idempotency-Key must be 1 to %d printable ASCII "
+                                              "characters", IDEMPOTENCY_KEY_BYTES_MAX);
+            reply_problem(req, &err);
+            return;
+        }
+        idempotency_request_hash(req->method, req->path, (const uint8_t *)req->body,
+                                 req->body_len, call->request_hash);
+    }
     request_run_db(req, run_append, after_append);
 }
 

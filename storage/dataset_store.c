@@ -13,8 +13,8 @@
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 #define DATASET_COLUMNS                                                                            \
     "id, owner_id, name, description, exact_action, near_action, near_threshold, dedupe_scope, "   \
-    "signatures, " MS("created_at") ", " MS("updated_at") ", synthetic_action, "                    \
-    "max_synthetic_fraction"
+    "signatures, " MS("created_at") ", " MS("updated_at") ", synthetic_action, "                   \
+                                                          "max_synthetic_fraction"
 
 static const char *const action_names[] = {NULL, "reject", "quarantine", "accept"};
 static const char *const scope_names[] = {NULL, "dataset", "global"};
@@ -310,9 +310,8 @@ enum lode_code dataset_update(struct db_conn *conn, int64_t id, int64_t actor_id
                        : patch->signatures_required   ? "required"
                                                       : "optional");
     snprintf(max_synthetic, sizeof max_synthetic, "%.17g", patch->max_synthetic_fraction);
-    db_params_text(&p, patch->synthetic_action != 0
-                           ? dataset_action_name(patch->synthetic_action)
-                           : NULL);
+    db_params_text(&p, patch->synthetic_action != 0 ? dataset_action_name(patch->synthetic_action)
+                                                    : NULL);
     db_params_text(&p, patch->max_synthetic > 0 ? max_synthetic : NULL);
     db_params_text(&p, patch->max_synthetic == 0 ? "keep" : "set");
     rc = db_query(conn,

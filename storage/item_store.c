@@ -385,8 +385,8 @@ static json_t *flag_entry_build(const struct contribution *c, const struct item_
                      "item", (json_int_t)o->item_id, "sha256", hex, "dataset",
                      (json_int_t)c->ds->id, "verdict", it->synthetic.verdict, "score_ppm",
                      (json_int_t)(it->synthetic.score * 1e6 + 0.5), "model_version",
-                     it->synthetic.model_version, "status", item_status_name(o->status),
-                     "time_ms", (json_int_t)o->created_at_ms);
+                     it->synthetic.model_version, "status", item_status_name(o->status), "time_ms",
+                     (json_int_t)o->created_at_ms);
 }
 
 /* Encodes an entry (consumed) and queues it. */
@@ -660,9 +660,9 @@ static enum lode_code check_synthetic_fraction(struct contribution *c,
     db_params_init(&p);
     db_params_int64(&p, LOCK_CLASS + 1);
     db_params_int64(&p, c->ds->id);
-    rc = db_query(c->conn,
-                  "SELECT pg_advisory_xact_lock($1::int4, ($2::bigint % 2147483647)::int4)",
-                  &p, &res, err);
+    rc =
+        db_query(c->conn, "SELECT pg_advisory_xact_lock($1::int4, ($2::bigint % 2147483647)::int4)",
+                 &p, &res, err);
     if (rc != LODE_OK)
         return rc;
     PQclear(res);

@@ -108,10 +108,10 @@ struct item_outcome {
     int64_t duplicate_of; /* 0 = none */
     int64_t duplicate_dataset;
     uint8_t duplicate_sha256[32];
-    double similarity;     /* 1 for an exact duplicate */
-    bool similarity_exact; /* exact Jaccard, not an estimate */
-    bool flagged;           /* synthetic: an item.flagged entry was queued */
-    int64_t flag_queue_id;  /* ledger_queue row of that entry */
+    double similarity;       /* 1 for an exact duplicate */
+    bool similarity_exact;   /* exact Jaccard, not an estimate */
+    bool flagged;            /* synthetic: an item.flagged entry was queued */
+    int64_t flag_queue_id;   /* ledger_queue row of that entry */
     bool synthetic_rejected; /* LODE_ECONFLICT came from the synthetic policy */
 };
 

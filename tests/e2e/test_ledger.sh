@@ -46,6 +46,17 @@ for i in $(seq 0 40); do
 done
 expect_eq "all 41 receipts verify offline (lode verify inclusion)" 0 "$bad"
 
+# Idempotency-Key: a retried append returns the first receipt and writes nothing new
+IK=(-H "Idempotency-Key: attest-$$")
+HK=$(printf 'idempotent' | sha256sum | cut -c1-64)
+"${CURL[@]}" "${AUTH[@]}" "${JSON[@]}" "${IK[@]}" -o "$T/i1" -d "{\"sha256\":\"$HK\"}" "$H/v1/attestations"
+"${CURL[@]}" "${AUTH[@]}" "${JSON[@]}" "${IK[@]}" -D "$T/i2h" -o "$T/i2" -d "{\"sha256\":\"$HK\"}" "$H/v1/attestations"
+expect_eq "a retry with the same Idempotency-Key names the same index" "$(jq .index "$T/i1")" "$(jq .index "$T/i2")"
+check "the retry says it was replayed" grep -qi '^idempotent-replayed: true' "$T/i2h"
+check "the retry returns the first entry" bash -c "[ \"\$(jq -c .entry '$T/i1')\" = \"\$(jq -c .entry '$T/i2')\" ]"
+expect_eq "the same key for another request is refused" 422 "$("${CURL[@]}" "${AUTH[@]}" "${JSON[@]}" "${IK[@]}" -o /dev/null -w '%{http_code}' -d "{\"sha256\":\"$(printf other | sha256sum | cut -c1-64)\"}" "$H/v1/attestations")"
+expect_eq "a malformed Idempotency-Key is refused" 400 "$("${CURL[@]}" "${AUTH[@]}" "${JSON[@]}" -H 'Idempotency-Key: has space' -o /dev/null -w '%{http_code}' -d "{\"sha256\":\"$HK\"}" "$H/v1/attestations")"
+
 # the entry bytes served by index hash to the leaf hash in the receipt
 "${CURL[@]}" "$H/v1/ledger/entries/7" >"$T/e7"
 got=$( (printf '\0'; jq -r .entry_base64 "$T/e7" | base64 -d) | sha256sum | cut -c1-64)

@@ -413,12 +413,140 @@ static void test_signatures(void)
                     LODE_EUNPROCESSABLE);
 }
 
+/* Contributes texts with the given detector verdicts (NULL: not scored) in one transaction. */
+static enum lode_code contribute_scored(const struct dataset *ds, const char *const *texts,
+                                        const char *const *verdicts, size_t count,
+                                        struct contribute_args *a, struct lode_error *err)
+{
+    static struct prepared prep[BATCH_MAX];
+
+    memset(a, 0, sizeof *a);
+    a->ds = ds;
+    a->who = alice.id;
+    a->count = count;
+    for (size_t i = 0; i < count; i++) {
+        prepare(texts[i], &prep[i]);
+        a->items[i] = prep[i].in;
+        if (verdicts[i] == NULL)
+            continue;
+        a->items[i].synthetic.scored = true;
+        a->items[i].synthetic.verdict = verdicts[i];
+        a->items[i].synthetic.has_score = strcmp(verdicts[i], "insufficient") != 0;
+        a->items[i].synthetic.score = strcmp(verdicts[i], "synthetic") == 0 ? 0.975 : 0.25;
+        a->items[i].synthetic.model_version = "lode-detector/1/0123456789abcdef";
+    }
+    return db_tx(conn, DB_READ_COMMITTED, contribute_fn, a, err);
+}
+
+static int64_t flagged_rows(int64_t dataset_id)
+{
+    int64_t items = -1, flagged = -1;
+    struct lode_error err = {0};
+
+    CU_ASSERT_EQUAL(dataset_stats(conn, dataset_id, &items, &flagged, &err), LODE_OK);
+    return flagged;
+}
+
+#define SYN_A "The first text that the detector is said to call synthetic for this test."
+#define SYN_B "A second, unrelated sentence about lighthouses, gulls and the winter sea."
+#define SYN_C "Third: the orchard was sold in spring and the new owners planted vines."
+#define HUM_A "Fourth: my neighbour repairs old radios in his shed on Sunday afternoons."
+
+static void test_synthetic_policy(void)
+{
+    struct dataset d = make_dataset("syn", DATASET_REJECT, DATASET_QUARANTINE,
+                                    DATASET_SCOPE_DATASET);
+    struct dataset_policy_patch patch = {.signatures_required = -1};
+    struct contribute_args a;
+    struct lode_error err = {0};
+    int64_t items0, queue0, n = -1, f = -1;
+
+    CU_ASSERT_EQUAL(d.policy.synthetic_action, DATASET_QUARANTINE);
+    CU_ASSERT_FALSE(d.policy.has_max_synthetic);
+    /* reject: nothing written, the outcome says why */
+    patch.synthetic_action = DATASET_REJECT;
+    CU_ASSERT_EQUAL_FATAL(dataset_update(conn, d.id, alice.id, false, NULL, &patch, &d, &err),
+                          LODE_OK);
+    CU_ASSERT_EQUAL(d.policy.synthetic_action, DATASET_REJECT);
+    items0 = count_rows("items");
+    queue0 = count_rows("ledger_queue");
+    CU_ASSERT_EQUAL(contribute_scored(&d, (const char *[]){HUM_A, SYN_A},
+                                      (const char *[]){"human", "synthetic"}, 2, &a, &err),
+                    LODE_ECONFLICT);
+    CU_ASSERT_EQUAL(a.failed, 1);
+    CU_ASSERT(a.out[1].synthetic_rejected);
+    CU_ASSERT(strstr(err.message, "synthetic with score 0.975") != NULL);
+    CU_ASSERT_EQUAL(count_rows("items"), items0);
+    CU_ASSERT_EQUAL(count_rows("ledger_queue"), queue0);
+
+    /* quarantine: stored quarantined, flagged, two entries; other verdicts flag nothing */
+    patch.synthetic_action = DATASET_QUARANTINE;
+    CU_ASSERT_EQUAL_FATAL(dataset_update(conn, d.id, alice.id, false, NULL, &patch, &d, &err),
+                          LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(contribute_scored(&d, (const char *[]){SYN_A, HUM_A, SYN_C},
+                                            (const char *[]){"synthetic", "uncertain", NULL}, 3,
+                                            &a, &err),
+                          LODE_OK);
+    CU_ASSERT(a.out[0].flagged);
+    CU_ASSERT_EQUAL(a.out[0].status, ITEM_QUARANTINED);
+    CU_ASSERT(a.out[0].flag_queue_id > a.out[0].queue_id);
+    CU_ASSERT_FALSE(a.out[1].flagged);
+    CU_ASSERT_EQUAL(a.out[1].status, ITEM_ACCEPTED);
+    CU_ASSERT_FALSE(a.out[2].flagged);
+    CU_ASSERT_EQUAL(count_rows("ledger_queue"), queue0 + 4);
+    CU_ASSERT_EQUAL(dataset_stats(conn, d.id, &n, &f, &err), LODE_OK);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(f, 1);
+
+    /* accept with a flag, and a maximum of 0.5: 2/4 passes, 3/5 is refused as a whole */
+    patch.synthetic_action = DATASET_ACCEPT;
+    patch.max_synthetic = 1;
+    patch.max_synthetic_fraction = 0.5;
+    CU_ASSERT_EQUAL_FATAL(dataset_update(conn, d.id, alice.id, false, NULL, &patch, &d, &err),
+                          LODE_OK);
+    CU_ASSERT(d.policy.has_max_synthetic && d.policy.max_synthetic_fraction == 0.5);
+    CU_ASSERT_EQUAL_FATAL(contribute_scored(&d, (const char *[]){SYN_B},
+                                            (const char *[]){"synthetic"}, 1, &a, &err),
+                          LODE_OK);
+    CU_ASSERT(a.out[0].flagged);
+    CU_ASSERT_EQUAL(a.out[0].status, ITEM_ACCEPTED);
+    CU_ASSERT_EQUAL(flagged_rows(d.id), 2);
+    items0 = count_rows("items");
+    CU_ASSERT_EQUAL(contribute_scored(&d, (const char *[]){"one more flagged text about kites"},
+                                      (const char *[]){"synthetic"}, 1, &a, &err),
+                    LODE_ECONFLICT);
+    CU_ASSERT_EQUAL(a.failed, 1); /* the call as a whole */
+    CU_ASSERT(strstr(err.message, "3/5") != NULL);
+    CU_ASSERT_EQUAL(count_rows("items"), items0);
+    /* an upload that flags nothing is never refused for the fraction */
+    patch.synthetic_action = 0;
+    patch.max_synthetic_fraction = 0.1;
+    CU_ASSERT_EQUAL_FATAL(dataset_update(conn, d.id, alice.id, false, NULL, &patch, &d, &err),
+                          LODE_OK);
+    CU_ASSERT_EQUAL(d.policy.synthetic_action, DATASET_ACCEPT);
+    CU_ASSERT_EQUAL(contribute_scored(&d, (const char *[]){"plain words about a bicycle"},
+                                      (const char *[]){"human"}, 1, &a, &err),
+                    LODE_OK);
+    /* removing the maximum; out-of-range values are refused */
+    patch.max_synthetic = -1;
+    CU_ASSERT_EQUAL(dataset_update(conn, d.id, alice.id, false, NULL, &patch, &d, &err), LODE_OK);
+    CU_ASSERT_FALSE(d.policy.has_max_synthetic);
+    patch.max_synthetic = 1;
+    patch.max_synthetic_fraction = 1.5;
+    CU_ASSERT_EQUAL(dataset_update(conn, d.id, alice.id, false, NULL, &patch, &d, &err),
+                    LODE_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err.pointer, "/policy/max_synthetic_fraction");
+    CU_ASSERT_EQUAL(dataset_get(conn, d.id, false, &d, &err), LODE_OK);
+    CU_ASSERT_FALSE(d.policy.has_max_synthetic);
+}
+
 static const struct test_case item_cases[] = {
     {"blob store", test_blobs},
     {"datasets", test_datasets},
     {"contributions and policy", test_contribute},
     {"band index persists and deletes", test_index_persists_and_deletes},
     {"signatures", test_signatures},
+    {"synthetic policy and maximum fraction", test_synthetic_policy},
     {NULL, NULL},
 };
 
