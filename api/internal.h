@@ -249,6 +249,7 @@ struct server {
     int listen_fds[2];
     struct ledger_sequencer *sequencer;
     struct detector_model *detector; /* NULL when no model could be loaded */
+    struct maintenance *maintenance;  /* periodic database upkeep (server.c) */
     const char *ledger_origin;
     const char *ledger_vkey;
 };

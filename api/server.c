@@ -29,6 +29,7 @@
 #include "api/internal.h"
 #include "core/log.h"
 #include "detector/detector.h"
+#include "storage/idempotency_store.h"
 #include "storage/ledger_sequencer.h"
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -405,6 +406,53 @@ static void loop_fini(struct loop *loop)
     pthread_mutex_destroy(&loop->done_lock);
 }
 
+/* ---- maintenance: hourly purge of expired Idempotency-Key records ---- */
+
+#define MAINTENANCE_INTERVAL_S 3600
+
+struct maintenance {
+    struct db_job job;
+    atomic_bool busy; /* a purge is queued or running */
+    struct event *timer;
+};
+
+static enum lode_code run_purge(struct db_conn *conn, struct db_job *job)
+{
+    int64_t deleted = 0;
+    enum lode_code rc = idempotency_purge(conn, IDEMPOTENCY_RETENTION_S, &deleted, &job->err);
+    if (rc == LODE_OK && deleted > 0) {
+        char n[24];
+        snprintf(n, sizeof n, "%lld", (long long)deleted);
+        log_emit(LOG_INFO, "idempotency_purged", "records", n, LOG_END);
+    }
+    return rc;
+}
+
+static void purge_done(struct db_job *job)
+{
+    struct maintenance *m = job->arg;
+    if (job->result != LODE_OK)
+        log_emit(LOG_WARN, "idempotency_purge_failed", "message", job->err.message, LOG_END);
+    atomic_store(&m->busy, false);
+}
+
+static void on_maintenance(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *server = arg;
+    struct maintenance *m = server->maintenance;
+    static const struct timeval interval = {MAINTENANCE_INTERVAL_S, 0};
+
+    if (!atomic_exchange(&m->busy, true)) {
+        memset(&m->job, 0, sizeof m->job);
+        m->job.run = run_purge;
+        m->job.done = purge_done;
+        m->job.arg = m;
+        if (db_pool_submit(server->pool, &m->job) != LODE_OK)
+            atomic_store(&m->busy, false); /* queue full: next hour */
+    }
+    evtimer_add(m->timer, &interval);
+}
+
 /* ---- the ledger's sequencer ---- */
 
 /* Called on the sequencer's thread: wake the waiters of every loop. */
@@ -534,6 +582,13 @@ enum lode_code api_serve(const struct api_config *config, struct lode_error *err
             goto out_loops;
     }
     load_detector(&server);
+    {
+        static struct maintenance maintenance;
+        static const struct timeval first = {60, 0};
+        server.maintenance = &maintenance;
+        maintenance.timer = evtimer_new(server.loops[0].base, on_maintenance, &server);
+        evtimer_add(maintenance.timer, &first);
+    }
     rc = start_sequencer(&server, err);
     if (rc != LODE_OK)
         goto out_loops;
@@ -567,6 +622,10 @@ enum lode_code api_serve(const struct api_config *config, struct lode_error *err
     event_free(sigint);
     event_base_free(main_base);
 out_loops:
+    if (server.maintenance != NULL && server.maintenance->timer != NULL) {
+        event_free(server.maintenance->timer);
+        server.maintenance->timer = NULL;
+    }
     ledger_sequencer_stop(server.sequencer); /* no more wakes after this */
     detector_model_free(server.detector);
     db_pool_destroy(server.pool); /* finishes queued jobs, whose requests are orphans now */

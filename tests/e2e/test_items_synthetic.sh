@@ -138,6 +138,6 @@ E2E_SERVE_ARGS+=(--detector-model "$T/no-such-model.ldm")
 e2e_serve
 expect_eq "without a model a machine-like text is accepted" 201 "$(post "/v1/datasets/$DR/items" "$(record "$SYN4")" "${AA[@]}" "${JSON[@]}")"
 check "unscored, not flagged, and the receipt says why" jq -e '.items[0].status == "accepted" and .items[0].detector.verdict == "unscored" and .items[0].detector.flagged == false and (.items[0].detector.reasons[0] | test("no detector model"))' "$T/out"
-check "the row has no verdict" test "$(sql "SELECT synthetic_verdict IS NULL AND NOT synthetic_flagged FROM items WHERE sha256 = '\\x$(sha "$SYN4")'")" = t
+check "the row has no verdict" test "$(sql "SELECT synthetic_verdict IS NULL AND NOT synthetic_flagged FROM items WHERE dataset_id = $DR AND sha256 = '\\x$(sha "$SYN4")'")" = t
 
 e2e_finish

@@ -454,8 +454,8 @@ static int64_t flagged_rows(int64_t dataset_id)
 
 static void test_synthetic_policy(void)
 {
-    struct dataset d = make_dataset("syn", DATASET_REJECT, DATASET_QUARANTINE,
-                                    DATASET_SCOPE_DATASET);
+    struct dataset d =
+        make_dataset("syn", DATASET_REJECT, DATASET_QUARANTINE, DATASET_SCOPE_DATASET);
     struct dataset_policy_patch patch = {.signatures_required = -1};
     struct contribute_args a;
     struct lode_error err = {0};
@@ -484,8 +484,8 @@ static void test_synthetic_policy(void)
     CU_ASSERT_EQUAL_FATAL(dataset_update(conn, d.id, alice.id, false, NULL, &patch, &d, &err),
                           LODE_OK);
     CU_ASSERT_EQUAL_FATAL(contribute_scored(&d, (const char *[]){SYN_A, HUM_A, SYN_C},
-                                            (const char *[]){"synthetic", "uncertain", NULL}, 3,
-                                            &a, &err),
+                                            (const char *[]){"synthetic", "uncertain", NULL}, 3, &a,
+                                            &err),
                           LODE_OK);
     CU_ASSERT(a.out[0].flagged);
     CU_ASSERT_EQUAL(a.out[0].status, ITEM_QUARANTINED);
@@ -505,9 +505,9 @@ static void test_synthetic_policy(void)
     CU_ASSERT_EQUAL_FATAL(dataset_update(conn, d.id, alice.id, false, NULL, &patch, &d, &err),
                           LODE_OK);
     CU_ASSERT(d.policy.has_max_synthetic && d.policy.max_synthetic_fraction == 0.5);
-    CU_ASSERT_EQUAL_FATAL(contribute_scored(&d, (const char *[]){SYN_B},
-                                            (const char *[]){"synthetic"}, 1, &a, &err),
-                          LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        contribute_scored(&d, (const char *[]){SYN_B}, (const char *[]){"synthetic"}, 1, &a, &err),
+        LODE_OK);
     CU_ASSERT(a.out[0].flagged);
     CU_ASSERT_EQUAL(a.out[0].status, ITEM_ACCEPTED);
     CU_ASSERT_EQUAL(flagged_rows(d.id), 2);
