@@ -46,20 +46,6 @@ static struct accounts_call *call_new(struct request *req)
     return call;
 }
 
-static json_t *time_json(int64_t ms)
-{
-    char buf[64];
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-
-    if (ms == 0)
-        return json_null();
-    gmtime_r(&s, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
-
 static json_t *roles_json(unsigned roles)
 {
     json_t *a = json_array();
@@ -72,15 +58,15 @@ static json_t *roles_json(unsigned roles)
 static json_t *account_json(const struct account *a)
 {
     return json_pack("{s:I, s:s, s:o, s:o}", "id", (json_int_t)a->id, "name", a->name, "roles",
-                     roles_json(a->roles), "created_at", time_json(a->created_at_ms));
+                     roles_json(a->roles), "created_at", json_time_ms(a->created_at_ms));
 }
 
 static json_t *token_json(const struct api_token *t)
 {
     return json_pack("{s:I, s:I, s:s, s:s, s:o, s:o, s:o}", "id", (json_int_t)t->id,
                      "account_id", (json_int_t)t->account_id, "name", t->name, "prefix",
-                     t->prefix, "created_at", time_json(t->created_at_ms), "last_used_at",
-                     time_json(t->last_used_at_ms), "revoked_at", time_json(t->revoked_at_ms));
+                     t->prefix, "created_at", json_time_ms(t->created_at_ms), "last_used_at",
+                     json_time_ms(t->last_used_at_ms), "revoked_at", json_time_ms(t->revoked_at_ms));
 }
 
 static json_t *key_json(const struct account_key *k)
@@ -90,7 +76,7 @@ static json_t *key_json(const struct account_key *k)
     return json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:o}", "id", (json_int_t)k->id,
                      "account_id", (json_int_t)k->account_id, "algorithm", "ed25519",
                      "public_key", b64, "label", k->label, "created_at",
-                     time_json(k->created_at_ms), "revoked_at", time_json(k->revoked_at_ms));
+                     json_time_ms(k->created_at_ms), "revoked_at", json_time_ms(k->revoked_at_ms));
 }
 
 /* Resolves {id} and checks that the caller may act on that account. */

@@ -46,18 +46,6 @@ static struct datasets_call *call_new(struct request *req)
     return call;
 }
 
-static json_t *time_json(int64_t ms)
-{
-    char buf[64];
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&s, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
-
 static json_t *policy_json(const struct dataset_policy *p)
 {
     return json_pack("{s:s, s:s, s:f, s:s, s:s, s:s, s:o}", "exact_duplicate",
@@ -73,8 +61,8 @@ static json_t *dataset_json(const struct dataset *d)
 {
     return json_pack("{s:I, s:I, s:s, s:s, s:o, s:o, s:o}", "id", (json_int_t)d->id, "owner",
                      (json_int_t)d->owner_id, "name", d->name, "description", d->description,
-                     "policy", policy_json(&d->policy), "created_at", time_json(d->created_at_ms),
-                     "updated_at", time_json(d->updated_at_ms));
+                     "policy", policy_json(&d->policy), "created_at", json_time_ms(d->created_at_ms),
+                     "updated_at", json_time_ms(d->updated_at_ms));
 }
 
 static void policy_pointer(struct lode_error *err, const char *name)

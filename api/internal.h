@@ -129,6 +129,12 @@ enum lode_code request_param_id(struct request *req, int i, int64_t *id_out,
                                 struct lode_error *err);
 /* Parses the body as a JSON object under the route's limits. */
 json_t *request_json_body(struct request *req, struct lode_error *err);
+/* Renderers shared by the handlers: an RFC 3339 UTC time from Unix milliseconds (null for 0),
+ * lower-case hex and padded base64 of bytes. */
+json_t *json_time_ms(int64_t ms);
+json_t *json_hex(const uint8_t *bytes, size_t len);
+json_t *json_base64(const uint8_t *bytes, size_t len);
+
 /* Releases the JSON value when the request ends. */
 void request_own_json(struct request *req, json_t *value);
 

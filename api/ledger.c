@@ -29,13 +29,6 @@
 
 /* ---- shared renderers ---- */
 
-static json_t *hash_hex(const uint8_t h[MERKLE_HASH_BYTES])
-{
-    char hex[HEX_ENCODED_BYTES(MERKLE_HASH_BYTES)];
-    hex_encode(h, MERKLE_HASH_BYTES, hex);
-    return json_string(hex);
-}
-
 static json_t *proof_json(const uint8_t (*proof)[MERKLE_HASH_BYTES], size_t count)
 {
     json_t *a = json_array();
@@ -262,7 +255,7 @@ static void after_inclusion(struct request *req)
         return;
     reply_json(req, 200,
                json_pack("{s:I, s:I, s:o, s:o}", "index", (json_int_t)call->a, "tree_size",
-                         (json_int_t)call->b, "leaf_hash", hash_hex(call->hash), "proof",
+                         (json_int_t)call->b, "leaf_hash", json_hex(call->hash, MERKLE_HASH_BYTES), "proof",
                          proof_json((const uint8_t(*)[MERKLE_HASH_BYTES])call->proof,
                                     call->proof_count)));
 }
@@ -359,7 +352,7 @@ static void after_entry(struct request *req)
     reply_header(req, "cache-control", "public, max-age=31536000, immutable");
     reply_json(req, 200,
                json_pack("{s:I, s:o, s:o, s:s}", "index", (json_int_t)call->a, "leaf_hash",
-                         hash_hex(call->hash), "entry", entry != NULL ? entry : json_null(),
+                         json_hex(call->hash, MERKLE_HASH_BYTES), "entry", entry != NULL ? entry : json_null(),
                          "entry_base64", b64));
 }
 
@@ -388,7 +381,7 @@ static void after_leaf(struct request *req)
     if (request_job_failed(req))
         return;
     reply_json(req, 200, json_pack("{s:I, s:o}", "index", (json_int_t)call->a, "leaf_hash",
-                                   hash_hex(call->hash)));
+                                   json_hex(call->hash, MERKLE_HASH_BYTES)));
 }
 
 /* GET /v1/ledger/leaves/{leaf_hash} — the index of the entry with this leaf hash (hex). */
@@ -488,7 +481,7 @@ static void after_receipt_check(struct request *req)
     }
     entry = json_loadb(call->entry, call->entry_len, 0, NULL);
     body = json_pack("{s:I, s:o, s:o, s:o, s:o}", "index", (json_int_t)call->index, "leaf_hash",
-                     hash_hex(call->hash), "entry", entry != NULL ? entry : json_null(),
+                     json_hex(call->hash, MERKLE_HASH_BYTES), "entry", entry != NULL ? entry : json_null(),
                      "checkpoint", checkpoint_json(&call->cp), "inclusion_proof",
                      proof_json((const uint8_t(*)[MERKLE_HASH_BYTES])call->proof,
                                 call->proof_count));

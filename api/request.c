@@ -549,6 +549,46 @@ json_t *request_json_body(struct request *req, struct lode_error *err)
     return v;
 }
 
+json_t *json_time_ms(int64_t ms)
+{
+    char buf[64];
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (ms == 0)
+        return json_null();
+    gmtime_r(&s, &tm);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return json_string(buf);
+}
+
+json_t *json_hex(const uint8_t *bytes, size_t len)
+{
+    char *text = malloc(HEX_ENCODED_BYTES(len));
+    json_t *v;
+
+    if (text == NULL)
+        return NULL;
+    hex_encode(bytes, len, text);
+    v = json_string(text);
+    free(text);
+    return v;
+}
+
+json_t *json_base64(const uint8_t *bytes, size_t len)
+{
+    char *text = malloc(BASE64_ENCODED_BYTES(len));
+    json_t *v;
+
+    if (text == NULL)
+        return NULL;
+    base64_encode(bytes, len, text);
+    v = json_string(text);
+    free(text);
+    return v;
+}
+
 static void decref(void *value)
 {
     json_decref(value);
