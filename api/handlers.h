@@ -45,6 +45,9 @@ void handle_datasets_update(struct request *req);
 
 /* items.c */
 void handle_items_create(struct request *req);
+/* Body hook of handle_items_create: streams a file upload (application/octet-stream) into an
+ * incremental SHA-256 and a zstd compressor instead of keeping its bytes. */
+void items_begin_body(struct request *req);
 void handle_items_get(struct request *req);
 void handle_items_content(struct request *req);
 

@@ -39,6 +39,15 @@ struct http_header {
     const char *value;
 };
 
+/* Where a body goes instead of req->body: a route's body hook (router_begin_body) installs one
+ * while the headers are read, and request_append_body hands it each chunk as it arrives (on the
+ * loop thread), after checking the route's limit on raw bytes; req->body_len still counts them.
+ * write returns LODE_OK, or an error code with err filled (the request then answers it). */
+struct body_sink {
+    enum lode_code (*write)(void *state, const char *data, size_t len, struct lode_error *err);
+    void *state; /* in the request's arena */
+};
+
 #define ROUTE_PARAMS_MAX 4
 #define RESPONSE_HEADERS_MAX 16
 
@@ -68,6 +77,7 @@ struct request {
     size_t body_cap;
     size_t body_limit;
     bool body_too_large;
+    struct body_sink sink; /* write == NULL: the body is kept in `body` */
 
     /* routing */
     const struct route *route;
@@ -171,6 +181,9 @@ struct route {
 };
 
 const struct route *router_routes(size_t *count_out);
+/* Runs the route's body hook, if it has one, once its headers are known (it may install
+ * req->sink); a hook answers nothing itself and reports failures through req->early_err. */
+void router_begin_body(struct request *req);
 void router_enable_debug(bool on);
 void request_headers_done(struct request *req);
 void request_drain_completions(evutil_socket_t fd, short what, void *arg);

@@ -14,6 +14,11 @@
  * loop the request waits for its ledger entries and answers with a receipt per item. The
  * transaction stores the response without ledger positions (item ids and ledger queue ids), so a
  * replay waits for and renders the same receipts.
+ *
+ * A file is streamed: items_begin_body() installs a body sink that feeds each chunk, as it
+ * arrives on the loop, to an incremental SHA-256 and a zstd compressor (BLOB_ZSTD_LEVEL) writing
+ * into a growing buffer in the request's arena; the raw bytes are never kept. The stored blob is
+ * that compressed frame (blob_put_compressed()), and the exact-duplicate check uses that hash.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -21,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <zstd.h>
 
 #include "api/handlers.h"
 #include "api/internal.h"
@@ -78,6 +84,17 @@ struct items_call {
     size_t proof_count;
     uint8_t *content;
     size_t content_len;
+    struct file_stream *file; /* a streamed file, or NULL */
+};
+
+/* A file upload on its way in (the body sink of the items route). */
+struct file_stream {
+    crypto_hash_sha256_state sha;
+    ZSTD_CStream *zs;
+    struct arena *arena;
+    uint8_t *out; /* the zstd frame so far */
+    size_t out_len, out_cap, out_max;
+    uint8_t sha256[32]; /* once finished */
 };
 
 static struct items_call *call_new(struct request *req)
@@ -267,7 +284,13 @@ static enum lode_code analyse(struct request *req, struct items_call *call, stru
         if (call->kind == UPLOAD_FILE) {
             it->media_type = call->media_type;
             it->filename = call->filename;
-            dedupe_sha256(r->text, r->len, it->keys.bytes_sha256);
+            if (call->file != NULL) {
+                memcpy(it->keys.bytes_sha256, call->file->sha256, 32);
+                it->zbytes = call->file->out;
+                it->zlen = call->file->out_len;
+            } else {
+                dedupe_sha256(r->text, r->len, it->keys.bytes_sha256);
+            }
         } else {
             it->media_type = ITEM_RECORD_MEDIA_TYPE;
             it->is_text = true;
@@ -515,6 +538,137 @@ static void after_contribute(struct request *req)
     ledger_await_receipts(req, call->queue_ids, n, call, render_receipts);
 }
 
+/* ---- streamed files ---- */
+
+/* Whether a Content-Type names this media type (parameters allowed). */
+static bool media_type_is(const char *ct, const char *type)
+{
+    size_t n = strlen(type);
+    return ct != NULL && strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';');
+}
+
+static void free_cstream(void *zs)
+{
+    ZSTD_freeCStream(zs);
+}
+
+/* Makes room for more compressed bytes: doubles the buffer up to the bound of the largest
+ * accepted file. Returns LODE_OK or LODE_ENOMEM (the request's memory budget). */
+static enum lode_code file_grow(struct file_stream *fs, struct lode_error *err)
+{
+    size_t cap = fs->out_cap * 2;
+    uint8_t *nb;
+
+    if (cap > fs->out_max)
+        cap = fs->out_max;
+    if (cap <= fs->out_cap)
+        return lode_error_set(err, LODE_EINTERNAL,
+                              "could not compress the file within its bound");
+    nb = arena_alloc(fs->arena, cap);
+    if (nb == NULL) {
+        lode_error_set(err, LODE_ENOMEM, "the file does not fit in the request's memory budget");
+        err->retry_after_s = 1;
+        return LODE_ENOMEM;
+    }
+    if (fs->out_len != 0)
+        memcpy(nb, fs->out, fs->out_len);
+    fs->out = nb;
+    fs->out_cap = cap;
+    return LODE_OK;
+}
+
+/* Runs the compressor over in (all of it) with the given directive; for ZSTD_e_end, until the
+ * frame is complete. */
+static enum lode_code file_compress(struct file_stream *fs, ZSTD_inBuffer *in,
+                                    ZSTD_EndDirective mode, struct lode_error *err)
+{
+    size_t left;
+
+    do {
+        ZSTD_outBuffer o;
+        if (fs->out_len == fs->out_cap && file_grow(fs, err) != LODE_OK)
+            return err->code;
+        o.dst = fs->out + fs->out_len;
+        o.size = fs->out_cap - fs->out_len;
+        o.pos = 0;
+        left = ZSTD_compressStream2(fs->zs, &o, in, mode);
+        if (ZSTD_isError(left))
+            return lode_error_set(err, mode == ZSTD_e_end ? LODE_EINVAL : LODE_EINTERNAL,
+                                  "could not compress the file: %s", ZSTD_getErrorName(left));
+        fs->out_len += o.pos;
+    } while (mode == ZSTD_e_end ? left != 0 : in->pos < in->size);
+    return LODE_OK;
+}
+
+/* The body sink: one chunk of the file. */
+static enum lode_code file_write(void *state, const char *data, size_t len,
+                                 struct lode_error *err)
+{
+    struct file_stream *fs = state;
+    ZSTD_inBuffer in = {data, len, 0};
+
+    crypto_hash_sha256_update(&fs->sha, (const unsigned char *)data, len);
+    return file_compress(fs, &in, ZSTD_e_continue, err);
+}
+
+/* Ends the frame and the hash once the whole body has arrived. Returns LODE_OK, LODE_EINVAL
+ * (fewer or more bytes than the Content-Length pledged) or LODE_ENOMEM. */
+static enum lode_code file_finish(struct file_stream *fs, struct lode_error *err)
+{
+    ZSTD_inBuffer in = {NULL, 0, 0};
+    enum lode_code rc = file_compress(fs, &in, ZSTD_e_end, err);
+
+    crypto_hash_sha256_final(&fs->sha, fs->sha256);
+    return rc;
+}
+
+void items_begin_body(struct request *req)
+{
+    struct file_stream *fs;
+    const char *cl = request_header(req, "content-length");
+    unsigned long long pledged = ZSTD_CONTENTSIZE_UNKNOWN;
+    size_t first;
+
+    if (!media_type_is(request_header(req, "content-type"), "application/octet-stream"))
+        return;
+    if (cl != NULL) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (*cl >= '0' && *cl <= '9' && *end == '\0' && n <= req->body_limit)
+            pledged = n;
+    }
+    fs = arena_calloc(req->arena, 1, sizeof *fs);
+    if (fs == NULL || (fs->zs = ZSTD_createCStream()) == NULL) {
+        lode_error_set(&req->early_err, LODE_ENOMEM, "could not start to read the file");
+        req->early_error = LODE_ENOMEM;
+        return;
+    }
+    arena_defer(req->arena, free_cstream, fs->zs);
+    fs->arena = req->arena;
+    fs->out_max = ZSTD_compressBound(req->body_limit);
+    /* a known size goes into the frame header, as blob_put() writes it, and sizes the buffer */
+    first = pledged != ZSTD_CONTENTSIZE_UNKNOWN ? ZSTD_compressBound((size_t)pledged)
+                                                : ZSTD_CStreamOutSize();
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(fs->zs, ZSTD_c_compressionLevel, BLOB_ZSTD_LEVEL)) ||
+        (pledged != ZSTD_CONTENTSIZE_UNKNOWN &&
+         ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(fs->zs, pledged)))) {
+        lode_error_set(&req->early_err, LODE_EINTERNAL, "could not set up the compressor");
+        req->early_error = LODE_EINTERNAL;
+        return;
+    }
+    fs->out = arena_alloc(req->arena, first);
+    if (fs->out == NULL) {
+        lode_error_set(&req->early_err, LODE_ENOMEM,
+                       "the file does not fit in the request's memory budget");
+        req->early_error = LODE_ENOMEM;
+        return;
+    }
+    fs->out_cap = first;
+    crypto_hash_sha256_init(&fs->sha);
+    req->sink.write = file_write;
+    req->sink.state = fs;
+}
+
 /*
  * POST /v1/datasets/{id}/items   body: one JSON record, NDJSON records, or a file
  * 201 receipts | 400 | 401 | 403 key of another account | 404 no such dataset |
@@ -550,12 +704,11 @@ void handle_items_create(struct request *req)
                        "application/octet-stream");
         goto problem;
     }
-    if (strncasecmp(ct, "application/json", 16) == 0 && (ct[16] == '\0' || ct[16] == ';'))
+    if (media_type_is(ct, "application/json"))
         call->kind = UPLOAD_RECORD;
-    else if (strncasecmp(ct, "application/x-ndjson", 20) == 0 && (ct[20] == '\0' || ct[20] == ';'))
+    else if (media_type_is(ct, "application/x-ndjson"))
         call->kind = UPLOAD_BATCH;
-    else if (strncasecmp(ct, "application/octet-stream", 24) == 0 &&
-             (ct[24] == '\0' || ct[24] == ';'))
+    else if (media_type_is(ct, "application/octet-stream"))
         call->kind = UPLOAD_FILE;
     else {
         lode_error_set(&err, LODE_EMEDIATYPE,
@@ -565,7 +718,15 @@ void handle_items_create(struct request *req)
                        ct);
         goto problem;
     }
-    ok = items_upload_parse(req->arena, call->kind, req->body, req->body_len, &headers, &up, &err);
+    if (call->kind == UPLOAD_FILE && req->sink.write == file_write) {
+        call->file = req->sink.state;
+        if (file_finish(call->file, &err) != LODE_OK)
+            goto problem;
+        ok = items_upload_file(req->arena, req->body_len, &headers, &up, &err);
+    } else {
+        ok = items_upload_parse(req->arena, call->kind, req->body, req->body_len, &headers, &up,
+                                &err);
+    }
     request_own_json(req, up.docs);
     if (!ok)
         goto problem;
@@ -573,7 +734,11 @@ void handle_items_create(struct request *req)
     call->records = up.records;
     call->filename = up.filename;
     call->media_type = up.media_type;
-    if (call->idem_key != NULL)
+    /* a streamed file is identified by its hash: its bytes are gone */
+    if (call->idem_key != NULL && call->file != NULL)
+        idempotency_request_hash(req->method, req->path, call->file->sha256, 32,
+                                 call->request_hash);
+    else if (call->idem_key != NULL)
         idempotency_request_hash(req->method, req->path, (const uint8_t *)req->body, req->body_len,
                                  call->request_hash);
     request_run_db(req, run_contribute, after_contribute);

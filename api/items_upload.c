@@ -263,6 +263,23 @@ static bool parse_file(struct arena *arena, const char *body, size_t len,
                            &out->records[0], err);
 }
 
+bool items_upload_file(struct arena *arena, size_t len, const struct upload_headers *headers,
+                       struct item_upload *out, struct lode_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = UPLOAD_FILE;
+    out->docs = json_array();
+    if (out->docs == NULL) {
+        lode_error_set(err, LODE_ENOMEM, "could not hold the upload");
+        return false;
+    }
+    if (len == 0) {
+        lode_error_set(err, LODE_EINVAL, "the body is empty: send a record, records or a file");
+        return false;
+    }
+    return parse_file(arena, NULL, len, headers, out, err);
+}
+
 bool items_upload_parse(struct arena *arena, enum upload_kind kind, const char *body, size_t len,
                         const struct upload_headers *headers, struct item_upload *out,
                         struct lode_error *err)

@@ -58,4 +58,9 @@ bool items_upload_parse(struct arena *arena, enum upload_kind kind, const char *
                         const struct upload_headers *headers, struct item_upload *out,
                         struct lode_error *err);
 
+/* The same for a file whose len bytes were streamed elsewhere (not kept): checks the headers
+ * and the size; records[0].text is NULL. Returns as items_upload_parse(). */
+bool items_upload_file(struct arena *arena, size_t len, const struct upload_headers *headers,
+                       struct item_upload *out, struct lode_error *err);
+
 #endif

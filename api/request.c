@@ -157,6 +157,16 @@ bool request_append_body(struct request *req, const char *data, size_t len)
         req->body_too_large = true;
         return false;
     }
+    if (req->sink.write != NULL) {
+        struct lode_error err = {0};
+        if (req->sink.write(req->sink.state, data, len, &err) != LODE_OK) {
+            req->early_error = err.code;
+            req->early_err = err;
+            return false;
+        }
+        req->body_len += len;
+        return true;
+    }
     if (req->body_len + len > req->body_cap) {
         size_t cap = req->body_cap != 0 ? req->body_cap : 4096;
         while (cap < req->body_len + len)
@@ -260,6 +270,8 @@ void request_headers_done(struct request *req)
             req->body_too_large = true;
         }
     }
+    if (!req->body_too_large)
+        router_begin_body(req);
 }
 
 /* ---- responses ---- */

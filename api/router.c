@@ -75,6 +75,24 @@ static const struct route routes[] = {
 
 #define DEBUG_ROUTE_COUNT 1
 
+/* Routes whose bodies may be streamed: the hook decides per request (from its headers) whether
+ * to install a body sink. */
+static const struct {
+    void (*handler)(struct request *req);
+    void (*begin_body)(struct request *req);
+} body_hooks[] = {
+    {handle_items_create, items_begin_body},
+};
+
+void router_begin_body(struct request *req)
+{
+    for (size_t i = 0; i < sizeof body_hooks / sizeof body_hooks[0]; i++)
+        if (req->route->handler == body_hooks[i].handler) {
+            body_hooks[i].begin_body(req);
+            return;
+        }
+}
+
 static bool debug_enabled;
 
 void router_enable_debug(bool on)

@@ -133,6 +133,30 @@ enum lode_code blob_put(const struct blob_store *store, struct db_conn *conn, co
     return rc;
 }
 
+enum lode_code blob_put_compressed(const struct blob_store *store, struct db_conn *conn,
+                                   const uint8_t sha256[32], const uint8_t *zdata, size_t zlen,
+                                   uint64_t raw_bytes, bool *created_out, struct lode_error *err)
+{
+    unsigned long long frame;
+    bool created = false;
+    enum lode_code rc;
+
+    if (raw_bytes > LODE_BLOB_BYTES_MAX)
+        return lode_error_set(err, LODE_ETOOBIG, "a blob holds at most %u bytes, not %llu",
+                              LODE_BLOB_BYTES_MAX, (unsigned long long)raw_bytes);
+    if (zdata == NULL || zlen == 0 || ZSTD_findFrameCompressedSize(zdata, zlen) != zlen)
+        return lode_error_set(err, LODE_EINVAL, "could not store a blob: not one zstd frame");
+    frame = ZSTD_getFrameContentSize(zdata, zlen);
+    if (frame != ZSTD_CONTENTSIZE_UNKNOWN && frame != raw_bytes)
+        return lode_error_set(err, LODE_EINVAL,
+                              "could not store a blob: its frame holds %llu bytes, not %llu",
+                              frame, (unsigned long long)raw_bytes);
+    rc = store->ops->put(store->impl, conn, sha256, zdata, zlen, raw_bytes, &created, err);
+    if (created_out != NULL)
+        *created_out = created;
+    return rc;
+}
+
 enum lode_code blob_get(const struct blob_store *store, struct db_conn *conn,
                         const uint8_t sha256[32], struct arena *arena, uint8_t **bytes_out,
                         size_t *len_out, struct lode_error *err)
@@ -147,7 +171,8 @@ enum lode_code blob_get(const struct blob_store *store, struct db_conn *conn,
     if (rc != LODE_OK)
         return rc;
     frame = ZSTD_getFrameContentSize(z, zlen);
-    if (raw > LODE_BLOB_BYTES_MAX || frame != raw)
+    /* a streamed blob's frame may not record its size: the row's size bounds it instead */
+    if (raw > LODE_BLOB_BYTES_MAX || (frame != raw && frame != ZSTD_CONTENTSIZE_UNKNOWN))
         return lode_error_set(err, LODE_EINTERNAL,
                               "could not read a stored blob: its size does "
                               "not match its record");

@@ -7,6 +7,10 @@
  * decompresses, checking the size recorded at put time and the hash of what comes out, so a
  * corrupted store is an error, never wrong bytes.
  *
+ * blob_put_compressed() takes bytes that the caller hashed and compressed as it received them
+ * (a streamed upload): one zstd frame, whose header may omit the content size when the size was
+ * not known in advance; blob_get() then relies on the recorded size, and still checks the hash.
+ *
  * Invariants: a blob's address is the SHA-256 of its uncompressed bytes; a stored blob never
  * changes; at most LODE_BLOB_BYTES_MAX uncompressed bytes per blob.
  *
@@ -59,6 +63,16 @@ const struct blob_store *blob_store_postgres(void);
 enum lode_code blob_put(const struct blob_store *store, struct db_conn *conn, const void *bytes,
                         size_t len, uint8_t sha256_out[32], bool *created_out,
                         struct lode_error *err);
+
+/* Stores one zstd frame (zlen bytes at zdata) holding raw_bytes (<= LODE_BLOB_BYTES_MAX)
+ * uncompressed bytes whose SHA-256 the caller computed; the frame must be whole and its header,
+ * when it records a content size, must agree with raw_bytes. The hash is trusted, not
+ * recomputed (blob_get() checks it on every read). *created_out (may be NULL) as blob_put().
+ * Returns LODE_OK, LODE_ETOOBIG, LODE_EINVAL (not one frame of that size), or the backend's
+ * error. */
+enum lode_code blob_put_compressed(const struct blob_store *store, struct db_conn *conn,
+                                   const uint8_t sha256[32], const uint8_t *zdata, size_t zlen,
+                                   uint64_t raw_bytes, bool *created_out, struct lode_error *err);
 
 /* The uncompressed bytes of a blob, allocated in arena (plus a NUL after them, not counted).
  * Returns LODE_OK, LODE_ENOTFOUND, LODE_ENOMEM, LODE_EINTERNAL (stored data does not

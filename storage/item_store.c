@@ -625,8 +625,13 @@ static enum lode_code contribute_one(struct contribution *c, const struct item_i
     }
     o->created_at_ms = now_ms();
 
-    if ((rc = blob_put(blob_store_postgres(), c->conn, it->bytes, it->len, (uint8_t[32]){0}, NULL,
-                       err)) != LODE_OK)
+    if (it->zbytes != NULL)
+        rc = blob_put_compressed(blob_store_postgres(), c->conn, it->keys.bytes_sha256, it->zbytes,
+                                 it->zlen, it->len, NULL, err);
+    else
+        rc = blob_put(blob_store_postgres(), c->conn, it->bytes, it->len, (uint8_t[32]){0}, NULL,
+                      err);
+    if (rc != LODE_OK)
         return rc;
     if ((rc = next_item_id(c->conn, &o->item_id, err)) != LODE_OK)
         return rc;

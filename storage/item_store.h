@@ -83,6 +83,10 @@ struct item_synthetic {
 struct item_input {
     const uint8_t *bytes; /* the content: a record's text, or a file's bytes */
     size_t len;
+    /* a file streamed by the caller: one zstd frame of its len bytes (keys.bytes_sha256 is
+     * their hash), stored as is with blob_put_compressed(); bytes is then NULL */
+    const uint8_t *zbytes;
+    size_t zlen;
     const char *media_type;  /* at most 255 bytes */
     const char *filename;    /* files only; NULL for records */
     const char *meta_json;   /* a record's meta object as compact JSON, or NULL */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 #include "core/arena.h"
 #include "core/limits.h"
@@ -107,6 +108,105 @@ static void test_blobs(void)
     PQclear(res);
     CU_ASSERT_EQUAL(blob_get(bs, conn, h, a, &got, &len, &err), LODE_EINTERNAL);
     free(big);
+    arena_destroy(a);
+}
+
+/* Compresses bytes as a stream (as api/ does for an upload), with or without the size known
+ * in advance; returns the frame's length, 0 on failure. */
+static size_t stream_compress(const char *bytes, size_t len, bool pledge, uint8_t *out, size_t cap)
+{
+    ZSTD_CStream *zs = ZSTD_createCStream();
+    ZSTD_outBuffer o = {out, cap, 0};
+    size_t left = 1;
+
+    if (zs == NULL || ZSTD_isError(ZSTD_CCtx_setParameter(zs, ZSTD_c_compressionLevel, 3)) ||
+        (pledge && ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(zs, len)))) {
+        ZSTD_freeCStream(zs);
+        return 0;
+    }
+    /* in pieces of 1000 bytes, as chunks arrive */
+    for (size_t off = 0; off < len; off += 1000) {
+        ZSTD_inBuffer in = {bytes + off, len - off < 1000 ? len - off : 1000, 0};
+        while (in.pos < in.size)
+            if (ZSTD_isError(ZSTD_compressStream2(zs, &o, &in, ZSTD_e_continue))) {
+                ZSTD_freeCStream(zs);
+                return 0;
+            }
+    }
+    while (left != 0) {
+        ZSTD_inBuffer in = {NULL, 0, 0};
+        left = ZSTD_compressStream2(zs, &o, &in, ZSTD_e_end);
+        if (ZSTD_isError(left)) {
+            ZSTD_freeCStream(zs);
+            return 0;
+        }
+    }
+    ZSTD_freeCStream(zs);
+    return o.pos;
+}
+
+static void test_blobs_compressed(void)
+{
+    const struct blob_store *bs = blob_store_postgres();
+    struct lode_error err = {0};
+    struct arena *a = arena_create(16u << 20);
+    size_t len = 300000, cap = ZSTD_compressBound(300000), zlen, got_len = 0;
+    char *text = malloc(len);
+    uint8_t *z = malloc(cap), h[32], h_sized[32], *got = NULL;
+    bool created = false;
+
+    CU_ASSERT_FATAL(text != NULL && z != NULL);
+    for (size_t i = 0; i < len; i++)
+        text[i] = "streamed bytes arrive in chunks; "[i % 33] + (char)(i / 33 % 2);
+    crypto_hash_sha256(h, (const unsigned char *)text, len);
+
+    /* a frame without its content size: the recorded size bounds the read */
+    zlen = stream_compress(text, len, false, z, cap);
+    CU_ASSERT_FATAL(zlen > 0);
+    CU_ASSERT_EQUAL(ZSTD_getFrameContentSize(z, zlen), ZSTD_CONTENTSIZE_UNKNOWN);
+    CU_ASSERT_EQUAL(blob_put_compressed(bs, conn, h, z, zlen, len - 1, NULL, &err), LODE_OK);
+    CU_ASSERT_EQUAL(blob_get(bs, conn, h, a, &got, &got_len, &err), LODE_EINTERNAL); /* wrong size */
+    CU_ASSERT_EQUAL(blob_put_compressed(bs, conn, h, z, zlen, len, &created, &err), LODE_OK);
+    CU_ASSERT(!created); /* the first put kept its row: stored once per hash */
+
+    /* a frame with its size, under another hash: read back and checked */
+    text[0] = 'S';
+    crypto_hash_sha256(h_sized, (const unsigned char *)text, len);
+    zlen = stream_compress(text, len, true, z, cap);
+    CU_ASSERT_FATAL(zlen > 0);
+    CU_ASSERT_EQUAL(ZSTD_getFrameContentSize(z, zlen), len);
+    CU_ASSERT_EQUAL(blob_put_compressed(bs, conn, h_sized, z, zlen, len + 1, NULL, &err),
+                    LODE_EINVAL); /* the header disagrees */
+    CU_ASSERT_EQUAL(blob_put_compressed(bs, conn, h_sized, z, zlen - 1, len, NULL, &err),
+                    LODE_EINVAL); /* a truncated frame */
+    CU_ASSERT_EQUAL(blob_put_compressed(bs, conn, h_sized, (const uint8_t *)"not zstd", 8, 8, NULL,
+                                        &err),
+                    LODE_EINVAL);
+    CU_ASSERT_EQUAL(blob_put_compressed(bs, conn, h_sized, z, zlen,
+                                        (uint64_t)LODE_BLOB_BYTES_MAX + 1, NULL, &err),
+                    LODE_ETOOBIG);
+    CU_ASSERT_EQUAL(blob_put_compressed(bs, conn, h_sized, z, zlen, len, &created, &err), LODE_OK);
+    CU_ASSERT(created);
+    CU_ASSERT_EQUAL_FATAL(blob_get(bs, conn, h_sized, a, &got, &got_len, &err), LODE_OK);
+    CU_ASSERT_EQUAL(got_len, len);
+    CU_ASSERT_EQUAL(memcmp(got, text, len), 0);
+
+    /* a sizeless frame read back through blob_get */
+    text[0] = 'T';
+    crypto_hash_sha256(h, (const unsigned char *)text, len);
+    zlen = stream_compress(text, len, false, z, cap);
+    CU_ASSERT_FATAL(zlen > 0);
+    CU_ASSERT_EQUAL(blob_put_compressed(bs, conn, h, z, zlen, len, &created, &err), LODE_OK);
+    CU_ASSERT(created);
+    CU_ASSERT_EQUAL_FATAL(blob_get(bs, conn, h, a, &got, &got_len, &err), LODE_OK);
+    CU_ASSERT_EQUAL(got_len, len);
+    CU_ASSERT_EQUAL(memcmp(got, text, len), 0);
+    /* a hash the bytes do not have is caught on read */
+    memset(h, 0x33, 32);
+    CU_ASSERT_EQUAL(blob_put_compressed(bs, conn, h, z, zlen, len, NULL, &err), LODE_OK);
+    CU_ASSERT_EQUAL(blob_get(bs, conn, h, a, &got, &got_len, &err), LODE_EINTERNAL);
+    free(text);
+    free(z);
     arena_destroy(a);
 }
 
@@ -542,6 +642,7 @@ static void test_synthetic_policy(void)
 
 static const struct test_case item_cases[] = {
     {"blob store", test_blobs},
+    {"blob store: pre-compressed frames", test_blobs_compressed},
     {"datasets", test_datasets},
     {"contributions and policy", test_contribute},
     {"band index persists and deletes", test_index_persists_and_deletes},
