@@ -51,6 +51,16 @@ void items_begin_body(struct request *req);
 void handle_items_get(struct request *req);
 void handle_items_content(struct request *req);
 
+/* labels.c */
+void handle_label_tasks_create(struct request *req);
+void handle_label_tasks_get(struct request *req);
+void handle_label_gold_set(struct request *req);
+void handle_label_next(struct request *req);
+void handle_label_submit(struct request *req);
+void handle_label_consensus(struct request *req);
+void handle_label_agreement(struct request *req);
+void handle_label_snapshot(struct request *req);
+
 /* detect.c */
 void handle_detect(struct request *req);
 

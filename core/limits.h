@@ -46,6 +46,11 @@
 #define LODE_LABELING_FIELD_BYTES_MAX 1024    /* one CSV field (task, worker or label name) */
 #define LODE_LABELING_CSV_FIELDS_MAX 256      /* fields in one CSV row */
 #define LODE_LABELING_CSV_BYTES_MAX (4ull << 30) /* answers file read by lode aggregate */
+#define LODE_LABEL_CLASS_BYTES_MAX 200        /* one class name of a labeling task */
+#define LODE_LABEL_INSTRUCTIONS_BYTES_MAX 16384 /* a labeling task's instructions */
+#define LODE_LABEL_GOLD_PER_REQUEST_MAX 1000  /* gold answers in one request */
+#define LODE_LABEL_TASK_ANSWERS_MAX 1000000   /* labels of one task aggregated on request */
+#define LODE_LABEL_TASK_ITEMS_MAX 1000000     /* items of one task aggregated on request */
 
 /* Detector */
 #define LODE_DETECTOR_TEXT_BYTES_MAX (4u << 20)   /* one text to score */

@@ -1,0 +1,519 @@
+/*
+ * storage/label_store.c — labeling tasks, gold answers and labels (see label_store.h).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/limits.h"
+#include "storage/db_internal.h"
+#include "storage/label_store.h"
+
+#define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+#define CLASS_SEPARATOR "\x1f" /* class names hold no control characters */
+
+/* Is the actor allowed to manage the task's dataset? */
+static enum lode_code task_owner_check(struct db_conn *conn, int64_t task_id, int64_t actor_id,
+                                       bool operator, int64_t *dataset_out, int *class_count_out,
+                                       struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+    int64_t owner;
+
+    db_params_init(&p);
+    db_params_int64(&p, task_id);
+    rc = db_query(conn,
+                  "SELECT t.dataset_id, d.owner_id, cardinality(t.classes) FROM label_tasks t"
+                  " JOIN datasets d ON d.id = t.dataset_id WHERE t.id = $1",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        lode_error_set(err, LODE_ENOTFOUND, "label task %" PRId64 " does not exist", task_id);
+        return err->code;
+    }
+    *dataset_out = db_result_int64(res, 0, 0);
+    owner = db_result_int64(res, 0, 1);
+    *class_count_out = (int)db_result_int64(res, 0, 2);
+    PQclear(res);
+    if (!operator && owner != actor_id)
+        return lode_error_set(err, LODE_EFORBIDDEN,
+                              "account %" PRId64 " may not manage label task %" PRId64
+                              ": only the dataset's owner or an operator",
+                              actor_id, task_id);
+    return LODE_OK;
+}
+
+enum lode_code label_task_create(struct db_conn *conn, int64_t actor_id, bool operator,
+                                 struct label_task *task, struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+    size_t joined_len = 1;
+    char *joined, *w;
+    int64_t owner;
+
+    db_params_init(&p);
+    db_params_int64(&p, task->dataset_id);
+    rc = db_query(conn, "SELECT owner_id FROM datasets WHERE id = $1", &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        lode_error_set(err, LODE_ENOTFOUND, "dataset %" PRId64 " does not exist",
+                       task->dataset_id);
+        lode_error_pointer(err, "/dataset");
+        return err->code;
+    }
+    owner = db_result_int64(res, 0, 0);
+    PQclear(res);
+    if (!operator && owner != actor_id) {
+        lode_error_set(err, LODE_EFORBIDDEN,
+                       "account %" PRId64 " may not create a label task on dataset %" PRId64
+                       ": only its owner or an operator",
+                       actor_id, task->dataset_id);
+        lode_error_pointer(err, "/dataset");
+        return err->code;
+    }
+    for (uint32_t i = 0; i < task->class_count; i++)
+        joined_len += strlen(task->classes[i]) + 1;
+    joined = malloc(joined_len);
+    if (joined == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not hold the class names");
+    w = joined;
+    for (uint32_t i = 0; i < task->class_count; i++) {
+        size_t n = strlen(task->classes[i]);
+        if (i > 0)
+            *w++ = CLASS_SEPARATOR[0];
+        memcpy(w, task->classes[i], n);
+        w += n;
+    }
+    *w = '\0';
+    db_params_init(&p);
+    db_params_int64(&p, task->dataset_id);
+    db_params_int64(&p, actor_id);
+    db_params_text(&p, joined);
+    db_params_text(&p, task->instructions);
+    db_params_int64(&p, task->overlap);
+    db_params_int64(&p, task->max_overlap);
+    db_params_int64(&p, task->pay_per_label);
+    db_params_text(&p, task->currency);
+    {
+        char share[32];
+        snprintf(share, sizeof share, "%.17g", task->gold_share);
+        db_params_text(&p, share);
+        rc = db_query(conn,
+                      "INSERT INTO label_tasks (dataset_id, creator_id, classes, instructions,"
+                      " overlap, max_overlap, pay_per_label, currency, gold_share)"
+                      " VALUES ($1, $2, string_to_array($3, E'\\x1f'), $4, $5::integer,"
+                      " $6::integer, $7, $8, $9::double precision)"
+                      " RETURNING id, " MS("created_at"),
+                      &p, &res, err);
+    }
+    free(joined);
+    if (rc != LODE_OK)
+        return rc;
+    task->id = db_result_int64(res, 0, 0);
+    task->created_at_ms = db_result_int64(res, 0, 1);
+    task->creator_id = actor_id;
+    task->owner_id = owner;
+    PQclear(res);
+    return LODE_OK;
+}
+
+/* Copies a result field into the arena. */
+static const char *field_dup(struct arena *arena, const PGresult *res, int row, int col)
+{
+    return arena_strndup(arena, PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
+}
+
+enum lode_code label_task_get(struct db_conn *conn, int64_t id, struct arena *arena,
+                              struct label_task *out, struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+    int n;
+
+    memset(out, 0, sizeof *out);
+    db_params_init(&p);
+    db_params_int64(&p, id);
+    rc = db_query(conn,
+                  "SELECT t.id, t.dataset_id, t.creator_id, d.owner_id, t.instructions,"
+                  " t.overlap, t.max_overlap, t.pay_per_label, t.currency, t.gold_share, "
+                  MS("t.created_at") ","
+                  " (SELECT count(*) FROM items i WHERE i.dataset_id = t.dataset_id"
+                  "   AND i.status = 'accepted'),"
+                  " (SELECT count(*) FROM label_gold g WHERE g.task_id = t.id),"
+                  " (SELECT count(*) FROM labels l WHERE l.task_id = t.id)"
+                  " FROM label_tasks t JOIN datasets d ON d.id = t.dataset_id WHERE t.id = $1",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        lode_error_set(err, LODE_ENOTFOUND, "label task %" PRId64 " does not exist", id);
+        return err->code;
+    }
+    out->id = db_result_int64(res, 0, 0);
+    out->dataset_id = db_result_int64(res, 0, 1);
+    out->creator_id = db_result_int64(res, 0, 2);
+    out->owner_id = db_result_int64(res, 0, 3);
+    out->instructions = field_dup(arena, res, 0, 4);
+    out->overlap = (int)db_result_int64(res, 0, 5);
+    out->max_overlap = (int)db_result_int64(res, 0, 6);
+    out->pay_per_label = db_result_int64(res, 0, 7);
+    db_result_text(res, 0, 8, out->currency, sizeof out->currency);
+    out->gold_share = strtod(PQgetvalue(res, 0, 9), NULL);
+    out->created_at_ms = db_result_int64(res, 0, 10);
+    out->item_count = db_result_int64(res, 0, 11);
+    out->gold_count = db_result_int64(res, 0, 12);
+    out->label_count = db_result_int64(res, 0, 13);
+    PQclear(res);
+    if (out->instructions == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not hold the task");
+
+    rc = db_query(conn,
+                  "SELECT c FROM label_tasks t, unnest(t.classes) WITH ORDINALITY AS u(c, k)"
+                  " WHERE t.id = $1 ORDER BY k",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    n = PQntuples(res);
+    out->classes = arena_calloc(arena, (size_t)(n > 0 ? n : 1), sizeof *out->classes);
+    if (out->classes == NULL) {
+        PQclear(res);
+        return lode_error_set(err, LODE_ENOMEM, "could not hold the task");
+    }
+    for (int i = 0; i < n; i++) {
+        out->classes[i] = field_dup(arena, res, i, 0);
+        if (out->classes[i] == NULL) {
+            PQclear(res);
+            return lode_error_set(err, LODE_ENOMEM, "could not hold the task");
+        }
+    }
+    out->class_count = (uint32_t)n;
+    PQclear(res);
+    return LODE_OK;
+}
+
+enum lode_code label_gold_set(struct db_conn *conn, int64_t task_id, int64_t actor_id,
+                              bool operator, const int64_t *items, const uint32_t *classes,
+                              size_t count, struct lode_error *err)
+{
+    int64_t dataset_id = 0;
+    int class_count = 0;
+    enum lode_code rc;
+
+    rc = task_owner_check(conn, task_id, actor_id, operator, &dataset_id, &class_count, err);
+    if (rc != LODE_OK)
+        return rc;
+    for (size_t i = 0; i < count; i++) {
+        struct db_params p;
+        PGresult *res = NULL;
+        char ptr[LODE_ERROR_NAME_MAX];
+
+        if (classes[i] >= (uint32_t)class_count) {
+            lode_error_set(err, LODE_EINVAL, "gold %zu names a class outside the task", i);
+            snprintf(ptr, sizeof ptr, "/gold/%zu/label", i);
+            lode_error_pointer(err, ptr);
+            return err->code;
+        }
+        db_params_init(&p);
+        db_params_int64(&p, task_id);
+        db_params_int64(&p, items[i]);
+        db_params_int64(&p, classes[i]);
+        db_params_int64(&p, dataset_id);
+        rc = db_query(conn,
+                      "INSERT INTO label_gold (task_id, item_id, class_index)"
+                      " SELECT $1, i.id, $3::integer FROM items i"
+                      " WHERE i.id = $2 AND i.dataset_id = $4 AND i.status = 'accepted'"
+                      " ON CONFLICT ON CONSTRAINT label_gold_pkey"
+                      " DO UPDATE SET class_index = EXCLUDED.class_index",
+                      &p, &res, err);
+        if (rc != LODE_OK)
+            return rc;
+        if (strcmp(PQcmdTuples(res), "1") != 0) {
+            PQclear(res);
+            lode_error_set(err, LODE_EUNPROCESSABLE,
+                           "item %" PRId64 " is not an accepted item of the task's dataset",
+                           items[i]);
+            snprintf(ptr, sizeof ptr, "/gold/%zu/item", i);
+            lode_error_pointer(err, ptr);
+            return err->code;
+        }
+        PQclear(res);
+    }
+    return LODE_OK;
+}
+
+/* Candidates: accepted items of the task's dataset this labeler has not labeled; $3 = 1 gold
+ * items, $3 = 0 the others while short of overlap (or disagreed on, short of max_overlap). */
+static const char next_sql[] =
+    "WITH per_class AS (SELECT item_id, class_index, count(*) AS k FROM labels"
+    "   WHERE task_id = $1 GROUP BY item_id, class_index),"
+    " stats AS (SELECT item_id, sum(k) AS n, max(k) AS top FROM per_class GROUP BY item_id)"
+    " SELECT i.id, encode(i.sha256, 'hex'), i.media_type"
+    " FROM label_tasks t JOIN items i ON i.dataset_id = t.dataset_id"
+    " LEFT JOIN stats s ON s.item_id = i.id"
+    " LEFT JOIN label_gold g ON g.task_id = t.id AND g.item_id = i.id"
+    " WHERE t.id = $1 AND i.status = 'accepted'"
+    "   AND NOT EXISTS (SELECT 1 FROM labels m WHERE m.task_id = $1 AND m.item_id = i.id"
+    "                   AND m.labeler_id = $2)"
+    "   AND CASE WHEN $3::integer = 1 THEN g.item_id IS NOT NULL"
+    "       ELSE g.item_id IS NULL AND (coalesce(s.n, 0) < t.overlap"
+    "            OR (s.n < t.max_overlap AND s.top::float8 / s.n < $4::float8)) END"
+    " ORDER BY coalesce(s.n, 0), md5(i.id::text || ':' || $2::text), i.id LIMIT 1";
+
+static enum lode_code next_from(struct db_conn *conn, int64_t task_id, int64_t labeler_id,
+                                bool gold, struct label_offer *out, bool *found_out,
+                                struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+    char agreement[32];
+
+    snprintf(agreement, sizeof agreement, "%.17g", LABEL_REQUEUE_AGREEMENT);
+    db_params_init(&p);
+    db_params_int64(&p, task_id);
+    db_params_int64(&p, labeler_id);
+    db_params_int64(&p, gold ? 1 : 0);
+    db_params_text(&p, agreement);
+    rc = db_query(conn, next_sql, &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    *found_out = PQntuples(res) > 0;
+    if (*found_out) {
+        out->item_id = db_result_int64(res, 0, 0);
+        db_result_text(res, 0, 1, out->sha256, sizeof out->sha256);
+        db_result_text(res, 0, 2, out->media_type, sizeof out->media_type);
+    }
+    PQclear(res);
+    return LODE_OK;
+}
+
+enum lode_code label_next(struct db_conn *conn, int64_t task_id, int64_t labeler_id,
+                          bool want_gold, struct label_offer *out, bool *found_out,
+                          struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+    bool exists;
+
+    *found_out = false;
+    db_params_init(&p);
+    db_params_int64(&p, task_id);
+    rc = db_query(conn, "SELECT 1 FROM label_tasks WHERE id = $1", &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    exists = PQntuples(res) > 0;
+    PQclear(res);
+    if (!exists)
+        return lode_error_set(err, LODE_ENOTFOUND, "label task %" PRId64 " does not exist",
+                              task_id);
+    if (want_gold) {
+        rc = next_from(conn, task_id, labeler_id, true, out, found_out, err);
+        if (rc != LODE_OK || *found_out)
+            return rc;
+    }
+    rc = next_from(conn, task_id, labeler_id, false, out, found_out, err);
+    if (rc != LODE_OK || *found_out || want_gold)
+        return rc;
+    return next_from(conn, task_id, labeler_id, true, out, found_out, err);
+}
+
+enum lode_code label_item_check(struct db_conn *conn, const struct label_task *task,
+                                int64_t item_id, char sha256_out[65], struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+
+    db_params_init(&p);
+    db_params_int64(&p, item_id);
+    db_params_int64(&p, task->dataset_id);
+    rc = db_query(conn,
+                  "SELECT encode(sha256, 'hex') FROM items"
+                  " WHERE id = $1 AND dataset_id = $2 AND status = 'accepted'",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        lode_error_set(err, LODE_EUNPROCESSABLE,
+                       "item %" PRId64 " is not an item of label task %" PRId64, item_id,
+                       task->id);
+        lode_error_pointer(err, "/item");
+        return err->code;
+    }
+    db_result_text(res, 0, 0, sha256_out, 65);
+    PQclear(res);
+    return LODE_OK;
+}
+
+enum lode_code label_insert(struct db_conn *conn, int64_t task_id, int64_t item_id,
+                            int64_t labeler_id, uint32_t class_index,
+                            const uint8_t nonce[LABEL_NONCE_BYTES], int64_t queue_id,
+                            int64_t *label_id_out, int64_t *created_at_ms_out,
+                            struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+
+    db_params_init(&p);
+    db_params_int64(&p, task_id);
+    db_params_int64(&p, item_id);
+    db_params_int64(&p, labeler_id);
+    db_params_int64(&p, class_index);
+    db_params_int64(&p, queue_id);
+    db_params_bytes(&p, nonce, LABEL_NONCE_BYTES);
+    rc = db_query(conn,
+                  "INSERT INTO labels (task_id, item_id, labeler_id, class_index, ledger_queue_id,"
+                  " nonce) VALUES ($1, $2, $3, $4::integer, $5, $6) RETURNING id, "
+                  MS("created_at"),
+                  &p, &res, err);
+    if (rc == LODE_ECONFLICT && strcmp(err->constraint, "labels_once_per_labeler") == 0) {
+        lode_error_set(err, LODE_ECONFLICT,
+                       "account %" PRId64 " already labeled item %" PRId64 " in this task",
+                       labeler_id, item_id);
+        lode_error_pointer(err, "/item");
+        return err->code;
+    }
+    if (rc != LODE_OK)
+        return rc;
+    *label_id_out = db_result_int64(res, 0, 0);
+    *created_at_ms_out = db_result_int64(res, 0, 1);
+    PQclear(res);
+    return LODE_OK;
+}
+
+/* Index of id in a sorted array, or UINT32_MAX. */
+static uint32_t dense_find(const int64_t *ids, uint32_t count, int64_t id)
+{
+    uint32_t lo = 0, hi = count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else if (ids[mid] > id)
+            hi = mid;
+        else
+            return mid;
+    }
+    return UINT32_MAX;
+}
+
+/* Reads column 0 of every row as a sorted id list into the arena. */
+static enum lode_code ids_read(const PGresult *res, struct arena *arena, int64_t **ids_out,
+                               uint32_t *count_out, struct lode_error *err)
+{
+    int n = PQntuples(res);
+    int64_t *ids = arena_calloc(arena, (size_t)(n > 0 ? n : 1), sizeof *ids);
+
+    if (ids == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not hold the task's labels");
+    for (int i = 0; i < n; i++)
+        ids[i] = db_result_int64(res, i, 0);
+    *ids_out = ids;
+    *count_out = (uint32_t)n;
+    return LODE_OK;
+}
+
+enum lode_code label_answers_load(struct db_conn *conn, const struct label_task *task,
+                                  struct arena *arena, struct label_answers *out,
+                                  struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+    int n;
+
+    memset(out, 0, sizeof *out);
+    if (task->label_count > LODE_LABEL_TASK_ANSWERS_MAX ||
+        task->item_count > LODE_LABEL_TASK_ITEMS_MAX)
+        return lode_error_set(err, LODE_ETOOBIG,
+                              "label task %" PRId64 " has more labels or items than one request"
+                              " aggregates (%d labels, %d items)",
+                              task->id, LODE_LABEL_TASK_ANSWERS_MAX, LODE_LABEL_TASK_ITEMS_MAX);
+    db_params_init(&p);
+    db_params_int64(&p, task->dataset_id);
+    rc = db_query(conn,
+                  "SELECT id FROM items WHERE dataset_id = $1 AND status = 'accepted' ORDER BY id",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    rc = ids_read(res, arena, &out->item_ids, &out->item_count, err);
+    PQclear(res);
+    if (rc != LODE_OK)
+        return rc;
+
+    db_params_init(&p);
+    db_params_int64(&p, task->id);
+    rc = db_query(conn, "SELECT DISTINCT labeler_id FROM labels WHERE task_id = $1 ORDER BY 1",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    rc = ids_read(res, arena, &out->labeler_ids, &out->labeler_count, err);
+    PQclear(res);
+    if (rc != LODE_OK)
+        return rc;
+
+    rc = db_query(conn,
+                  "SELECT item_id, labeler_id, class_index, id FROM labels WHERE task_id = $1"
+                  " ORDER BY id",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    n = PQntuples(res);
+    out->answer_item = arena_calloc(arena, (size_t)n + 1, sizeof *out->answer_item);
+    out->answer_labeler = arena_calloc(arena, (size_t)n + 1, sizeof *out->answer_labeler);
+    out->answer_class = arena_calloc(arena, (size_t)n + 1, sizeof *out->answer_class);
+    if (out->answer_item == NULL || out->answer_labeler == NULL || out->answer_class == NULL) {
+        PQclear(res);
+        return lode_error_set(err, LODE_ENOMEM, "could not hold the task's labels");
+    }
+    for (int i = 0; i < n; i++) {
+        uint32_t item = dense_find(out->item_ids, out->item_count, db_result_int64(res, i, 0));
+        uint32_t who = dense_find(out->labeler_ids, out->labeler_count,
+                                  db_result_int64(res, i, 1));
+        int64_t id = db_result_int64(res, i, 3);
+        if (id > out->last_label_id)
+            out->last_label_id = id;
+        if (item == UINT32_MAX || who == UINT32_MAX)
+            continue; /* an item quarantined after it was labeled */
+        out->answer_item[out->answer_count] = item;
+        out->answer_labeler[out->answer_count] = who;
+        out->answer_class[out->answer_count] = (uint32_t)db_result_int64(res, i, 2);
+        out->answer_count++;
+    }
+    PQclear(res);
+
+    rc = db_query(conn, "SELECT item_id, class_index FROM label_gold WHERE task_id = $1",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    n = PQntuples(res);
+    out->gold_item = arena_calloc(arena, (size_t)n + 1, sizeof *out->gold_item);
+    out->gold_class = arena_calloc(arena, (size_t)n + 1, sizeof *out->gold_class);
+    if (out->gold_item == NULL || out->gold_class == NULL) {
+        PQclear(res);
+        return lode_error_set(err, LODE_ENOMEM, "could not hold the task's gold answers");
+    }
+    for (int i = 0; i < n; i++) {
+        uint32_t item = dense_find(out->item_ids, out->item_count, db_result_int64(res, i, 0));
+        if (item == UINT32_MAX)
+            continue;
+        out->gold_item[out->gold_count] = item;
+        out->gold_class[out->gold_count] = (uint32_t)db_result_int64(res, i, 1);
+        out->gold_count++;
+    }
+    PQclear(res);
+    return LODE_OK;
+}

@@ -1,0 +1,301 @@
+/*
+ * tests/unit/storage/test_labels.c — storage/label_store.h against a scratch database: task
+ * creation and ownership, gold answers, assignment (no repeats, gold first when asked, overlap
+ * and adaptive re-queue), one label per (item, labeler), and the dense answer load.
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "scratch_db.h"
+#include "storage/account_store.h"
+#include "storage/db_internal.h"
+#include "storage/label_store.h"
+#include "storage/ledger_store.h"
+#include "test_main.h"
+
+#define ITEMS 4
+
+static char db_url[SCRATCH_URL_BYTES];
+static struct db_conn *conn;
+static struct account owner, stranger, lab[4];
+static int64_t dataset_id, other_dataset_id, items[ITEMS], foreign_item;
+
+/* Setup steps run outside any suite: a failure stops the binary. */
+static void setup_check(enum lode_code rc, const struct lode_error *err)
+{
+    if (rc != LODE_OK) {
+        fprintf(stderr, "could not set up: %s (%s)\n", err->message, err->log_detail);
+        abort();
+    }
+}
+
+static int64_t queue_one(void)
+{
+    static const char entry[] = "{\"type\":\"label.submitted\"}";
+    struct lode_error err;
+    int64_t id = 0;
+    setup_check(ledger_enqueue(conn, (const uint8_t *)entry, sizeof entry - 1, &id, &err), &err);
+    return id;
+}
+
+/* An accepted item in a dataset, inserted directly (the contribution path is tested elsewhere). */
+static int64_t item_insert(int64_t dataset, int n)
+{
+    struct lode_error err;
+    struct db_params p;
+    PGresult *res = NULL;
+    uint8_t sha[32] = {0};
+    int64_t id;
+
+    sha[0] = (uint8_t)n;
+    sha[1] = (uint8_t)dataset;
+    db_params_init(&p);
+    db_params_bytes(&p, sha, sizeof sha);
+    setup_check(db_query(conn,
+                         "INSERT INTO blobs (sha256, codec, raw_bytes, data)"
+                         " VALUES ($1, 'zstd', 0, '\\x')",
+                         &p, NULL, &err),
+                &err);
+    db_params_int64(&p, dataset);
+    db_params_int64(&p, owner.id);
+    db_params_int64(&p, queue_one());
+    setup_check(db_query(conn,
+                         "INSERT INTO items (dataset_id, contributor_id, sha256, media_type,"
+                         " status, dedupe_verdict, ledger_queue_id)"
+                         " VALUES ($2, $3, $1, 'text/plain', 'accepted', 'distinct', $4)"
+                         " RETURNING id",
+                         &p, &res, &err),
+                &err);
+    id = db_result_int64(res, 0, 0);
+    PQclear(res);
+    return id;
+}
+
+static void test_tasks_and_gold(void)
+{
+    static const char *const classes[] = {"cat", "dog"};
+    struct arena *a = arena_create(1 << 20);
+    struct label_task t = {0}, got;
+    struct lode_error err;
+    int64_t gold_items[2];
+    uint32_t gold_classes[2] = {0, 1};
+
+    t.dataset_id = dataset_id;
+    t.classes = (const char **)classes;
+    t.class_count = 2;
+    t.instructions = "pick one";
+    t.overlap = 2;
+    t.max_overlap = 3;
+    t.pay_per_label = 7;
+    memcpy(t.currency, "EUR", 4);
+    t.gold_share = 0.5;
+    CU_ASSERT_EQUAL(label_task_create(conn, stranger.id, false, &t, &err), LODE_EFORBIDDEN);
+    CU_ASSERT_EQUAL(label_task_create(conn, stranger.id, true, &t, &err), LODE_OK); /* operator */
+    t.dataset_id = 999999;
+    CU_ASSERT_EQUAL(label_task_create(conn, owner.id, false, &t, &err), LODE_ENOTFOUND);
+    t.dataset_id = dataset_id;
+    t.max_overlap = 1; /* under overlap */
+    CU_ASSERT_EQUAL(label_task_create(conn, owner.id, false, &t, &err), LODE_EUNPROCESSABLE);
+    CU_ASSERT_STRING_EQUAL(err.constraint, "label_tasks_max_overlap_range");
+    t.max_overlap = 3;
+    CU_ASSERT_EQUAL_FATAL(label_task_create(conn, owner.id, false, &t, &err), LODE_OK);
+    CU_ASSERT_EQUAL(t.owner_id, owner.id);
+
+    CU_ASSERT_EQUAL_FATAL(label_task_get(conn, t.id, a, &got, &err), LODE_OK);
+    CU_ASSERT_EQUAL(got.class_count, 2);
+    CU_ASSERT_STRING_EQUAL(got.classes[0], "cat");
+    CU_ASSERT_STRING_EQUAL(got.classes[1], "dog");
+    CU_ASSERT_STRING_EQUAL(got.instructions, "pick one");
+    CU_ASSERT_EQUAL(got.overlap, 2);
+    CU_ASSERT_EQUAL(got.max_overlap, 3);
+    CU_ASSERT_EQUAL(got.pay_per_label, 7);
+    CU_ASSERT_DOUBLE_EQUAL(got.gold_share, 0.5, 1e-12);
+    CU_ASSERT_EQUAL(got.item_count, ITEMS);
+    CU_ASSERT_EQUAL(label_task_get(conn, 999999, a, &got, &err), LODE_ENOTFOUND);
+
+    gold_items[0] = items[0];
+    gold_items[1] = foreign_item;
+    CU_ASSERT_EQUAL(label_gold_set(conn, t.id, stranger.id, false, gold_items, gold_classes, 1,
+                                   &err),
+                    LODE_EFORBIDDEN);
+    CU_ASSERT_EQUAL(label_gold_set(conn, t.id, owner.id, false, gold_items, gold_classes, 2, &err),
+                    LODE_EUNPROCESSABLE);
+    CU_ASSERT_STRING_EQUAL(err.pointer, "/gold/1/item");
+    gold_classes[0] = 2; /* outside the schema */
+    CU_ASSERT_EQUAL(label_gold_set(conn, t.id, owner.id, false, gold_items, gold_classes, 1, &err),
+                    LODE_EINVAL);
+    gold_classes[0] = 1;
+    CU_ASSERT_EQUAL(label_gold_set(conn, t.id, owner.id, false, gold_items, gold_classes, 1, &err),
+                    LODE_OK);
+    gold_classes[0] = 0; /* replaced, not added */
+    CU_ASSERT_EQUAL(label_gold_set(conn, t.id, owner.id, false, gold_items, gold_classes, 1, &err),
+                    LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(label_task_get(conn, t.id, a, &got, &err), LODE_OK);
+    CU_ASSERT_EQUAL(got.gold_count, 1);
+    arena_destroy(a);
+}
+
+/* Labels item with class for a labeler; returns the code. */
+static enum lode_code label(int64_t task, int64_t item, int64_t who, uint32_t cls)
+{
+    uint8_t nonce[LABEL_NONCE_BYTES] = {1};
+    struct lode_error err;
+    int64_t id, at;
+    return label_insert(conn, task, item, who, cls, nonce, queue_one(), &id, &at, &err);
+}
+
+static void test_assignment(void)
+{
+    static const char *const classes[] = {"yes", "no"};
+    struct arena *a = arena_create(1 << 20);
+    struct label_task t = {0}, got;
+    struct label_offer offer;
+    struct label_answers ans;
+    struct lode_error err;
+    uint32_t gold_class = 1;
+    bool found = false, seen[ITEMS] = {false};
+    int n = 0;
+
+    t.dataset_id = dataset_id;
+    t.classes = (const char **)classes;
+    t.class_count = 2;
+    t.instructions = "";
+    t.overlap = 2;
+    t.max_overlap = 3;
+    memcpy(t.currency, "EUR", 4);
+    CU_ASSERT_EQUAL_FATAL(label_task_create(conn, owner.id, false, &t, &err), LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(label_gold_set(conn, t.id, owner.id, false, &items[3], &gold_class, 1,
+                                         &err),
+                          LODE_OK);
+
+    /* asked for gold first: the gold item comes first */
+    CU_ASSERT_EQUAL_FATAL(label_next(conn, t.id, lab[0].id, true, &offer, &found, &err), LODE_OK);
+    CU_ASSERT_FATAL(found);
+    CU_ASSERT_EQUAL(offer.item_id, items[3]);
+    CU_ASSERT_EQUAL(strlen(offer.sha256), 64);
+    /* labeler 0 takes everything offered until nothing is left: every item once */
+    while (n < 2 * ITEMS) {
+        CU_ASSERT_EQUAL_FATAL(label_next(conn, t.id, lab[0].id, false, &offer, &found, &err),
+                              LODE_OK);
+        if (!found)
+            break;
+        for (int i = 0; i < ITEMS; i++)
+            if (items[i] == offer.item_id) {
+                CU_ASSERT_FALSE(seen[i]); /* never repeated */
+                seen[i] = true;
+            }
+        CU_ASSERT_EQUAL(label(t.id, offer.item_id, lab[0].id, 0), LODE_OK);
+        n++;
+    }
+    CU_ASSERT_EQUAL(n, ITEMS); /* regular items, then the gold one */
+    CU_ASSERT_EQUAL(label(t.id, items[0], lab[0].id, 1), LODE_ECONFLICT);
+
+    /* labeler 1 agrees on item 0, disagrees on item 1; labeler 2 then sees only the items short
+     * of overlap or disagreed on (item 1 at 1/2 agreement), never item 0 (2 agreeing labels) */
+    CU_ASSERT_EQUAL(label(t.id, items[0], lab[1].id, 0), LODE_OK);
+    CU_ASSERT_EQUAL(label(t.id, items[1], lab[1].id, 1), LODE_OK);
+    CU_ASSERT_EQUAL(label(t.id, items[2], lab[1].id, 0), LODE_OK);
+    CU_ASSERT_EQUAL(label(t.id, items[3], lab[1].id, 1), LODE_OK);
+    memset(seen, 0, sizeof seen);
+    for (n = 0; n < ITEMS + 1; n++) {
+        CU_ASSERT_EQUAL_FATAL(label_next(conn, t.id, lab[2].id, false, &offer, &found, &err),
+                              LODE_OK);
+        if (!found)
+            break;
+        for (int i = 0; i < ITEMS; i++)
+            if (items[i] == offer.item_id)
+                seen[i] = true;
+        CU_ASSERT_EQUAL(label(t.id, offer.item_id, lab[2].id, 1), LODE_OK);
+    }
+    CU_ASSERT_FALSE(seen[0]);
+    CU_ASSERT_TRUE(seen[1]); /* re-queued: 1 of 2 labels agree */
+    CU_ASSERT_FALSE(seen[2]);
+    CU_ASSERT_TRUE(seen[3]); /* gold: every labeler answers it */
+    CU_ASSERT_EQUAL(n, 2);
+    /* item 1 now has 3 = max_overlap labels: no fourth labeler gets it */
+    CU_ASSERT_EQUAL(label_next(conn, t.id, lab[3].id, false, &offer, &found, &err), LODE_OK);
+    CU_ASSERT(found && offer.item_id == items[3]);
+
+    CU_ASSERT_EQUAL_FATAL(label_task_get(conn, t.id, a, &got, &err), LODE_OK);
+    CU_ASSERT_EQUAL(got.label_count, 10);
+    CU_ASSERT_EQUAL_FATAL(label_answers_load(conn, &got, a, &ans, &err), LODE_OK);
+    CU_ASSERT_EQUAL(ans.item_count, ITEMS);
+    CU_ASSERT_EQUAL(ans.labeler_count, 3);
+    CU_ASSERT_EQUAL(ans.answer_count, 10);
+    CU_ASSERT_EQUAL(ans.gold_count, 1);
+    CU_ASSERT(ans.last_label_id > 0);
+    CU_ASSERT_EQUAL(ans.item_ids[ans.gold_item[0]], items[3]);
+    CU_ASSERT_EQUAL(ans.gold_class[0], 1);
+    for (size_t i = 0; i < ans.answer_count; i++) {
+        CU_ASSERT(ans.answer_item[i] < ITEMS);
+        CU_ASSERT(ans.answer_labeler[i] < 3);
+        CU_ASSERT(ans.answer_class[i] < 2);
+    }
+    CU_ASSERT_EQUAL(label_next(conn, 999999, lab[0].id, false, &offer, &found, &err),
+                    LODE_ENOTFOUND);
+    arena_destroy(a);
+}
+
+static const struct test_case label_cases[] = {
+    {"tasks and gold", test_tasks_and_gold},
+    {"assignment, overlap and one label per labeler", test_assignment},
+    {NULL, NULL},
+};
+
+static const struct test_suite suites[] = {
+    {"storage/labels", label_cases},
+    {NULL, NULL},
+};
+
+int main(void)
+{
+    struct lode_error err = {0};
+    char name[16];
+    int rc;
+
+    scratch_db_init();
+    scratch_db_create(db_url);
+    conn = scratch_db_connect(db_url);
+    if (db_migrate(conn, NULL, &err) != LODE_OK ||
+        account_create(conn, "owner", ROLE_CONTRIBUTOR, &owner, &err) != LODE_OK ||
+        account_create(conn, "stranger", ROLE_CONTRIBUTOR, &stranger, &err) != LODE_OK) {
+        fprintf(stderr, "could not set up: %s (%s)\n", err.message, err.log_detail);
+        db_conn_close(conn);
+        scratch_db_cleanup();
+        return 1;
+    }
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "labeler%d", i);
+        if (account_create(conn, name, ROLE_LABELER, &lab[i], &err) != LODE_OK) {
+            fprintf(stderr, "could not set up: %s\n", err.message);
+            return 1;
+        }
+    }
+    {
+        PGresult *res = NULL;
+        struct db_params p;
+        db_params_init(&p);
+        db_params_int64(&p, owner.id);
+        db_params_int64(&p, stranger.id);
+        if (db_query(conn,
+                     "INSERT INTO datasets (owner_id, name) VALUES ($1, 'pets'), ($2, 'other')"
+                     " RETURNING id",
+                     &p, &res, &err) != LODE_OK) {
+            fprintf(stderr, "could not set up: %s\n", err.message);
+            return 1;
+        }
+        dataset_id = db_result_int64(res, 0, 0);
+        other_dataset_id = db_result_int64(res, 1, 0);
+        PQclear(res);
+    }
+    for (int i = 0; i < ITEMS; i++)
+        items[i] = item_insert(dataset_id, i + 1);
+    foreign_item = item_insert(other_dataset_id, 99);
+    rc = test_main(suites);
+    db_conn_close(conn);
+    scratch_db_cleanup();
+    return rc;
+}
