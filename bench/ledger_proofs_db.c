@@ -19,7 +19,6 @@
  * Prints figures only.
  */
 #include <inttypes.h>
-#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include "core/log.h"
 #include "ledger/merkle.h"
 #include "storage/db.h"
+#include "storage/db_admin.h"
 #include "storage/ledger_sequencer.h"
 #include "storage/ledger_store.h"
 
@@ -99,84 +99,40 @@ static size_t entry_make(uint64_t n, char out[ENTRY_BYTES_MAX])
 
 /* ---- the scratch database ---- */
 
-static PGconn *pg_connect(const char *url)
+static void setting_row(void *ctx, int ncols, const char *const *v)
 {
-    PGconn *pg = PQconnectdb(url);
-
-    if (PQstatus(pg) != CONNECTION_OK) {
-        fprintf(stderr, "ledger_proofs_db: could not connect: %s", PQerrorMessage(pg));
-        exit(3);
-    }
-    return pg;
-}
-
-static void admin_exec(const char *sql)
-{
-    PGconn *pg = pg_connect(admin_url);
-    PGresult *res = PQexec(pg, sql);
-
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        fprintf(stderr, "ledger_proofs_db: could not run \"%s\": %s", sql, PQerrorMessage(pg));
-        exit(3);
-    }
-    PQclear(res);
-    PQfinish(pg);
+    if (ncols >= 1 && v[0] != NULL)
+        snprintf(ctx, SETTING_BYTES, "%s", v[0]);
 }
 
 /* The server's value of a setting, for the header ("?" when it cannot be read). */
 static void admin_setting(const char *sql, char out[SETTING_BYTES])
 {
-    PGconn *pg = pg_connect(admin_url);
-    PGresult *res = PQexec(pg, sql);
+    struct db_conn *conn = NULL;
+    struct lode_error err = {0};
 
     snprintf(out, SETTING_BYTES, "?");
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        snprintf(out, SETTING_BYTES, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    PQfinish(pg);
+    if (db_conn_open(admin_url, &conn, &err) != LODE_OK)
+        return;
+    db_query_text(conn, sql, setting_row, out, &err);
+    db_conn_close(conn);
 }
 
-static void conninfo_append(char *out, size_t cap, const char *key, const char *value)
-{
-    size_t n = strlen(out);
-
-    n += (size_t)snprintf(out + n, cap - n, "%s%s='", n > 0 ? " " : "", key);
-    for (const char *v = value; *v != '\0' && n + 3 < cap; v++) {
-        if (*v == '\'' || *v == '\\')
-            out[n++] = '\\';
-        out[n++] = *v;
-    }
-    snprintf(out + n, cap - n, "'");
-}
-
-/* Creates database `name` and writes a conninfo string for it (the admin URL's other fields). */
+/* Creates database `name` and writes a connection string for it. */
 static void db_make(const char *name, char url_out[URL_BYTES])
 {
-    char sql[128], *errmsg = NULL;
-    PQconninfoOption *opts;
+    struct lode_error err = {0};
 
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-    admin_exec(sql);
-    opts = PQconninfoParse(admin_url, &errmsg);
-    if (opts == NULL) {
-        fprintf(stderr, "ledger_proofs_db: could not parse the database URL\n");
-        PQfreemem(errmsg);
-        exit(2);
-    }
-    url_out[0] = '\0';
-    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
-        if (o->val != NULL && strcmp(o->keyword, "dbname") != 0)
-            conninfo_append(url_out, URL_BYTES, o->keyword, o->val);
-    conninfo_append(url_out, URL_BYTES, "dbname", name);
-    PQconninfoFree(opts);
+    if (db_database_create(admin_url, name, url_out, URL_BYTES, &err) != LODE_OK)
+        die("could not create the scratch database", &err);
 }
 
 static void db_drop(const char *name)
 {
-    char sql[128];
+    struct lode_error err = {0};
 
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
-    admin_exec(sql);
+    if (db_database_drop(admin_url, name, &err) != LODE_OK)
+        fprintf(stderr, "ledger_proofs_db: could not drop database %s: %s\n", name, err.message);
 }
 
 static void key_file_write(void)
@@ -373,37 +329,54 @@ struct sized_root {
     uint8_t root[MERKLE_HASH_BYTES];
 };
 
+struct size_list {
+    uint64_t *sizes;
+    size_t count, cap;
+};
+
+static void size_row(void *ctx, int ncols, const char *const *v)
+{
+    struct size_list *l = ctx;
+
+    if (ncols < 1 || v[0] == NULL)
+        return;
+    if (l->count == l->cap) {
+        size_t cap = l->cap != 0 ? l->cap * 2 : 256;
+        uint64_t *n = realloc(l->sizes, cap * sizeof *n);
+        if (n == NULL)
+            die("could not allocate the checkpoint list", NULL);
+        l->sizes = n;
+        l->cap = cap;
+    }
+    l->sizes[l->count++] = strtoull(v[0], NULL, 10);
+}
+
 /* Every checkpointed size above 0 with its root, ascending; returns how many. */
 static size_t checkpoint_sizes(const char *url, struct sized_root **out)
 {
-    PGconn *pg = pg_connect(url);
-    PGresult *res = PQexec(pg, "SELECT size FROM ledger_checkpoints WHERE size > 0 ORDER BY size");
     struct db_conn *conn = NULL;
     struct lode_error err = {0};
     struct ledger_checkpoint cp;
-    size_t n;
+    struct size_list list = {0};
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "ledger_proofs_db: could not list checkpoints: %s", PQerrorMessage(pg));
-        exit(3);
-    }
-    n = (size_t)PQntuples(res);
-    *out = calloc(n > 0 ? n : 1, sizeof **out);
-    if (*out == NULL)
-        die("could not allocate the checkpoint list", NULL);
     if (db_conn_open(url, &conn, &err) != LODE_OK)
         die("could not connect", &err);
-    for (size_t i = 0; i < n; i++) {
-        (*out)[i].size = strtoull(PQgetvalue(res, (int)i, 0), NULL, 10);
-        if (ledger_checkpoint_at_least(conn, (*out)[i].size, &cp, &err) != LODE_OK ||
-            cp.size != (*out)[i].size)
+    if (db_query_text(conn, "SELECT size FROM ledger_checkpoints WHERE size > 0 ORDER BY size",
+                      size_row, &list, &err) != LODE_OK)
+        die("could not list checkpoints", &err);
+    *out = calloc(list.count > 0 ? list.count : 1, sizeof **out);
+    if (*out == NULL)
+        die("could not allocate the checkpoint list", NULL);
+    for (size_t i = 0; i < list.count; i++) {
+        (*out)[i].size = list.sizes[i];
+        if (ledger_checkpoint_at_least(conn, list.sizes[i], &cp, &err) != LODE_OK ||
+            cp.size != list.sizes[i])
             die("could not read a checkpoint", &err);
         memcpy((*out)[i].root, cp.root, MERKLE_HASH_BYTES);
     }
     db_conn_close(conn);
-    PQclear(res);
-    PQfinish(pg);
-    return n;
+    free(list.sizes);
+    return list.count;
 }
 
 static void measure_consistency(const char *url, struct db_conn *conn)

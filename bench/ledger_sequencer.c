@@ -16,7 +16,6 @@
  * the last batch-1024 run. Prints figures only.
  */
 #include <inttypes.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -29,6 +28,7 @@
 #include "core/encoding.h"
 #include "core/log.h"
 #include "storage/db.h"
+#include "storage/db_admin.h"
 #include "storage/ledger_sequencer.h"
 #include "storage/ledger_store.h"
 
@@ -84,61 +84,23 @@ static size_t entry_make(unsigned seed, unsigned n, char out[ENTRY_BYTES_MAX])
 
 /* ---- scratch databases ---- */
 
-static void admin_exec(const char *sql)
-{
-    PGconn *pg = PQconnectdb(admin_url);
-    PGresult *res;
-
-    if (PQstatus(pg) != CONNECTION_OK) {
-        fprintf(stderr, "ledger_sequencer: could not connect: %s", PQerrorMessage(pg));
-        exit(3);
-    }
-    res = PQexec(pg, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        fprintf(stderr, "ledger_sequencer: could not run \"%s\": %s", sql, PQerrorMessage(pg));
-        exit(3);
-    }
-    PQclear(res);
-    PQfinish(pg);
-}
-
-static void append_kv(char *out, size_t cap, const char *key, const char *value)
-{
-    size_t n = strlen(out);
-    n += (size_t)snprintf(out + n, cap - n, "%s%s='", n > 0 ? " " : "", key);
-    for (const char *v = value; *v != '\0' && n + 3 < cap; v++) {
-        if (*v == '\'' || *v == '\\')
-            out[n++] = '\\';
-        out[n++] = *v;
-    }
-    snprintf(out + n, cap - n, "'");
-}
-
 static void db_make(const char *name, char url_out[URL_BYTES])
 {
-    char sql[128], *errmsg = NULL;
-    PQconninfoOption *opts;
+    struct lode_error err = {0};
 
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-    admin_exec(sql);
-    opts = PQconninfoParse(admin_url, &errmsg);
-    if (opts == NULL) {
-        fprintf(stderr, "ledger_sequencer: could not parse the database URL\n");
-        exit(2);
+    if (db_database_create(admin_url, name, url_out, URL_BYTES, &err) != LODE_OK) {
+        fprintf(stderr, "ledger_sequencer: could not create database %s: %s %s\n", name,
+                err.message, err.log_detail);
+        exit(3);
     }
-    url_out[0] = '\0';
-    for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-        if (o->val != NULL && strcmp(o->keyword, "dbname") != 0)
-            append_kv(url_out, URL_BYTES, o->keyword, o->val);
-    append_kv(url_out, URL_BYTES, "dbname", name);
-    PQconninfoFree(opts);
 }
 
 static void db_drop(const char *name)
 {
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
-    admin_exec(sql);
+    struct lode_error err = {0};
+
+    if (db_database_drop(admin_url, name, &err) != LODE_OK)
+        fprintf(stderr, "ledger_sequencer: could not drop database %s: %s\n", name, err.message);
 }
 
 /* ---- producers ---- */
@@ -203,22 +165,32 @@ struct split {
     double stored[2], raw[2], entries[2];
 };
 
+static void split_row(void *ctx, int ncols, const char *const *v)
+{
+    struct split *out = ctx;
+    int d;
+
+    if (ncols < 4 || v[0] == NULL)
+        return;
+    d = atoi(v[0]) != 0;
+    out->stored[d] = v[1] != NULL ? atof(v[1]) : 0;
+    out->raw[d] = v[2] != NULL ? atof(v[2]) : 0;
+    out->entries[d] = v[3] != NULL ? atof(v[3]) : 0;
+}
+
 static void split_read(const char *url, struct split *out)
 {
-    PGconn *pg = PQconnectdb(url);
-    PGresult *res = PQexec(pg, "SELECT (dictionary_id IS NOT NULL)::int, sum(octet_length(data)),"
-                               " sum(raw_bytes - 2 * width), sum(width)"
-                               " FROM ledger_bundles GROUP BY 1");
+    struct db_conn *conn = NULL;
+    struct lode_error err = {0};
 
     memset(out, 0, sizeof *out);
-    for (int r = 0; PQresultStatus(res) == PGRES_TUPLES_OK && r < PQntuples(res); r++) {
-        int d = atoi(PQgetvalue(res, r, 0)) != 0;
-        out->stored[d] = atof(PQgetvalue(res, r, 1));
-        out->raw[d] = atof(PQgetvalue(res, r, 2));
-        out->entries[d] = atof(PQgetvalue(res, r, 3));
-    }
-    PQclear(res);
-    PQfinish(pg);
+    if (db_conn_open(url, &conn, &err) != LODE_OK)
+        return;
+    db_query_text(conn,
+                  "SELECT (dictionary_id IS NOT NULL)::int, sum(octet_length(data)),"
+                  " sum(raw_bytes - 2 * width), sum(width) FROM ledger_bundles GROUP BY 1",
+                  split_row, out, &err);
+    db_conn_close(conn);
 }
 
 static double run(int batch_max, unsigned entries, bool end_to_end, int seq_no,
