@@ -172,10 +172,10 @@ static void split_row(void *ctx, int ncols, const char *const *v)
 
     if (ncols < 4 || v[0] == NULL)
         return;
-    d = atoi(v[0]) != 0;
-    out->stored[d] = v[1] != NULL ? atof(v[1]) : 0;
-    out->raw[d] = v[2] != NULL ? atof(v[2]) : 0;
-    out->entries[d] = v[3] != NULL ? atof(v[3]) : 0;
+    d = strcmp(v[0], "0") != 0;
+    out->stored[d] = v[1] != NULL ? strtod(v[1], NULL) : 0;
+    out->raw[d] = v[2] != NULL ? strtod(v[2], NULL) : 0;
+    out->entries[d] = v[3] != NULL ? strtod(v[3], NULL) : 0;
 }
 
 static void split_read(const char *url, struct split *out)
