@@ -412,20 +412,9 @@ static void key_registered(struct request *req, void *state, const struct ledger
 {
     struct accounts_call *call = state;
     json_t *body = key_json(&call->key);
-    json_t *proof = json_array();
-    char hex[HEX_ENCODED_BYTES(32)];
 
-    for (size_t i = 0; i < r->proof_count; i++) {
-        char b64[BASE64_ENCODED_BYTES(32)];
-        base64_encode(r->proof[i], 32, b64);
-        json_array_append_new(proof, json_string(b64));
-    }
-    hex_encode(r->leaf_hash, 32, hex);
     (void)count;
-    json_object_set_new(body, "ledger",
-                        json_pack("{s:I, s:s, s:o, s:o}", "index", (json_int_t)r->index,
-                                  "leaf_hash", hex, "checkpoint", checkpoint, "inclusion_proof",
-                                  proof));
+    json_object_set_new(body, "ledger", ledger_receipt_json(r, checkpoint));
     reply_json(req, 201, body);
 }
 

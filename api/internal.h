@@ -307,6 +307,11 @@ void ledger_await_receipts(struct request *req, const int64_t *queue_ids, size_t
                                         const struct ledger_receipt *receipts, size_t count,
                                         json_t *checkpoint));
 
+/* Renderers for the ledger parts of responses: a proof as base64 hashes, and one receipt as
+ * {index, leaf_hash, checkpoint (stolen), inclusion_proof}. */
+json_t *ledger_proof_json(const uint8_t (*proof)[32], size_t count);
+json_t *ledger_receipt_json(const struct ledger_receipt *r, json_t *checkpoint);
+
 /* ---- metrics (metrics.c) ---- */
 
 void metrics_init(size_t route_count);

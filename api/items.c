@@ -104,32 +104,6 @@ static struct items_call *call_new(struct request *req)
     return call;
 }
 
-static json_t *hex_json(const uint8_t *bytes, size_t len)
-{
-    char hex[HEX_ENCODED_BYTES(64)];
-    hex_encode(bytes, len, hex);
-    return json_string(hex);
-}
-
-static json_t *b64_json(const uint8_t *bytes, size_t len)
-{
-    char b64[BASE64_ENCODED_BYTES(64)];
-    base64_encode(bytes, len, b64);
-    return json_string(b64);
-}
-
-static json_t *time_json(int64_t ms)
-{
-    char buf[64];
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&s, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
-
 /* Where in the upload an item came from, for messages: "line 3: " or "". */
 static const char *position(const struct items_call *call, size_t i, char *buf, size_t cap)
 {
@@ -168,7 +142,7 @@ static json_t *dedupe_json(const struct item_outcome *o)
     }
     json_object_set_new(d, "duplicate_of",
                         json_pack("{s:I, s:o, s:I}", "item", (json_int_t)o->duplicate_of, "sha256",
-                                  hex_json(o->duplicate_sha256, 32), "dataset",
+                                  json_hex(o->duplicate_sha256, 32), "dataset",
                                   (json_int_t)o->duplicate_dataset));
     json_object_set_new(d, "similarity", json_real(o->similarity));
     json_object_set_new(d, "similarity_exact", json_boolean(o->similarity_exact));
@@ -211,7 +185,7 @@ static json_t *pending_build(const struct items_call *call)
                               (json_int_t)o->item_id, "sha256", hex, "bytes", (json_int_t)it->len,
                               "media_type", it->media_type, "status", item_status_name(o->status),
                               "dedupe", dedupe_json(o), "signed", it->has_signature, "created_at",
-                              time_json(o->created_at_ms), "queue_id", (json_int_t)o->queue_id,
+                              json_time_ms(o->created_at_ms), "queue_id", (json_int_t)o->queue_id,
                               "location", location);
         json_object_set_new(r, "detector", detect_json(call, i));
         if (o->flagged)
@@ -462,17 +436,17 @@ static void render_receipts(struct request *req, void *state, const struct ledge
         json_object_del(json_array_get(items, i), "flag_queue_id");
         json_object_set_new(d, "ledger",
                             json_pack("{s:I, s:o}", "index", (json_int_t)receipts[next].index,
-                                      "leaf_hash", hex_json(receipts[next].leaf_hash, 32)));
+                                      "leaf_hash", json_hex(receipts[next].leaf_hash, 32)));
         next++;
     }
     for (size_t i = 0; i < count && i < n; i++) {
-        json_t *r = json_array_get(items, i), *proof = json_array();
-        for (size_t k = 0; k < receipts[i].proof_count; k++)
-            json_array_append_new(proof, b64_json(receipts[i].proof[k], MERKLE_HASH_BYTES));
+        json_t *r = json_array_get(items, i);
+        json_t *proof = ledger_proof_json((const uint8_t(*)[32])receipts[i].proof,
+                                          receipts[i].proof_count);
         json_object_del(r, "queue_id");
         json_object_set_new(r, "ledger",
                             json_pack("{s:I, s:o, s:o}", "index", (json_int_t)receipts[i].index,
-                                      "leaf_hash", hex_json(receipts[i].leaf_hash, 32),
+                                      "leaf_hash", json_hex(receipts[i].leaf_hash, 32),
                                       "inclusion_proof", proof));
     }
     body = json_deep_copy(call->pending);
@@ -753,14 +727,14 @@ static json_t *record_json(const struct item_record *r)
 {
     json_t *o = json_pack("{s:I, s:I, s:I, s:o, s:s, s:s}", "item", (json_int_t)r->id, "dataset",
                           (json_int_t)r->dataset_id, "contributor", (json_int_t)r->contributor_id,
-                          "created_at", time_json(r->created_at_ms), "status",
+                          "created_at", json_time_ms(r->created_at_ms), "status",
                           item_status_name(r->status), "media_type", r->media_type);
     json_t *d = json_pack("{s:s}", "verdict", item_verdict_name(r->verdict));
 
     if (r->filename[0] != '\0')
         json_object_set_new(o, "filename", json_string(r->filename));
     if (r->has_text_sha256)
-        json_object_set_new(o, "text_sha256", hex_json(r->text_sha256, 32));
+        json_object_set_new(o, "text_sha256", json_hex(r->text_sha256, 32));
     if (r->meta_json != NULL) {
         json_t *meta = json_loads(r->meta_json, 0, NULL);
         json_object_set_new(o, "meta", meta != NULL ? meta : json_null());
@@ -776,13 +750,13 @@ static json_t *record_json(const struct item_record *r)
     json_object_set_new(o, "dedupe", d);
     json_object_set_new(o, "signature",
                         r->is_signed ? json_pack("{s:s, s:o, s:o}", "algorithm", "ed25519", "key",
-                                                 b64_json(r->public_key, 32), "signature",
-                                                 b64_json(r->signature, 64))
+                                                 json_base64(r->public_key, 32), "signature",
+                                                 json_base64(r->signature, 64))
                                      : json_null());
     json_object_set_new(o, "ledger",
                         r->integrated
                             ? json_pack("{s:I, s:o}", "index", (json_int_t)r->ledger_index,
-                                        "leaf_hash", hex_json(r->leaf_hash, 32))
+                                        "leaf_hash", json_hex(r->leaf_hash, 32))
                             : json_null());
     return o;
 }
@@ -846,14 +820,14 @@ static void after_provenance(struct request *req)
     dups = json_array();
     for (int i = 0; i < call->dup_count; i++)
         json_array_append_new(dups, record_json(&call->dups[i]));
-    body = json_pack("{s:o, s:I, s:o, s:o, s:o}", "sha256", hex_json(call->sha256, 32), "bytes",
+    body = json_pack("{s:o, s:I, s:o, s:o, s:o}", "sha256", json_hex(call->sha256, 32), "bytes",
                      (json_int_t)first->bytes, "item", record_json(first), "copies", copies,
                      "duplicates", dups);
     if (call->has_proof) {
         json_t *proof = json_array();
         char root[BASE64_ENCODED_BYTES(MERKLE_HASH_BYTES)];
         for (size_t k = 0; k < call->proof_count; k++)
-            json_array_append_new(proof, b64_json(call->proof[k], MERKLE_HASH_BYTES));
+            json_array_append_new(proof, json_base64(call->proof[k], MERKLE_HASH_BYTES));
         base64_encode(call->cp.root, MERKLE_HASH_BYTES, root);
         json_object_set_new(body, "checkpoint",
                             json_pack("{s:I, s:s, s:s%}", "size", (json_int_t)call->cp.size, "root",

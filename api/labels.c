@@ -543,27 +543,18 @@ static void label_recorded(struct request *req, void *state, const struct ledger
 {
     struct labels_call *call = state;
     char nonce_hex[HEX_ENCODED_BYTES(LABEL_NONCE_BYTES)];
-    char leaf[HEX_ENCODED_BYTES(32)];
-    json_t *proof = json_array();
 
     (void)count;
-    for (size_t i = 0; i < r->proof_count; i++) {
-        char b64[BASE64_ENCODED_BYTES(32)];
-        base64_encode(r->proof[i], 32, b64);
-        json_array_append_new(proof, json_string(b64));
-    }
     hex_encode(call->nonce, LABEL_NONCE_BYTES, nonce_hex);
-    hex_encode(r->leaf_hash, 32, leaf);
     reply_json(req, 201,
                json_pack("{s:I, s:I, s:I, s:s, s:I, s:s, s:o, s:s, s:s,"
-                         " s:{s:I, s:s, s:o, s:o}}",
+                         " s:o}",
                          "id", (json_int_t)call->label_id, "task", (json_int_t)call->task_id,
                          "item", (json_int_t)call->item_id, "item_sha256", call->sha256,
                          "labeler", (json_int_t)req->principal.account_id, "label", call->label,
                          "created_at", json_time_ms(call->created_at_ms), "nonce", nonce_hex,
-                         "commitment", call->commitment, "ledger", "index",
-                         (json_int_t)r->index, "leaf_hash", leaf, "checkpoint", checkpoint,
-                         "inclusion_proof", proof));
+                         "commitment", call->commitment, "ledger",
+                         ledger_receipt_json(r, checkpoint)));
 }
 
 static void after_submit(struct request *req)
@@ -947,27 +938,18 @@ static void snapshot_recorded(struct request *req, void *state, const struct led
 {
     struct labels_call *call = state;
     char root[HEX_ENCODED_BYTES(MERKLE_HASH_BYTES)];
-    char leaf[HEX_ENCODED_BYTES(32)];
-    json_t *proof = json_array();
 
     (void)count;
-    for (size_t i = 0; i < r->proof_count; i++) {
-        char b64[BASE64_ENCODED_BYTES(32)];
-        base64_encode(r->proof[i], 32, b64);
-        json_array_append_new(proof, json_string(b64));
-    }
     hex_encode(call->root, MERKLE_HASH_BYTES, root);
-    hex_encode(r->leaf_hash, 32, leaf);
     reply_json(req, 201,
-               json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:{s:I, s:s, s:o, s:o}}", "task",
+               json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:o}", "task",
                          (json_int_t)call->task_id, "method",
                          labeling_method_name(call->aggregated ? call->result.method
                                                                : call->method),
                          "items", (json_int_t)call->answers.item_count, "labels",
                          (json_int_t)call->answers.answer_count, "last_label",
                          (json_int_t)call->answers.last_label_id, "root", root, "ledger",
-                         "index", (json_int_t)r->index, "leaf_hash", leaf, "checkpoint",
-                         checkpoint, "inclusion_proof", proof));
+                         ledger_receipt_json(r, checkpoint)));
 }
 
 static void after_snapshot(struct request *req)

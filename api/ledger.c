@@ -29,7 +29,7 @@
 
 /* ---- shared renderers ---- */
 
-static json_t *proof_json(const uint8_t (*proof)[MERKLE_HASH_BYTES], size_t count)
+json_t *ledger_proof_json(const uint8_t (*proof)[MERKLE_HASH_BYTES], size_t count)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < count; i++) {
@@ -38,6 +38,15 @@ static json_t *proof_json(const uint8_t (*proof)[MERKLE_HASH_BYTES], size_t coun
         json_array_append_new(a, json_string(b64));
     }
     return a;
+}
+
+json_t *ledger_receipt_json(const struct ledger_receipt *r, json_t *checkpoint)
+{
+    return json_pack("{s:I, s:o, s:o, s:o}", "index", (json_int_t)r->index, "leaf_hash",
+                     json_hex(r->leaf_hash, MERKLE_HASH_BYTES), "checkpoint", checkpoint,
+                     "inclusion_proof",
+                     ledger_proof_json((const uint8_t(*)[MERKLE_HASH_BYTES])r->proof,
+                                       r->proof_count));
 }
 
 static json_t *checkpoint_json(const struct ledger_checkpoint *cp)
@@ -256,7 +265,7 @@ static void after_inclusion(struct request *req)
     reply_json(req, 200,
                json_pack("{s:I, s:I, s:o, s:o}", "index", (json_int_t)call->a, "tree_size",
                          (json_int_t)call->b, "leaf_hash", json_hex(call->hash, MERKLE_HASH_BYTES), "proof",
-                         proof_json((const uint8_t(*)[MERKLE_HASH_BYTES])call->proof,
+                         ledger_proof_json((const uint8_t(*)[MERKLE_HASH_BYTES])call->proof,
                                     call->proof_count)));
 }
 
@@ -289,7 +298,7 @@ static void after_consistency(struct request *req)
     reply_json(req, 200,
                json_pack("{s:I, s:I, s:o}", "from", (json_int_t)call->a, "to",
                          (json_int_t)call->b, "proof",
-                         proof_json((const uint8_t(*)[MERKLE_HASH_BYTES])call->proof,
+                         ledger_proof_json((const uint8_t(*)[MERKLE_HASH_BYTES])call->proof,
                                     call->proof_count)));
 }
 
@@ -483,7 +492,7 @@ static void after_receipt_check(struct request *req)
     body = json_pack("{s:I, s:o, s:o, s:o, s:o}", "index", (json_int_t)call->index, "leaf_hash",
                      json_hex(call->hash, MERKLE_HASH_BYTES), "entry", entry != NULL ? entry : json_null(),
                      "checkpoint", checkpoint_json(&call->cp), "inclusion_proof",
-                     proof_json((const uint8_t(*)[MERKLE_HASH_BYTES])call->proof,
+                     ledger_proof_json((const uint8_t(*)[MERKLE_HASH_BYTES])call->proof,
                                 call->proof_count));
     reply_header(req, "location", arena_sprintf(req->arena, "/v1/ledger/entries/%llu",
                                                 (unsigned long long)call->index));
