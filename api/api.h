@@ -34,6 +34,7 @@ struct api_config {
     int ledger_batch_max;
     int ledger_batch_delay_ms;
     const char *detector_model_path; /* empty: the shipped model, found beside the binary */
+    int bond_tick_ms;                /* bond scheduler period; 0 = off */
 };
 
 /* Serves until a shutdown signal. Returns LODE_OK after a clean shutdown, or the error that

@@ -60,6 +60,34 @@ void handle_label_submit(struct request *req);
 void handle_label_consensus(struct request *req);
 void handle_label_agreement(struct request *req);
 void handle_label_snapshot(struct request *req);
+void handle_label_funding(struct request *req);
+
+/* money.c */
+void handle_money_deposit(struct request *req);
+void handle_money_withdraw(struct request *req);
+void handle_money_settle(struct request *req);
+void handle_money_withdrawals_list(struct request *req);
+void handle_money_balance(struct request *req);
+void handle_money_statement(struct request *req);
+void handle_money_juror_stake(struct request *req);
+void handle_money_juror_unstake(struct request *req);
+
+/* bonds.c */
+void handle_bonds_post(struct request *req);
+void handle_bonds_list(struct request *req);
+void handle_bonds_get(struct request *req);
+void handle_bonds_challenge(struct request *req);
+void handle_bonds_commit(struct request *req);
+void handle_bonds_reveal(struct request *req);
+void handle_bonds_appeal(struct request *req);
+void handle_bonds_jury(struct request *req);
+void handle_account_reputation(struct request *req);
+void handle_reputation_config_get(struct request *req);
+void handle_reputation_config_put(struct request *req);
+/* The bond scheduler: every tick_ms (0 = off) a worker job advances due bonds. */
+struct server;
+void bonds_scheduler_start(struct server *server, int tick_ms);
+void bonds_scheduler_stop(void);
 
 /* detect.c */
 void handle_detect(struct request *req);

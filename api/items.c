@@ -723,6 +723,23 @@ problem:
 
 /* ---- provenance ---- */
 
+/* The detector's verdict as recorded at contribution: what the contributor sees. `ledger` is
+ * the position of the item.flagged entry once sequenced (null while pending or not flagged). */
+static json_t *provenance_detector_json(const struct item_record *r)
+{
+    if (r->synthetic_verdict[0] == '\0')
+        return json_pack("{s:s, s:n, s:n, s:b, s:n}", "verdict", "unscored", "score",
+                         "model_version", "flagged", false, "ledger");
+    return json_pack("{s:s, s:o, s:s, s:b, s:o}", "verdict", r->synthetic_verdict, "score",
+                     r->has_synthetic_score ? json_real(r->synthetic_score) : json_null(),
+                     "model_version", r->detector_model, "flagged", r->synthetic_flagged,
+                     "ledger",
+                     r->synthetic_flagged && r->flag_integrated
+                         ? json_pack("{s:I, s:o}", "index", (json_int_t)r->flag_ledger_index,
+                                     "leaf_hash", json_hex(r->flag_leaf_hash, 32))
+                         : json_null());
+}
+
 static json_t *record_json(const struct item_record *r)
 {
     json_t *o = json_pack("{s:I, s:I, s:I, s:o, s:s, s:s}", "item", (json_int_t)r->id, "dataset",
@@ -758,6 +775,7 @@ static json_t *record_json(const struct item_record *r)
                             ? json_pack("{s:I, s:o}", "index", (json_int_t)r->ledger_index,
                                         "leaf_hash", json_hex(r->leaf_hash, 32))
                             : json_null());
+    json_object_set_new(o, "detector", provenance_detector_json(r));
     return o;
 }
 

@@ -2,9 +2,11 @@
  * api/labels.c — labeling tasks: creation, gold answers, assignment, labels, consensus and
  * agreement (docs/labeling.md, "HTTP").
  *
- * The dataset's owner (or an operator) creates a task and sets its gold answers; labelers ask
- * for the next item and submit one label per item, each label appending a label.submitted
- * ledger entry in the same transaction; the receipt answers the submission. Labeling is blind:
+ * The dataset's owner (or an operator) creates a task of a kind (single_choice, multi_label,
+ * rating: api/label_kinds.c), sets its gold answers and funds its budget
+ * (api/label_funding.c); labelers ask for the next item, which /next leases to them, and submit
+ * one label per item, each label appending a label.submitted ledger entry and, for a paying
+ * task, its payment in the same transaction; the receipt answers the submission. Labeling is blind:
  * /next shows no label and no gold flag, the ledger entry commits to the label with a nonce
  * instead of naming it, and consensus and agreement are for the owner and operators only.
  * Consensus and agreement run labeling/ over every label of the task on a database worker,
@@ -19,6 +21,7 @@
 
 #include "api/handlers.h"
 #include "api/internal.h"
+#include "api/label_kinds.h"
 #include "core/encoding.h"
 #include "core/json.h"
 #include "labeling/labeling.h"
@@ -26,6 +29,7 @@
 #include "ledger/merkle.h"
 #include "storage/label_store.h"
 #include "storage/ledger_store.h"
+#include "storage/money_store.h"
 
 #define OVERLAP_DEFAULT 3
 #define GOLD_SHARE_DEFAULT 0.1
@@ -38,15 +42,16 @@ struct labels_call {
     struct label_task task;
     /* gold */
     int64_t *gold_items;
-    const char **gold_names;
+    const json_t **gold_labels;
     size_t gold_count;
     /* next */
     struct label_offer offer;
     bool found;
+    bool unaffordable; /* the task's budget cannot pay another label */
     /* submit */
     int64_t item_id;
-    const char *label;
-    uint32_t class_index;
+    const json_t *label;
+    struct label_value value;
     char sha256[65];
     uint8_t nonce[LABEL_NONCE_BYTES];
     char commitment[65];
@@ -55,12 +60,14 @@ struct labels_call {
     int64_t queue_id;
     /* consensus and agreement */
     enum labeling_method method;
+    const char *method_name; /* as asked, NULL: the kind's default */
     int64_t cursor;
     int limit;
     struct label_answers answers;
     struct labeling_result result;
     bool aggregated; /* false: no labels yet */
     double alpha;
+    struct label_kinds_result kinds; /* multi_label and rating tasks */
     /* snapshot */
     uint8_t root[MERKLE_HASH_BYTES];
 };
@@ -84,94 +91,20 @@ static json_t *number_or_null(double v)
 
 static json_t *task_json(const struct label_task *t)
 {
-    json_t *classes = json_array();
-    for (uint32_t i = 0; i < t->class_count; i++)
-        json_array_append_new(classes, json_string(t->classes[i]));
-    return json_pack("{s:I, s:I, s:I, s:{s:s, s:o}, s:s, s:i, s:i, s:{s:I, s:s}, s:f, s:o,"
+    return json_pack("{s:I, s:I, s:I, s:o, s:s, s:i, s:i, s:i, s:{s:I, s:s}, s:I, s:f, s:o,"
                      " s:{s:I, s:I, s:I}}",
                      "id", (json_int_t)t->id, "dataset", (json_int_t)t->dataset_id, "creator",
-                     (json_int_t)t->creator_id, "schema", "type", "single_choice", "classes",
-                     classes, "instructions", t->instructions, "overlap", t->overlap,
-                     "max_overlap", t->max_overlap, "pay_per_label", "amount",
-                     (json_int_t)t->pay_per_label, "currency", t->currency, "gold_share",
+                     (json_int_t)t->creator_id, "schema", label_schema_json(t), "instructions",
+                     t->instructions, "overlap", t->overlap, "max_overlap", t->max_overlap,
+                     "lease_seconds", t->lease_seconds, "pay_per_label", "amount",
+                     (json_int_t)t->pay_per_label, "currency", t->currency, "budget",
+                     (json_int_t)t->budget, "gold_share",
                      t->gold_share, "created_at", json_time_ms(t->created_at_ms), "stats",
                      "items", (json_int_t)t->item_count, "gold", (json_int_t)t->gold_count,
                      "labels", (json_int_t)t->label_count);
 }
 
-/* The class index of a name, or UINT32_MAX. */
-static uint32_t class_find(const struct label_task *t, const char *name)
-{
-    for (uint32_t i = 0; i < t->class_count; i++)
-        if (strcmp(t->classes[i], name) == 0)
-            return i;
-    return UINT32_MAX;
-}
-
 /* ---- POST /v1/label-tasks ---- */
-
-/* Reads schema: {"type": "single_choice", "classes": [2..256 distinct names]}. */
-static bool schema_parse(struct request *req, const json_t *schema, struct label_task *t,
-                         struct lode_error *err)
-{
-    static const char *const fields[] = {"type", "classes", NULL};
-    const char *type = NULL;
-    json_t *classes;
-    size_t n;
-
-    if (!json_is_object(schema)) {
-        lode_error_set(err, LODE_EINVAL, "field \"schema\" must be an object");
-        lode_error_pointer(err, "/schema");
-        return false;
-    }
-    if (json_object_check_fields(schema, fields, err) != LODE_OK ||
-        json_get_string(schema, "type", false, 32, &type, err) != LODE_OK) {
-        lode_error_pointer(err, "/schema");
-        return false;
-    }
-    if (type != NULL && strcmp(type, "single_choice") != 0) {
-        lode_error_set(err, LODE_EINVAL, "schema.type must be single_choice");
-        lode_error_pointer(err, "/schema/type");
-        return false;
-    }
-    classes = json_object_get(schema, "classes");
-    n = json_is_array(classes) ? json_array_size(classes) : 0;
-    if (n < 2 || n > LODE_LABELING_LABELS_MAX) {
-        lode_error_set(err, LODE_EINVAL, "schema.classes must be an array of 2 to %d names",
-                       LODE_LABELING_LABELS_MAX);
-        lode_error_pointer(err, "/schema/classes");
-        return false;
-    }
-    t->classes = arena_calloc(req->arena, n, sizeof *t->classes);
-    if (t->classes == NULL) {
-        lode_error_set(err, LODE_ENOMEM, "could not hold the classes");
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const json_t *c = json_array_get(classes, i);
-        const char *s = json_is_string(c) ? json_string_value(c) : NULL;
-        size_t len = s != NULL ? json_string_length(c) : 0;
-        bool ok = s != NULL && len >= 1 && len <= LODE_LABEL_CLASS_BYTES_MAX &&
-                  strlen(s) == len;
-        for (size_t k = 0; ok && k < len; k++)
-            ok = (unsigned char)s[k] >= 0x20 && s[k] != 0x7f;
-        for (size_t k = 0; ok && k < i; k++)
-            ok = strcmp(t->classes[k], s) != 0;
-        if (!ok) {
-            char ptr[LODE_ERROR_NAME_MAX];
-            lode_error_set(err, LODE_EINVAL,
-                           "schema.classes[%zu] must be a distinct name of 1 to %d bytes"
-                           " without control characters",
-                           i, LODE_LABEL_CLASS_BYTES_MAX);
-            snprintf(ptr, sizeof ptr, "/schema/classes/%zu", i);
-            lode_error_pointer(err, ptr);
-            return false;
-        }
-        t->classes[i] = s;
-    }
-    t->class_count = (uint32_t)n;
-    return true;
-}
 
 static enum lode_code run_task_create(struct db_conn *conn, struct db_job *job)
 {
@@ -214,12 +147,13 @@ void handle_label_tasks_create(struct request *req)
 {
     static const char *const fields[] = {"dataset",     "schema",        "instructions",
                                          "overlap",     "max_overlap",   "pay_per_label",
-                                         "gold_share",  NULL};
+                                         "gold_share",  "lease_seconds", NULL};
     static const char *const pay_fields[] = {"amount", "currency", NULL};
     struct labels_call *call = call_new(req);
     struct label_task *t = &call->task;
     struct lode_error err;
     int64_t dataset = 0, overlap = OVERLAP_DEFAULT, max_overlap = 0, amount = 0;
+    int64_t lease_seconds = LABEL_LEASE_SECONDS_DEFAULT;
     const char *currency = NULL;
     json_t *body = request_json_body(req, &err), *pay, *share;
 
@@ -233,11 +167,13 @@ void handle_label_tasks_create(struct request *req)
                         &t->instructions, &err) != LODE_OK ||
         json_get_int(body, "overlap", false, 1, OVERLAP_MAX, &overlap, &err) != LODE_OK ||
         json_get_int(body, "max_overlap", false, 1, OVERLAP_MAX, &max_overlap, &err) !=
-            LODE_OK)
+            LODE_OK ||
+        json_get_int(body, "lease_seconds", false, LABEL_LEASE_SECONDS_MIN,
+                     LABEL_LEASE_SECONDS_MAX, &lease_seconds, &err) != LODE_OK)
         goto problem;
     if (t->instructions == NULL)
         t->instructions = "";
-    if (!schema_parse(req, json_object_get(body, "schema"), t, &err))
+    if (!label_schema_parse(req->arena, json_object_get(body, "schema"), t, &err))
         goto problem;
     if (max_overlap == 0)
         max_overlap = overlap;
@@ -279,6 +215,7 @@ void handle_label_tasks_create(struct request *req)
     t->dataset_id = dataset;
     t->overlap = (int)overlap;
     t->max_overlap = (int)max_overlap;
+    t->lease_seconds = (int)lease_seconds;
     t->pay_per_label = amount;
     request_run_db(req, run_task_create, after_task_create);
     return;
@@ -314,27 +251,23 @@ static enum lode_code gold_tx(struct db_conn *conn, void *arg, struct lode_error
 {
     struct request *req = arg;
     struct labels_call *call = req->user;
-    uint32_t *classes;
+    struct label_value *values;
     enum lode_code rc;
 
     rc = label_task_get(conn, call->task_id, req->job_arena, &call->task, err);
     if (rc != LODE_OK)
         return rc;
-    classes = arena_calloc(req->job_arena, call->gold_count, sizeof *classes);
-    if (classes == NULL)
+    values = arena_calloc(req->job_arena, call->gold_count, sizeof *values);
+    if (values == NULL)
         return lode_error_set(err, LODE_ENOMEM, "could not hold the gold answers");
     for (size_t i = 0; i < call->gold_count; i++) {
-        classes[i] = class_find(&call->task, call->gold_names[i]);
-        if (classes[i] == UINT32_MAX) {
-            char ptr[LODE_ERROR_NAME_MAX];
-            lode_error_set(err, LODE_EINVAL, "gold[%zu].label is not a class of the task", i);
-            snprintf(ptr, sizeof ptr, "/gold/%zu/label", i);
-            lode_error_pointer(err, ptr);
+        char ptr[LODE_ERROR_NAME_MAX];
+        snprintf(ptr, sizeof ptr, "/gold/%zu/label", i);
+        if (!label_value_parse(&call->task, call->gold_labels[i], ptr, &values[i], err))
             return err->code;
-        }
     }
     rc = label_gold_set(conn, call->task_id, req->principal.account_id, is_operator(req),
-                        call->gold_items, classes, call->gold_count, err);
+                        call->gold_items, values, call->gold_count, err);
     if (rc != LODE_OK)
         return rc;
     return label_task_get(conn, call->task_id, req->job_arena, &call->task, err);
@@ -375,8 +308,8 @@ void handle_label_gold_set(struct request *req)
         goto problem;
     }
     call->gold_items = arena_calloc(req->arena, n, sizeof *call->gold_items);
-    call->gold_names = arena_calloc(req->arena, n, sizeof *call->gold_names);
-    if (call->gold_items == NULL || call->gold_names == NULL) {
+    call->gold_labels = arena_calloc(req->arena, n, sizeof(const json_t *));
+    if (call->gold_items == NULL || call->gold_labels == NULL) {
         lode_error_set(&err, LODE_ENOMEM, "could not hold the gold answers");
         goto problem;
     }
@@ -385,12 +318,17 @@ void handle_label_gold_set(struct request *req)
         char ptr[LODE_ERROR_NAME_MAX];
         if (!json_is_object(g) || json_object_check_fields(g, entry_fields, &err) != LODE_OK ||
             json_get_int(g, "item", true, 1, INT64_MAX, &call->gold_items[i], &err) !=
-                LODE_OK ||
-            json_get_string(g, "label", true, LODE_LABEL_CLASS_BYTES_MAX, &call->gold_names[i],
-                            &err) != LODE_OK) {
+                LODE_OK) {
             if (!json_is_object(g))
                 lode_error_set(&err, LODE_EINVAL, "gold[%zu] must be an object", i);
             snprintf(ptr, sizeof ptr, "/gold/%zu", i);
+            lode_error_pointer(&err, ptr);
+            goto problem;
+        }
+        call->gold_labels[i] = json_object_get(g, "label");
+        if (call->gold_labels[i] == NULL) {
+            lode_error_set(&err, LODE_EINVAL, "gold[%zu] must have a label", i);
+            snprintf(ptr, sizeof ptr, "/gold/%zu/label", i);
             lode_error_pointer(&err, ptr);
             goto problem;
         }
@@ -417,36 +355,36 @@ static enum lode_code run_next(struct db_conn *conn, struct db_job *job)
     /* a gold item with probability gold_share (while any is left for this labeler) */
     want_gold = (double)randombytes_uniform(1000000) < call->task.gold_share * 1000000.0;
     return label_next(conn, call->task_id, req->principal.account_id, want_gold, &call->offer,
-                      &call->found, &job->err);
+                      &call->found, &call->unaffordable, &job->err);
 }
 
 static void after_next(struct request *req)
 {
     struct labels_call *call = req->user;
-    json_t *classes;
 
     if (request_job_failed(req))
         return;
     if (!call->found) {
+        reply_header(req, "lode-reason",
+                     call->unaffordable ? "task budget exhausted"
+                                        : "no item left for this labeler");
         reply_empty(req, 204);
         return;
     }
-    classes = json_array();
-    for (uint32_t i = 0; i < call->task.class_count; i++)
-        json_array_append_new(classes, json_string(call->task.classes[i]));
     reply_json(req, 200,
-               json_pack("{s:I, s:{s:I, s:s, s:s, s:s}, s:{s:s, s:o}, s:s}", "task",
+               json_pack("{s:I, s:{s:I, s:s, s:s, s:s}, s:o, s:s}", "task",
                          (json_int_t)call->task.id, "item", "id",
                          (json_int_t)call->offer.item_id, "sha256", call->offer.sha256,
                          "media_type", call->offer.media_type, "content",
                          arena_sprintf(req->arena, "/v1/items/%s/content", call->offer.sha256),
-                         "schema", "type", "single_choice", "classes", classes, "instructions",
+                         "schema", label_schema_json(&call->task), "instructions",
                          call->task.instructions));
 }
 
 /*
- * GET /v1/label-tasks/{id}/next   (labelers) an item this labeler has not labeled; gold items
- * look like the others. 200 item | 204 nothing left | 401 | 403 | 404
+ * GET /v1/label-tasks/{id}/next   (labelers) an item this labeler has not labeled, leased to
+ * them; gold items look like the others. 200 item | 204 nothing left or the task's budget is
+ * exhausted (header lode-reason) | 401 | 403 | 404
  */
 void handle_label_next(struct request *req)
 {
@@ -474,8 +412,8 @@ static enum lode_code label_commit(struct labels_call *call, int64_t labeler,
     size_t len = 0;
 
     hex_encode(call->nonce, LABEL_NONCE_BYTES, nonce_hex);
-    obj = json_pack("{s:I, s:s, s:I, s:s, s:I}", "item", (json_int_t)call->item_id, "label",
-                    call->label, "labeler", (json_int_t)labeler, "nonce", nonce_hex, "task",
+    obj = json_pack("{s:I, s:o, s:I, s:s, s:I}", "item", (json_int_t)call->item_id, "label",
+                    label_value_canonical(&call->task, &call->value), "labeler", (json_int_t)labeler, "nonce", nonce_hex, "task",
                     (json_int_t)call->task_id);
     text = obj != NULL ? json_canonical_dump(obj, &len) : NULL;
     json_decref(obj);
@@ -485,6 +423,33 @@ static enum lode_code label_commit(struct labels_call *call, int64_t labeler,
     free(text);
     hex_encode(digest, sizeof digest, call->commitment);
     return LODE_OK;
+}
+
+/* Pays the label from the task's budget (TASK -> labeler's USER, reason label_pay, context
+ * ("label", id)) in the label's transaction; a budget that cannot pay refuses the label. */
+static enum lode_code label_pay(struct db_conn *conn, struct labels_call *call, int64_t labeler,
+                                struct lode_error *err)
+{
+    struct money_transfer pay = {{MONEY_ACCOUNT_TASK, call->task_id},
+                                 {MONEY_ACCOUNT_USER, labeler},
+                                 "",
+                                 call->task.pay_per_label,
+                                 "label_pay"};
+    struct money_context context = {"label", call->label_id};
+    enum lode_code rc;
+
+    if (call->task.pay_per_label <= 0)
+        return LODE_OK;
+    memcpy(pay.currency, call->task.currency, sizeof pay.currency);
+    rc = money_post(conn, &pay, 1, &context, NULL, err);
+    if (rc == LODE_EUNPROCESSABLE && strncmp(err->message, "insufficient balance", 20) == 0) {
+        lode_error_set(err, LODE_ECONFLICT,
+                       "task budget exhausted: label task %lld cannot pay %lld %s for a label",
+                       (long long)call->task_id, (long long)call->task.pay_per_label,
+                       call->task.currency);
+        lode_error_pointer(err, "/item");
+    }
+    return rc == LODE_OK ? LODE_OK : err->code;
 }
 
 static enum lode_code submit_tx(struct db_conn *conn, void *arg, struct lode_error *err)
@@ -500,13 +465,8 @@ static enum lode_code submit_tx(struct db_conn *conn, void *arg, struct lode_err
     rc = label_task_get(conn, call->task_id, req->job_arena, &call->task, err);
     if (rc != LODE_OK)
         return rc;
-    call->class_index = class_find(&call->task, call->label);
-    if (call->class_index == UINT32_MAX) {
-        lode_error_set(err, LODE_EINVAL, "label \"%.64s\" is not a class of label task %lld",
-                       call->label, (long long)call->task_id);
-        lode_error_pointer(err, "/label");
+    if (!label_value_parse(&call->task, call->label, "/label", &call->value, err))
         return err->code;
-    }
     rc = label_item_check(conn, &call->task, call->item_id, call->sha256, err);
     if (rc != LODE_OK)
         return rc;
@@ -528,9 +488,11 @@ static enum lode_code submit_tx(struct db_conn *conn, void *arg, struct lode_err
     free(bytes);
     if (rc != LODE_OK)
         return rc;
-    return label_insert(conn, call->task_id, call->item_id, labeler, call->class_index,
-                        call->nonce, call->queue_id, &call->label_id, &call->created_at_ms,
-                        err);
+    rc = label_insert(conn, &call->task, call->item_id, labeler, &call->value, call->nonce,
+                      call->queue_id, &call->label_id, &call->created_at_ms, err);
+    if (rc != LODE_OK)
+        return rc;
+    return label_pay(conn, call, labeler, err);
 }
 
 static enum lode_code run_submit(struct db_conn *conn, struct db_job *job)
@@ -547,11 +509,12 @@ static void label_recorded(struct request *req, void *state, const struct ledger
     (void)count;
     hex_encode(call->nonce, LABEL_NONCE_BYTES, nonce_hex);
     reply_json(req, 201,
-               json_pack("{s:I, s:I, s:I, s:s, s:I, s:s, s:o, s:s, s:s,"
+               json_pack("{s:I, s:I, s:I, s:s, s:I, s:o, s:o, s:s, s:s,"
                          " s:o}",
                          "id", (json_int_t)call->label_id, "task", (json_int_t)call->task_id,
                          "item", (json_int_t)call->item_id, "item_sha256", call->sha256,
-                         "labeler", (json_int_t)req->principal.account_id, "label", call->label,
+                         "labeler", (json_int_t)req->principal.account_id, "label",
+                         label_value_json(&call->task, &call->value),
                          "created_at", json_time_ms(call->created_at_ms), "nonce", nonce_hex,
                          "commitment", call->commitment, "ledger",
                          ledger_receipt_json(r, checkpoint)));
@@ -566,9 +529,10 @@ static void after_submit(struct request *req)
 }
 
 /*
- * POST /v1/label-tasks/{id}/labels   body: {"item": ID, "label": "class"}   (labelers)
- * 201 label with its ledger receipt | 400 label outside the schema | 401 | 403 | 404 no task |
- * 409 already labeled by this labeler | 422 item not in the task
+ * POST /v1/label-tasks/{id}/labels   body: {"item": ID, "label": value of the task's kind}
+ * (labelers) 201 label with its ledger receipt | 400 label outside the schema | 401 | 403 |
+ * 404 no task | 409 already labeled by this labeler, or task budget exhausted | 422 item not in
+ * the task
  */
 void handle_label_submit(struct request *req)
 {
@@ -584,10 +548,14 @@ void handle_label_submit(struct request *req)
         goto problem;
     request_own_json(req, body);
     if (json_object_check_fields(body, fields, &err) != LODE_OK ||
-        json_get_int(body, "item", true, 1, INT64_MAX, &call->item_id, &err) != LODE_OK ||
-        json_get_string(body, "label", true, LODE_LABEL_CLASS_BYTES_MAX, &call->label, &err) !=
-            LODE_OK)
+        json_get_int(body, "item", true, 1, INT64_MAX, &call->item_id, &err) != LODE_OK)
         goto problem;
+    call->label = json_object_get(body, "label");
+    if (call->label == NULL) {
+        lode_error_set(&err, LODE_EINVAL, "field \"label\" is required");
+        lode_error_pointer(&err, "/label");
+        goto problem;
+    }
     request_run_db(req, run_submit, after_submit);
     return;
 problem:
@@ -620,6 +588,19 @@ static enum lode_code aggregate_task(struct db_conn *conn, struct request *req,
     if (rc != LODE_OK)
         return rc;
     call->alpha = NAN;
+    if (call->task.kind != LABEL_KIND_SINGLE_CHOICE) {
+        rc = label_kinds_aggregate(&call->task, a, call->method_name, (uint64_t)call->task_id,
+                                   req->job_arena, &call->kinds, err);
+        call->aggregated = rc == LODE_OK && a->answer_count > 0 && a->item_count > 0;
+        return rc;
+    }
+    call->method = LABELING_METHOD_AUTO;
+    if (call->method_name != NULL && !labeling_method_parse(call->method_name, &call->method)) {
+        lode_error_set(err, LODE_EINVAL,
+                       "query parameter \"method\" must be mv, onecoin, hds, ds or auto");
+        lode_error_pointer(err, "method");
+        return err->code;
+    }
     if (a->answer_count == 0 || a->item_count == 0)
         return LODE_OK; /* a task with no labels: every item without consensus */
     answers = arena_calloc(req->job_arena, a->answer_count, sizeof *answers);
@@ -662,17 +643,11 @@ static enum lode_code run_aggregate(struct db_conn *conn, struct db_job *job)
 static bool aggregate_query(struct request *req, struct labels_call *call, bool paged,
                             struct lode_error *err)
 {
-    const char *method = NULL, *v = NULL;
+    const char *v = NULL;
 
     call->method = LABELING_METHOD_AUTO;
-    if (!request_query(req, "method", &method, err))
+    if (!request_query(req, "method", &call->method_name, err))
         return false;
-    if (method != NULL && !labeling_method_parse(method, &call->method)) {
-        lode_error_set(err, LODE_EINVAL,
-                       "query parameter \"method\" must be mv, onecoin, hds, ds or auto");
-        lode_error_pointer(err, "method");
-        return false;
-    }
     if (!paged)
         return true;
     call->limit = PAGE_LIMIT_DEFAULT;
@@ -705,6 +680,21 @@ static bool aggregate_query(struct request *req, struct labels_call *call, bool 
     return true;
 }
 
+/* The model that produced the consensus (the requested one without labels). */
+static const char *method_used(const struct labels_call *call)
+{
+    if (call->task.kind != LABEL_KIND_SINGLE_CHOICE)
+        return call->kinds.method;
+    return labeling_method_name(call->aggregated ? call->result.method : call->method);
+}
+
+static const char *method_requested(const struct labels_call *call)
+{
+    if (call->method_name != NULL)
+        return call->method_name;
+    return call->task.kind == LABEL_KIND_RATING ? "gaussian" : "auto";
+}
+
 static void after_consensus(struct request *req)
 {
     struct labels_call *call = req->user;
@@ -732,7 +722,13 @@ static void after_consensus(struct request *req)
     while (first < a->item_count && a->item_ids[first] <= call->cursor)
         first++;
     for (i = first; i < a->item_count && emitted < call->limit; i++, emitted++) {
-        json_t *votes = json_object();
+        json_t *votes;
+        if (call->task.kind != LABEL_KIND_SINGLE_CHOICE) {
+            json_array_append_new(items, label_kinds_row(&call->task, a, &call->kinds,
+                                                         call->aggregated, i, is_gold[i]));
+            continue;
+        }
+        votes = json_object();
         uint32_t label = call->aggregated ? r->label[i] : LABELING_NONE;
         uint32_t total = 0;
         for (uint32_t k = 0; k < call->task.class_count; k++) {
@@ -750,10 +746,10 @@ static void after_consensus(struct request *req)
                              "gold",
                              is_gold[i], "labels", (json_int_t)total, "votes", votes));
     }
-    page = json_pack("{s:I, s:s, s:s, s:o, s:o}", "task", (json_int_t)call->task_id,
-                     "method_requested", labeling_method_name(call->method), "method",
-                     labeling_method_name(call->aggregated ? r->method : call->method), "items",
-                     items, "next_cursor",
+    page = json_pack("{s:I, s:s, s:s, s:s, s:o, s:o}", "task", (json_int_t)call->task_id,
+                     "kind", label_kind_name(call->task.kind), "method_requested",
+                     method_requested(call), "method", method_used(call), "items", items,
+                     "next_cursor",
                      i < a->item_count && emitted > 0
                          ? json_sprintf("%lld", (long long)a->item_ids[i - 1])
                          : json_null());
@@ -784,6 +780,32 @@ static json_t *interval_json(double mean, double low, double high)
                      "high", number_or_null(high));
 }
 
+/* The agreement answer around the per-labeler list (owned). */
+static json_t *agreement_json(const struct labels_call *call, json_t *labelers)
+{
+    const struct label_answers *a = &call->answers;
+    const struct label_kinds_result *k = &call->kinds;
+    json_t *per_class = json_null();
+    double nominal = call->alpha, interval = NAN;
+
+    if (call->task.kind == LABEL_KIND_MULTI_LABEL) {
+        nominal = call->aggregated ? k->alpha_nominal : NAN;
+        per_class = json_object();
+        for (uint32_t c = 0; c < call->task.class_count; c++)
+            json_object_set_new(per_class, call->task.classes[c],
+                                number_or_null(call->aggregated ? k->class_alpha[c] : NAN));
+    } else if (call->task.kind == LABEL_KIND_RATING) {
+        nominal = NAN;
+        interval = call->aggregated ? k->alpha_interval : NAN;
+    }
+    return json_pack("{s:I, s:s, s:I, s:I, s:s, s:o, s:o, s:o, s:o}", "task",
+                     (json_int_t)call->task_id, "kind", label_kind_name(call->task.kind),
+                     "labels", (json_int_t)a->answer_count, "items", (json_int_t)a->item_count,
+                     "method", method_used(call), "alpha_nominal", number_or_null(nominal),
+                     "alpha_interval", number_or_null(interval), "alpha_per_class", per_class,
+                     "labelers", labelers);
+}
+
 static void after_agreement(struct request *req)
 {
     struct labels_call *call = req->user;
@@ -795,7 +817,14 @@ static void after_agreement(struct request *req)
         json_decref(labelers);
         return;
     }
-    for (uint32_t w = 0; call->aggregated && w < a->labeler_count; w++) {
+    if (call->task.kind != LABEL_KIND_SINGLE_CHOICE) {
+        json_decref(labelers);
+        labelers = call->aggregated ? label_kinds_labelers(&call->task, a, &call->kinds)
+                                    : json_array();
+    }
+    for (uint32_t w = 0; call->task.kind == LABEL_KIND_SINGLE_CHOICE && call->aggregated &&
+                         w < a->labeler_count;
+         w++) {
         const struct labeling_quality *q = &r->workers[w];
         json_t *gold = json_pack("{s:I, s:I, s:o, s:o, s:o}", "answers",
                                  (json_int_t)q->gold_answers, "right", (json_int_t)q->gold_right,
@@ -809,12 +838,7 @@ static void after_agreement(struct request *req)
                       "pairwise", number_or_null(q->pairwise), "accuracy",
                       interval_json(q->model_mean, q->model_low, q->model_high), "gold", gold));
     }
-    reply_json(req, 200,
-               json_pack("{s:I, s:I, s:I, s:s, s:o, s:o}", "task", (json_int_t)call->task_id,
-                         "labels", (json_int_t)a->answer_count, "items",
-                         (json_int_t)a->item_count, "method",
-                         labeling_method_name(call->aggregated ? r->method : call->method),
-                         "alpha_nominal", number_or_null(call->alpha), "labelers", labelers));
+    reply_json(req, 200, agreement_json(call, labelers));
 }
 
 /*
@@ -842,10 +866,18 @@ void handle_label_agreement(struct request *req)
 static char *snapshot_leaf(const struct labels_call *call, uint32_t i, size_t *len_out)
 {
     const struct labeling_result *r = &call->result;
-    uint32_t label = call->aggregated ? r->label[i] : LABELING_NONE;
-    json_t *votes = json_object(), *row;
+    uint32_t label;
+    json_t *votes, *row;
     char *text;
 
+    if (call->task.kind != LABEL_KIND_SINGLE_CHOICE) {
+        row = label_kinds_leaf(&call->task, &call->answers, &call->kinds, call->aggregated, i);
+        text = row != NULL ? json_canonical_dump(row, len_out) : NULL;
+        json_decref(row);
+        return text;
+    }
+    label = call->aggregated ? r->label[i] : LABELING_NONE;
+    votes = json_object();
     for (uint32_t k = 0; call->aggregated && k < call->task.class_count; k++) {
         uint32_t n = r->votes[(size_t)i * r->label_count + k];
         if (n > 0)
@@ -912,7 +944,7 @@ static enum lode_code snapshot_tx(struct db_conn *conn, void *arg, struct lode_e
     entry = json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:s}", "type", "label.consensus",
                       "task", (json_int_t)call->task_id, "dataset",
                       (json_int_t)call->task.dataset_id, "method",
-                      labeling_method_name(call->aggregated ? call->result.method : call->method),
+                      method_used(call),
                       "items", (json_int_t)call->answers.item_count, "labels",
                       (json_int_t)call->answers.answer_count, "last_label",
                       (json_int_t)call->answers.last_label_id, "root", root_hex);
@@ -944,8 +976,7 @@ static void snapshot_recorded(struct request *req, void *state, const struct led
     reply_json(req, 201,
                json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:o}", "task",
                          (json_int_t)call->task_id, "method",
-                         labeling_method_name(call->aggregated ? call->result.method
-                                                               : call->method),
+                         method_used(call),
                          "items", (json_int_t)call->answers.item_count, "labels",
                          (json_int_t)call->answers.answer_count, "last_label",
                          (json_int_t)call->answers.last_label_id, "root", root, "ledger",

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "api/handlers.h"
 #include "api/internal.h"
 #include "core/log.h"
 #include "detector/detector.h"
@@ -592,6 +593,7 @@ enum lode_code api_serve(const struct api_config *config, struct lode_error *err
     rc = start_sequencer(&server, err);
     if (rc != LODE_OK)
         goto out_loops;
+    bonds_scheduler_start(&server, server.config.bond_tick_ms);
     main_base = event_base_new();
     sigterm = evsignal_new(main_base, SIGTERM, on_signal, &server);
     sigint = evsignal_new(main_base, SIGINT, on_signal, &server);
@@ -622,6 +624,7 @@ enum lode_code api_serve(const struct api_config *config, struct lode_error *err
     event_free(sigint);
     event_base_free(main_base);
 out_loops:
+    bonds_scheduler_stop();
     if (server.maintenance != NULL && server.maintenance->timer != NULL) {
         event_free(server.maintenance->timer);
         server.maintenance->timer = NULL;

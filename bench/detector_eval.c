@@ -11,8 +11,16 @@
  * S. Printed per source: texts, how many got a probability, AUROC of the detector and of the
  * baseline, the false-positive rate on human texts at the model's default threshold and the
  * share of machine texts flagged (detector: `synthetic` verdicts; baseline: ZipPy's rule,
- * compression delta > 0). Then throughput of scoring and of the baseline, in MB/s on one core
- * (median of 3 runs over all texts). Figures only, never pass/fail.
+ * compression delta > 0, and the baseline's share at the detector's false-positive count).
+ * For the shipped configuration also: the held-out machine texts perturbed as a paraphrasing
+ * tool would (a hand list of word substitutions; sentences shuffled) against the same human
+ * texts. Then throughput of scoring and of the baseline, in MB/s on one core (median of 3 runs
+ * over all texts). Figures only, never pass/fail.
+ *
+ * Environment, for measuring alternatives: DETECTOR_EVAL_DROP (feature list replacing the
+ * shipped drop list), DETECTOR_EVAL_COMBINE=logistic, DETECTOR_EVAL_L2, DETECTOR_EVAL_QUICK=1
+ * (no all-features run), DETECTOR_EVAL_SKIP_BASELINE=1, DETECTOR_EVAL_DUMP=FILE (features of
+ * every scored held-out text, TSV).
  */
 #include <dirent.h>
 #include <jansson.h>
@@ -21,12 +29,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "detector/detector.h"
 
-/* features the shipped model gives weight 0 (docs/detector.md: they do not transfer) */
-#define DETECTOR_SHIPPED_DROP (1u << 0 | 1u << 1 | 1u << 2)
+
+/* Mask of the comma-separated feature names in `list`; exits 2 on an unknown name. */
+static uint32_t drop_mask_of(const char *list)
+{
+    uint32_t mask = 0;
+    const char *p = list;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ","), k;
+        for (k = 0; detector_feature_name(k) != NULL; k++)
+            if (strlen(detector_feature_name(k)) == n && strncmp(detector_feature_name(k), p, n) == 0)
+                break;
+        if (n > 0 && detector_feature_name(k) == NULL) {
+            fprintf(stderr, "unknown feature \"%.*s\"\n", (int)n, p);
+            exit(2);
+        }
+        if (n > 0)
+            mask |= 1u << k;
+        p += n + (p[n] == ',');
+    }
+    return mask;
+}
 
 struct text {
     char *s;
@@ -192,17 +220,134 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* ---- paraphrase-like perturbations of machine text (no model: deterministic edits) ---- */
+
+/* A small hand list of word substitutions of the kind a paraphrasing tool makes. */
+static const char *const synonyms[][2] = {
+    {"additionally", "also"}, {"approximately", "about"}, {"assist", "help"},
+    {"attempt", "try"}, {"beneficial", "helpful"}, {"commence", "start"},
+    {"crucial", "key"}, {"demonstrate", "show"}, {"enhance", "improve"},
+    {"ensure", "make sure"}, {"essential", "vital"}, {"furthermore", "besides"},
+    {"however", "but"}, {"important", "key"}, {"individuals", "people"},
+    {"large", "big"}, {"many", "lots of"}, {"moreover", "what is more"},
+    {"numerous", "many"}, {"obtain", "get"}, {"overall", "all in all"},
+    {"particularly", "especially"}, {"people", "folks"}, {"provide", "give"},
+    {"purchase", "buy"}, {"quickly", "fast"}, {"require", "need"}, {"said", "stated"},
+    {"significant", "major"}, {"significantly", "greatly"}, {"small", "little"},
+    {"therefore", "so"}, {"utilize", "use"}, {"various", "several"}, {"very", "really"},
+    {"whether", "if"}, {"begin", "start"}, {"children", "kids"}, {"help", "aid"},
+    {"show", "reveal"}, {"use", "employ"}, {"good", "fine"}, {"big", "huge"},
+    {"often", "frequently"}, {"also", "too"}, {"because", "since"},
+};
+
+/* Appends n bytes to a growing buffer; exits on memory exhaustion. */
+static void buf_put(char **b, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t c = (*len + n + 1) * 2;
+        char *g = realloc(*b, c);
+        if (g == NULL) {
+            fprintf(stderr, "out of memory\n");
+            exit(3);
+        }
+        *b = g;
+        *cap = c;
+    }
+    memcpy(*b + *len, s, n);
+    *len += n;
+    (*b)[*len] = '\0';
+}
+
+static bool is_letter(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* The text with every listed word (compared ignoring case) replaced by its substitute. */
+static char *swap_synonyms(const char *t, size_t len, size_t *out_len)
+{
+    char *b = NULL;
+    size_t n = 0, cap = 0;
+    buf_put(&b, &n, &cap, "", 0);
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && is_letter(t[j]))
+            j++;
+        if (j == i) {
+            buf_put(&b, &n, &cap, t + i, 1);
+            i++;
+            continue;
+        }
+        const char *sub = NULL;
+        for (size_t k = 0; k < sizeof synonyms / sizeof synonyms[0] && sub == NULL; k++)
+            if (strlen(synonyms[k][0]) == j - i && strncasecmp(t + i, synonyms[k][0], j - i) == 0)
+                sub = synonyms[k][1];
+        if (sub != NULL)
+            buf_put(&b, &n, &cap, sub, strlen(sub));
+        else
+            buf_put(&b, &n, &cap, t + i, j - i);
+        i = j;
+    }
+    *out_len = n;
+    return b;
+}
+
+/* The text's sentences (ending in . ! or ? and a space) in a seeded pseudo-random order. */
+static char *shuffle_sentences(const char *t, size_t len, uint64_t seed, size_t *out_len)
+{
+    size_t starts[4096], n = 0, blen = 0, cap = 0;
+    char *b = NULL;
+    starts[n++] = 0;
+    for (size_t i = 0; i + 1 < len && n < 4095; i++)
+        if ((t[i] == '.' || t[i] == '!' || t[i] == '?') && (t[i + 1] == ' ' || t[i + 1] == '\n'))
+            starts[n++] = i + 2;
+    starts[n] = len + 1;
+    size_t order[4096];
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = n; i > 1; i--) { /* Fisher-Yates with a splitmix64 stream */
+        seed += 0x9e3779b97f4a7c15ull;
+        uint64_t z = seed;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        size_t j = (size_t)(z % i), tmp = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = tmp;
+    }
+    buf_put(&b, &blen, &cap, "", 0);
+    for (size_t k = 0; k < n; k++) {
+        size_t a = starts[order[k]], e = starts[order[k] + 1] - 1;
+        if (e > len)
+            e = len;
+        if (a >= e)
+            continue;
+        if (blen > 0)
+            buf_put(&b, &blen, &cap, " ", 1);
+        buf_put(&b, &blen, &cap, t + a, e - a);
+    }
+    *out_len = blen;
+    return b;
+}
+
 static struct detector_sample *train;
+static FILE *dump; /* DETECTOR_EVAL_DUMP=FILE: one TSV row per scored held-out text */
+static double l2;                   /* DETECTOR_EVAL_L2, 0: the engine's default */
+static bool equal_weights = true;   /* DETECTOR_EVAL_COMBINE=logistic turns it off */
 static struct scored *det, *base;
 
 /* Leave-one-source-out over all units with the given dropped features; prints one table. */
-static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool feature_table)
+static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool feature_table,
+                     bool perturb)
 {
     struct lode_error err;
+    double pert_auc[32][2], pert_tpr[32][2];
+    struct scored *pv = malloc(ntexts * sizeof *pv);
     printf("\n%-16s %6s %6s %7s | %-28s | %-28s\n", "", "", "", "", "      lode detector", "   ZipPy-style LZMA baseline");
-    printf("%-16s %6s %6s %7s | %7s %6s %6s %6s | %7s %6s %6s %6s\n", "held-out source", "human",
-           "machine", "scored", "AUROC", "FPR", "TPR", "unsure", "AUROC", "FPR", "TPR", "");
-    double sum_auc[2] = {0, 0}, feat_auc[32][DETECTOR_FEATURE_COUNT];
+    printf("%-16s %6s %6s %7s | %7s %6s %6s %6s | %7s %6s %6s %7s\n", "held-out source", "human",
+           "machine", "scored", "AUROC", "FPR", "TPR", "unsure", "AUROC", "FPR", "TPR",
+           "TPR@FPR");
+    double sum_auc[2] = {0, 0}, feat_auc[32][DETECTOR_FEATURE_COUNT], unit_auc[32];
     struct scored *fs = malloc(ntexts * sizeof *fs * DETECTOR_FEATURE_COUNT);
     int n_auc = 0;
     for (size_t u = 0; u < nunits; u++) {
@@ -215,7 +360,7 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
             if (!in_test(&texts[i], units[u]))
                 train[ntrain++] = (struct detector_sample){texts[i].s, texts[i].len,
                                                            texts[i].label, texts[i].source};
-        struct detector_train_options opt = {1, NULL, NULL, drop};
+        struct detector_train_options opt = {1, NULL, NULL, drop, l2, equal_weights};
         if (detector_train(train, ntrain, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
             detector_model_load_buffer(model_bytes, model_len, &m, &err) != LODE_OK) {
             fprintf(stderr, "could not train without %s: %s\n", units[u], err.message);
@@ -239,6 +384,13 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
             fp += !texts[i].label && r.verdict == DETECTOR_SYNTHETIC;
             tp += texts[i].label && r.verdict == DETECTOR_SYNTHETIC;
             unsure += r.verdict == DETECTOR_UNCERTAIN;
+            if (dump != NULL && r.has_probability) {
+                fprintf(dump, "%s\t%s\t%d\t%s\t%.17g", units[u], texts[i].source, texts[i].label,
+                        detector_verdict_name(r.verdict), r.probability);
+                for (size_t k = 0; k < DETECTOR_FEATURE_COUNT; k++)
+                    fprintf(dump, "\t%.17g", r.features[k]);
+                fprintf(dump, "\n");
+            }
             if (r.has_probability) {
                 for (size_t k = 0; k < DETECTOR_FEATURE_COUNT; k++) {
                     fs[k * ntexts + ndet].p = r.features[k];
@@ -250,18 +402,64 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
         }
         for (size_t k = 0; k < DETECTOR_FEATURE_COUNT; k++)
             feat_auc[u][k] = auroc(fs + k * ntexts, ndet);
+        /* perturbed machine texts against the same (unperturbed) human texts */
+        for (int kind = 0; perturb && kind < 2; kind++) {
+            size_t npv = 0, flagged = 0, asked = 0;
+            for (size_t i = 0; i < ndet; i++)
+                if (!det[i].label)
+                    pv[npv++] = det[i];
+            for (size_t i = 0; i < ntexts; i++) {
+                struct detector_result r;
+                size_t plen;
+                char *pt;
+                if (!in_test(&texts[i], units[u]) || !texts[i].label)
+                    continue;
+                if (detector_score(m, texts[i].s, texts[i].len, &r, &err) != LODE_OK ||
+                    !r.has_probability)
+                    continue; /* the same machine texts as the main table */
+                pt = kind == 0 ? swap_synonyms(texts[i].s, texts[i].len, &plen)
+                               : shuffle_sentences(texts[i].s, texts[i].len, (uint64_t)i, &plen);
+                if (detector_score(m, pt, plen, &r, &err) == LODE_OK) {
+                    asked++;
+                    flagged += r.verdict == DETECTOR_SYNTHETIC;
+                    if (r.has_probability) {
+                        pv[npv].p = r.probability;
+                        pv[npv++].label = 1;
+                    }
+                }
+                free(pt);
+            }
+            pert_auc[u][kind] = auroc(pv, npv);
+            pert_tpr[u][kind] = asked ? (double)flagged / (double)asked : 0;
+        }
         double a = auroc(det, ndet), b = auroc(base, nbase);
+        unit_auc[u] = a;
         if (!isnan(a) && !isnan(b)) {
             sum_auc[0] += a;
             sum_auc[1] += b;
             n_auc++;
         }
-        printf("%-16s %6zu %6zu %7zu | %7.3f %5.1f%% %5.1f%% %5.1f%% | %7.3f %5.1f%% %5.1f%%\n",
+        /* the baseline's share of machine texts flagged when its threshold is moved so that it
+         * flags no more human texts than the detector did (set on the test texts themselves,
+         * which favours the baseline) */
+        double base_t = INFINITY;
+        size_t bh = 0, btp_eq = 0;
+        for (size_t i = 0; i < nbase; i++)
+            if (!base[i].label)
+                pv[bh++].p = base[i].p;
+        qsort(pv, bh, sizeof *pv, cmp_scored);
+        if (fp < bh)
+            base_t = pv[bh - 1 - fp].p; /* flag scores strictly above the (fp+1)-th highest */
+        for (size_t i = 0; i < nbase; i++)
+            btp_eq += base[i].label && base[i].p > base_t;
+        printf("%-16s %6zu %6zu %7zu | %7.3f %5.1f%% %5.1f%% %5.1f%% | %7.3f %5.1f%% %5.1f%% "
+               "%6.1f%%\n",
                units[u], human, machine, ndet, a, human ? 100.0 * (double)fp / (double)human : 0,
                machine ? 100.0 * (double)tp / (double)machine : 0,
                100.0 * (double)unsure / (double)(human + machine ? human + machine : 1), b,
                human ? 100.0 * (double)bfp / (double)human : 0,
-               machine ? 100.0 * (double)btp / (double)machine : 0);
+               machine ? 100.0 * (double)btp / (double)machine : 0,
+               machine ? 100.0 * (double)btp_eq / (double)machine : 0);
         fflush(stdout);
         detector_model_free(m);
     }
@@ -270,6 +468,23 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
     printf("(FPR: human texts flagged synthetic; TPR: machine texts flagged; unsure: uncertain "
            "verdicts;\n texts with fewer than %d words are left out of both columns)\n",
            DETECTOR_MIN_WORDS);
+    if (perturb) {
+        double sum[2] = {0, 0};
+        printf("\nperturbed machine texts (same held-out models; human texts unchanged):\n"
+               "%-16s | %-22s | %-22s\n%-16s | %7s %6s %7s | %7s %6s %7s\n", "",
+               "  synonym swaps", "  sentences shuffled", "held-out source", "AUROC", "TPR",
+               "dAUROC", "AUROC", "TPR", "dAUROC");
+        for (size_t u = 0; u < nunits; u++) {
+            printf("%-16s | %7.3f %5.1f%% %+7.3f | %7.3f %5.1f%% %+7.3f\n", units[u],
+                   pert_auc[u][0], 100 * pert_tpr[u][0], pert_auc[u][0] - unit_auc[u],
+                   pert_auc[u][1], 100 * pert_tpr[u][1], pert_auc[u][1] - unit_auc[u]);
+            sum[0] += pert_auc[u][0];
+            sum[1] += pert_auc[u][1];
+        }
+        printf("%-16s | %7.3f %14s | %7.3f\n", "mean", sum[0] / (double)nunits, "",
+               sum[1] / (double)nunits);
+    }
+    free(pv);
 
     if (!feature_table) {
         free(fs);
@@ -332,11 +547,35 @@ int main(int argc, char **argv)
     train = malloc(ntexts * sizeof *train);
     det = malloc(ntexts * sizeof *det);
     base = malloc(ntexts * sizeof *base);
-    printf("\n== all features ==");
-    run_loso(units, nunits, 0, true);
-    printf("\n== shipped configuration: corpus-independent features only (drops %s) ==",
-           "zstd_cross_entropy, char_ngrams, word_ngrams");
-    run_loso(units, nunits, DETECTOR_SHIPPED_DROP, false);
+    /* DETECTOR_EVAL_DROP=names replaces the shipped drop list (for measuring feature sets);
+     * DETECTOR_EVAL_QUICK=1 leaves out the all-features run */
+    const char *drop_names = getenv("DETECTOR_EVAL_DROP");
+    const char *quick = getenv("DETECTOR_EVAL_QUICK");
+    if (drop_names == NULL)
+        drop_names = DETECTOR_DEFAULT_DROP;
+    uint32_t shipped_drop = drop_mask_of(drop_names);
+    const char *l2s = getenv("DETECTOR_EVAL_L2");
+    const char *dump_path = getenv("DETECTOR_EVAL_DUMP");
+    if (dump_path != NULL && (dump = fopen(dump_path, "w")) == NULL) {
+        perror(dump_path);
+        return 2;
+    }
+    if (dump != NULL) {
+        fprintf(dump, "unit\tsource\tlabel\tverdict\tp");
+        for (size_t k = 0; k < DETECTOR_FEATURE_COUNT; k++)
+            fprintf(dump, "\t%s", detector_feature_name(k));
+        fprintf(dump, "\n");
+    }
+    const char *combine = getenv("DETECTOR_EVAL_COMBINE");
+    equal_weights = combine == NULL || strcmp(combine, "logistic") != 0;
+    l2 = l2s != NULL ? strtod(l2s, NULL) : 0;
+    printf("training: %s\n", equal_weights ? "equal weights" : "logistic regression");
+    if (quick == NULL || quick[0] != '1') {
+        printf("\n== all features ==");
+        run_loso(units, nunits, 0, true, false);
+    }
+    printf("\n== shipped configuration (drops %s) ==", drop_names[0] ? drop_names : "nothing");
+    run_loso(units, nunits, shipped_drop, true, true);
 
     /* throughput of the full model on all texts, one thread */
     {
@@ -349,7 +588,7 @@ int main(int argc, char **argv)
                                                 texts[i].source};
             bytes += texts[i].len;
         }
-        struct detector_train_options opt = {1, NULL, NULL, DETECTOR_SHIPPED_DROP};
+        struct detector_train_options opt = {1, NULL, NULL, shipped_drop, l2, equal_weights};
         t0 = now();
         if (detector_train(train, ntexts, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
             detector_model_load_buffer(model_bytes, model_len, &m, &err) != LODE_OK) {
@@ -383,5 +622,7 @@ int main(int argc, char **argv)
     free(base);
     free(prelude);
     free(lz_buf);
+    if (dump != NULL)
+        fclose(dump);
     return 0;
 }

@@ -247,6 +247,7 @@ static int load_folder(struct corpus *c, const char *dir, int label, json_t *pro
 int cmd_detect_train(int argc, char **argv)
 {
     const char *out = NULL, *human = NULL, *machine = NULL, *exclude = NULL, *drop = NULL;
+    const char *combine = NULL;
     uint32_t drop_mask = 0;
     int64_t seed = 1;
     const struct option_spec options[] = {
@@ -256,8 +257,11 @@ int cmd_detect_train(int argc, char **argv)
         {"machine", OPTION_STRING, &machine, NULL, "folder of machine-generated .txt files", 0, 0},
         {"exclude-source", OPTION_STRING, &exclude, NULL,
          "leave out the texts of this source (for evaluation)", 0, 0},
-        {"drop-features", OPTION_STRING, &drop, "zstd_cross_entropy,char_ngrams,word_ngrams",
+        {"drop-features", OPTION_STRING, &drop, DETECTOR_DEFAULT_DROP,
          "comma-separated features to give weight 0 (empty: use all; see docs/detector.md)", 0, 0},
+        {"combine", OPTION_STRING, &combine, "equal",
+         "how features are combined: equal (weights +1/-1) or logistic (L2 logistic regression)",
+         0, 0},
         {0},
     };
     const struct command_spec spec = {
@@ -279,6 +283,10 @@ int cmd_detect_train(int argc, char **argv)
     }
     if (out == NULL || (first >= argc && human == NULL && machine == NULL)) {
         fprintf(stderr, "lode detect-train: --out and at least one input are required\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(combine, "equal") != 0 && strcmp(combine, "logistic") != 0) {
+        fprintf(stderr, "lode detect-train: --combine must be equal or logistic\n");
         return EXIT_USAGE;
     }
     for (const char *p = drop; p != NULL && *p != '\0';) {
@@ -303,11 +311,12 @@ int cmd_detect_train(int argc, char **argv)
     if (rc == EXIT_OK && machine != NULL)
         rc = load_folder(&c, machine, 1, prov);
     if (rc == EXIT_OK) {
-        json_t *p = json_pack("{s:s,s:I,s:s?,s:s?,s:o}", "command", "lode detect-train", "seed",
-                              (json_int_t)seed, "drop_features", drop, "exclude_source", exclude,
-                              "inputs", prov);
+        json_t *p = json_pack("{s:s,s:I,s:s?,s:s,s:s?,s:o}", "command", "lode detect-train",
+                              "seed", (json_int_t)seed, "drop_features", drop, "combine", combine,
+                              "exclude_source", exclude, "inputs", prov);
         char *ptext = json_dumps(p, JSON_SORT_KEYS | JSON_COMPACT);
-        struct detector_train_options opt = {(uint64_t)seed, ptext, exclude, drop_mask};
+        struct detector_train_options opt = {(uint64_t)seed, ptext, exclude, drop_mask, 0,
+                                             strcmp(combine, "equal") == 0};
         json_decref(p);
         prov = NULL;
         if (detector_train(c.s, c.n, &opt, &model, &model_len, &err) != LODE_OK) {

@@ -15,7 +15,7 @@ int cmd_serve(int argc, char **argv)
 {
     struct api_config cfg = {0};
     int64_t threads = 0, pool = 0, queue = 0, max_conns = 0, shutdown_ms = 0;
-    int64_t batch_max = 0, batch_delay = 0;
+    int64_t batch_max = 0, batch_delay = 0, bond_tick = 0;
     const char *log_level = NULL;
     bool debug_routes = false;
     const struct option_spec options[] = {
@@ -47,6 +47,9 @@ int cmd_serve(int argc, char **argv)
          "how long the sequencer gathers a batch after the first entry arrives", 0, 10000},
         {"detector-model", OPTION_STRING, &cfg.detector_model_path, "",
          "synthetic-text detector model file (default: the shipped model)", 0, 0},
+        {"bond-tick-ms", OPTION_INT, &bond_tick, "1000",
+         "how often the bond scheduler advances deadlines and draws juries; 0 = off", 0,
+         3600000},
         {"migrate", OPTION_FLAG, &cfg.migrate, "true", "apply pending migrations at start", 0, 0},
         {"log-level", OPTION_STRING, &log_level, "info", "debug, info, warn or error", 0, 0},
         {"debug-routes", OPTION_FLAG, &debug_routes, "false",
@@ -80,6 +83,7 @@ int cmd_serve(int argc, char **argv)
     cfg.shutdown_timeout_ms = (int)shutdown_ms;
     cfg.ledger_batch_max = (int)batch_max;
     cfg.ledger_batch_delay_ms = (int)batch_delay;
+    cfg.bond_tick_ms = (int)bond_tick;
     if (api_serve(&cfg, &err) != LODE_OK) {
         log_emit(LOG_ERROR, "serve_failed", "code", lode_code_name(err.code), "message",
                  err.message, "detail", err.log_detail, LOG_END);

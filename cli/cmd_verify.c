@@ -557,10 +557,11 @@ int cmd_verify(int argc, char **argv)
         {"inclusion", run_inclusion},
         {"consistency", run_consistency},
         {"monitor", run_monitor},
+        {"jury", cmd_verify_jury},
     };
 
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
-        printf("usage: lode verify <checkpoint|inclusion|consistency|monitor> [options]\n\n"
+        printf("usage: lode verify <checkpoint|inclusion|consistency|monitor|jury> [options]\n\n"
                "Verify ledger checkpoints and proofs offline, from public data only.\n"
                "'lode verify <subcommand> --help' lists a subcommand's options.\n"
                "Exit status: 0 verified, 1 does not verify, 2 usage or malformed input, 3 I/O.\n");

@@ -25,6 +25,7 @@ struct command {
 
 int cmd_keygen(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_verify_jury(int argc, char **argv); /* lode verify jury (cmd_verify_jury.c) */
 int cmd_aggregate(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_account(int argc, char **argv);
@@ -32,5 +33,6 @@ int cmd_dedupe(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_detect_train(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_money(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const struct command commands[] = {
     {"aggregate", cmd_aggregate, "consensus labels from a CSV of crowd answers"},
     {"migrate", cmd_migrate, "apply pending database migrations"},
     {"account", cmd_account, "create accounts and issue API tokens"},
+    {"money", cmd_money, "audit the money journal: balances, lines, deposits, withdrawals"},
     {"dedupe", cmd_dedupe, "find exact and near-duplicate records in a JSONL file"},
     {"detect", cmd_detect, "score the texts of a JSONL file for machine generation"},
     {"detect-train", cmd_detect_train, "train the synthetic-text detector model"},

@@ -51,6 +51,9 @@
 #define LODE_LABEL_GOLD_PER_REQUEST_MAX 1000  /* gold answers in one request */
 #define LODE_LABEL_TASK_ANSWERS_MAX 1000000   /* labels of one task aggregated on request */
 #define LODE_LABEL_TASK_ITEMS_MAX 1000000     /* items of one task aggregated on request */
+#define LODE_LABEL_MULTI_CLASSES_MAX 64       /* classes of a multi-label task (a 64-bit set) */
+#define LODE_LABEL_RATING_STEPS_MAX 1000000   /* grid steps of a rating task (max - min) / step */
+#define LODE_LABEL_LEASE_SECONDS_MAX 86400    /* how long /next may reserve an item */
 
 /* Detector */
 #define LODE_DETECTOR_TEXT_BYTES_MAX (4u << 20)   /* one text to score */
@@ -63,6 +66,10 @@
 #define LODE_JURY_POOL_MAX 1000000         /* candidate jurors in one draw */
 #define LODE_BOND_STATEMENT_BYTES_MAX 64   /* "human-made", "accurate", ... */
 #define LODE_REPUTATION_CONFIG_BYTES_MAX 8192 /* JSON object of settlement parameters */
+#define LODE_BOND_JSON_BYTES_MAX 65536     /* a bond's engine state as stored JSON */
+#define LODE_BOND_SUBJECT_BYTES_MAX 2048   /* a bond's subject reference (claim text, hash, id) */
+#define LODE_BOND_EVIDENCE_BYTES_MAX 16384 /* a challenge's evidence text or URL */
+#define LODE_BOND_POOL_RESPONSE_MAX 100000 /* pool members listed by GET /v1/bonds/{id}/jury */
 
 /* Dedupe (dedupe/) */
 #define LODE_DEDUPE_TEXT_BYTES_MAX (1u << 20)  /* one text to normalise and sign */
@@ -78,5 +85,9 @@
 #define LODE_ITEM_BATCH_RECORDS_MAX 1000         /* records in one NDJSON upload */
 #define LODE_ITEM_BATCH_BYTES_MAX (8u << 20)     /* one NDJSON upload */
 #define LODE_DATASET_DESCRIPTION_BYTES_MAX 4096  /* a dataset's description */
+
+/* money (api/money.c): amounts in requests are exact JSON integers (2^53 - 1) */
+#define LODE_MONEY_AMOUNT_MAX 9007199254740991LL
+#define LODE_MONEY_BODY_BYTES_MAX 4096           /* a money-moving request body */
 
 #endif

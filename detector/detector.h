@@ -6,10 +6,12 @@
  * and dashes mapped to ASCII, whitespace and tokeniser spacing around punctuation collapsed, so
  * that corpus conventions such as all-lower-case text or " , " spacing carry no signal), and
  * described by DETECTOR_FEATURE_COUNT features: zstd cross-entropy against a human and a
- * machine reference dictionary, hashed character and word n-gram log-likelihood ratios, and
- * stylometric rates. A logistic regression with Platt calibration turns them into the
- * probability that the text is machine-generated, and two thresholds into a verdict. The
- * evidence is the features with the largest signed contributions to the log-odds.
+ * machine reference dictionary, hashed character and word n-gram log-likelihood ratios,
+ * surprisal under the pooled training text, word-frequency ranks in the human training text,
+ * and stylometric rates. A linear score of the standardised features (equal +1/-1 weights or a
+ * logistic regression, chosen at training) with Platt calibration gives the probability that
+ * the text is machine-generated, and two thresholds a verdict. The evidence is the features
+ * with the largest signed contributions to the log-odds.
  *
  * Verdicts: `human` (p < threshold_human), `synthetic` (p >= threshold_synthetic), `uncertain`
  * (between, or text unlike anything the model was trained on: then no probability), and
@@ -34,12 +36,18 @@
 
 #include "core/error.h"
 
-#define DETECTOR_FEATURE_COUNT 15
+#define DETECTOR_FEATURE_COUNT 20
 #define DETECTOR_EVIDENCE_MAX 4
 #define DETECTOR_REASON_MAX 512
 #define DETECTOR_WINDOW_BYTES 32768 /* normalised bytes that are scored */
 #define DETECTOR_MIN_WORDS 50       /* fewer words: `insufficient` (MATTR needs a full window) */
 #define DETECTOR_MODEL_FILE "lode-detector.ldm" /* name of the shipped model in detector/models */
+/* Features the shipped model gives weight 0: the default of `lode detect-train --drop-features`
+ * and of bench/detector_eval (docs/detector.md gives the measurements behind the list). */
+#define DETECTOR_DEFAULT_DROP                                                                    \
+    "zstd_cross_entropy,char_ngrams,word_ngrams,sentence_length_variation,word_length,"          \
+    "comma_rate,semicolon_colon_rate,parenthesis_rate,question_exclamation_rate,"                \
+    "word_surprisal_spread,rank_top10,rank_top100,rank_top1000,sentence_surprisal_spread"
 
 enum detector_verdict {
     DETECTOR_HUMAN,
@@ -83,6 +91,9 @@ struct detector_train_options {
     const char *provenance;  /* JSON text recorded in the model (inputs, command); may be NULL */
     const char *exclude_source; /* drop this source's samples before training; may be NULL */
     uint32_t drop_features;     /* bit i set: feature i gets weight 0 (and is not computed) */
+    double l2;                  /* L2 penalty of the logistic regression; 0: the default (30) */
+    bool equal_weights;         /* weights +1/-1 on standardised features (signs from the data)
+                                 * instead of a logistic regression; calibration is the same */
 };
 
 /* Reads and validates a model file of at most LODE_DETECTOR_MODEL_BYTES_MAX bytes.

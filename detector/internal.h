@@ -16,7 +16,7 @@
 #include "core/error.h"
 #include "detector/detector.h"
 
-#define DETECTOR_FORMAT_VERSION 1
+#define DETECTOR_FORMAT_VERSION 2
 #define DETECTOR_CHAR_N 4
 #define DETECTOR_TABLE_BITS 18 /* buckets per n-gram table: 2^18 */
 #define DETECTOR_LLR_SCALE 2048.0 /* int16 table entries are LLR * scale */
@@ -41,7 +41,15 @@ enum detector_feature {
     FEAT_CHAR_SURPRISAL, /* mean surprisal (bits) of char 4-grams under the pooled corpus */
     FEAT_WORD_SURPRISAL, /* mean surprisal of words under the pooled corpus */
     FEAT_WORD_SURPRISAL_SD, /* standard deviation of word surprisal */
+    FEAT_RANK_TOP10,    /* share of words among the 10 most frequent of the human training text */
+    FEAT_RANK_TOP100,   /* share among ranks 11-100 */
+    FEAT_RANK_TOP1000,  /* share among ranks 101-1000 */
+    FEAT_SENT_SURPRISAL_SD, /* standard deviation of per-sentence mean word surprisal */
+    FEAT_TRIGRAM_REPEAT, /* share of word 3-grams repeated within 100-word windows */
 };
+
+/* Rank classes of a word under the human word-frequency table (the RKWD section). */
+#define DETECTOR_RANK_CLASSES 4 /* 0: top 10, 1: 11-100, 2: 101-1000, 3: rarer or unseen */
 
 struct detector_span {
     uint32_t start, len;
@@ -94,11 +102,24 @@ struct detector_model {
     ZSTD_CDict *cdict_human, *cdict_machine;
     int16_t *char_llr, *word_llr; /* 2^DETECTOR_TABLE_BITS each */
     int16_t *char_bg, *word_bg;   /* surprisal under the pooled corpus, same size */
+    int16_t *word_rank;           /* rank class (0..DETECTOR_RANK_CLASSES-1) of each word bucket */
     size_t nref;
     char *ref_text[DETECTOR_REFERENCE_MAX];
     double ref_p[DETECTOR_REFERENCE_MAX];
     enum detector_verdict ref_verdict[DETECTOR_REFERENCE_MAX];
 };
+
+/* Bucket of each word of t in order (the same buckets as detector_word_unigrams). */
+uint32_t detector_word_bucket(const struct detector_text *t, size_t i);
+
+/* Standard deviation, over sentences of at least 3 words, of the mean of `value` over each
+ * sentence's words (value has t->nwords entries, in word order); 0 with fewer than 2 such
+ * sentences. Sentences end as in detector_text_style(). */
+double detector_sentence_spread(const struct detector_text *t, const double *value);
+
+/* Fills the three rank features from counts of words in each rank class. */
+void detector_rank_features(const size_t counts[DETECTOR_RANK_CLASSES], size_t nwords,
+                            double f[DETECTOR_FEATURE_COUNT]);
 
 /* Fills the three surprisal features from sums over char grams and word unigrams. */
 void detector_surprisal_features(double char_sum, size_t nchar, double word_sum, double word_sumsq,
@@ -111,7 +132,7 @@ void detector_model_features(const struct detector_model *m, const struct detect
 /* Serialises a model file from its parts. meta_json is the JSON metadata section. */
 enum lode_code detector_model_write(const char *meta_json, const uint8_t *dict_h, size_t dict_h_len,
                                     const uint8_t *dict_m, size_t dict_m_len,
-                                    const int16_t *const tables[4],
+                                    const int16_t *const tables[5],
                                     uint8_t **out, size_t *len_out, struct lode_error *err);
 
 #endif

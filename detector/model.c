@@ -10,6 +10,7 @@
  *     DICH  zstd raw-content dictionary of human text      DICM  the same of machine text
  *     CHAR  2^18 int16 char 4-gram log-likelihood ratios  WORD  the same for word 1+2-grams
  *     BGCH  2^18 int16 char 4-gram surprisal (bits) under the pooled corpus  BGWD  words
+ *     RKWD  2^18 int16 rank class (0..3) of each word bucket in the human word-frequency table
  *   32-byte BLAKE2b-256 of every byte before it
  * Every section must appear exactly once; anything else is refused.
  */
@@ -33,13 +34,15 @@
 #define TABLE_ENTRIES ((size_t)1 << DETECTOR_TABLE_BITS)
 #define META_BYTES_MAX (1u << 20)
 #define REFERENCE_TEXT_BYTES_MAX 4096
-#define NSECTIONS 7
+#define NSECTIONS 8
 
 static const char *const feature_names[DETECTOR_FEATURE_COUNT] = {
     "zstd_cross_entropy", "char_ngrams",  "word_ngrams", "sentence_length_variation",
     "sentence_length",    "mattr",        "word_length", "comma_rate",
     "semicolon_colon_rate", "parenthesis_rate", "question_exclamation_rate",
     "function_word_rate", "char_surprisal", "word_surprisal", "word_surprisal_spread",
+    "rank_top10", "rank_top100", "rank_top1000", "sentence_surprisal_spread",
+    "word_trigram_repeat",
 };
 
 const char *detector_feature_name(size_t i)
@@ -73,7 +76,7 @@ static uint32_t get_u32(const uint8_t *p)
 
 enum lode_code detector_model_write(const char *meta_json, const uint8_t *dict_h, size_t dict_h_len,
                                     const uint8_t *dict_m, size_t dict_m_len,
-                                    const int16_t *const tables[4],
+                                    const int16_t *const tables[5],
                                     uint8_t **out, size_t *len_out, struct lode_error *err)
 {
     size_t meta_len = strlen(meta_json), table_bytes = TABLE_ENTRIES * 2;
@@ -90,6 +93,7 @@ enum lode_code detector_model_write(const char *meta_json, const uint8_t *dict_h
         {"WORD", NULL, table_bytes, tables[1]},
         {"BGCH", NULL, table_bytes, tables[2]},
         {"BGWD", NULL, table_bytes, tables[3]},
+        {"RKWD", NULL, table_bytes, tables[4]},
     };
     size_t nsec = sizeof sec / sizeof sec[0], total = HEADER_BYTES + CHECKSUM_BYTES, off;
     uint8_t *buf;
@@ -141,6 +145,7 @@ void detector_model_free(struct detector_model *m)
     free(m->word_llr);
     free(m->char_bg);
     free(m->word_bg);
+    free(m->word_rank);
     for (size_t i = 0; i < m->nref; i++)
         free(m->ref_text[i]);
     free(m->file);
@@ -268,7 +273,7 @@ enum lode_code detector_model_load_buffer(const uint8_t *buf, size_t len,
                                           struct lode_error *err)
 {
     static const char *const tags[NSECTIONS] = {"META", "DICH", "DICM", "CHAR",
-                                                "WORD", "BGCH", "BGWD"};
+                                                "WORD", "BGCH", "BGWD", "RKWD"};
     const uint8_t *sec[NSECTIONS] = {0};
     size_t sec_len[NSECTIONS] = {0}, off, end, nsec;
     uint8_t sum[CHECKSUM_BYTES];
@@ -343,11 +348,18 @@ enum lode_code detector_model_load_buffer(const uint8_t *buf, size_t len,
     m->word_llr = load_table(sec[4]);
     m->char_bg = load_table(sec[5]);
     m->word_bg = load_table(sec[6]);
+    m->word_rank = load_table(sec[7]);
     if (m->cdict_human == NULL || m->cdict_machine == NULL || m->char_llr == NULL ||
-        m->word_llr == NULL || m->char_bg == NULL || m->word_bg == NULL) {
+        m->word_llr == NULL || m->char_bg == NULL || m->word_bg == NULL ||
+        m->word_rank == NULL) {
         detector_model_free(m);
         return lode_error_set(err, LODE_ENOMEM, "could not build the model's dictionaries");
     }
+    for (size_t k = 0; k < TABLE_ENTRIES; k++)
+        if (m->word_rank[k] < 0 || m->word_rank[k] >= DETECTOR_RANK_CLASSES) {
+            detector_model_free(m);
+            return bad(err, "word rank table holds a class out of range");
+        }
     {
         char hex[17];
         for (int i = 0; i < 8; i++)

@@ -3,6 +3,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/limits.h"
@@ -44,6 +45,21 @@ void detector_model_features(const struct detector_model *m, const struct detect
     nc = detector_char_grams(t, add_llr, &bc);
     nw = detector_word_unigrams(t, add_llr, &bw);
     detector_surprisal_features(bc.sum, nc, bw.sum, bw.sumsq, nw, f);
+    size_t ranks[DETECTOR_RANK_CLASSES] = {0};
+    for (size_t i = 0; i < t->nwords; i++)
+        ranks[m->word_rank[detector_word_bucket(t, i)]]++;
+    detector_rank_features(ranks, t->nwords, f);
+    if (m->weight[FEAT_SENT_SURPRISAL_SD] != 0) {
+        double *v = malloc((t->nwords + 1) * sizeof *v);
+        if (v != NULL) {
+            for (size_t i = 0; i < t->nwords; i++)
+                v[i] = m->word_bg[detector_word_bucket(t, i)] / DETECTOR_SURPRISAL_SCALE;
+            f[FEAT_SENT_SURPRISAL_SD] = detector_sentence_spread(t, v);
+        } else {
+            f[FEAT_SENT_SURPRISAL_SD] = m->mean[FEAT_SENT_SURPRISAL_SD]; /* no evidence */
+        }
+        free(v);
+    }
     if (m->weight[FEAT_ZSTD_XENT] != 0) {
         zh = detector_compressed_size(m->cdict_human, t);
         zm = detector_compressed_size(m->cdict_machine, t);
@@ -68,6 +84,11 @@ static const char *const labels[DETECTOR_FEATURE_COUNT] = {
     "rarity of the letter sequences",
     "rarity of the words",
     "variation of word rarity",
+    "share of the 10 most common words",
+    "share of common words (frequency ranks 11-100)",
+    "share of fairly common words (frequency ranks 101-1000)",
+    "variation of word rarity between sentences",
+    "repetition of three-word phrases",
 };
 
 static void explain(struct detector_evidence *e, size_t i, double z)

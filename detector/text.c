@@ -324,10 +324,15 @@ size_t detector_word_grams(const struct detector_text *t, detector_gram_fn fn, v
     return n;
 }
 
+uint32_t detector_word_bucket(const struct detector_text *t, size_t i)
+{
+    return bucket_of(hash_bytes(t->buf + t->words[i].start, t->words[i].len));
+}
+
 size_t detector_word_unigrams(const struct detector_text *t, detector_gram_fn fn, void *ctx)
 {
     for (size_t i = 0; i < t->nwords; i++)
-        fn(bucket_of(hash_bytes(t->buf + t->words[i].start, t->words[i].len)), ctx);
+        fn(detector_word_bucket(t, i), ctx);
     return t->nwords;
 }
 
@@ -369,6 +374,84 @@ static double mattr(const struct detector_text *t, size_t w)
         windows++;
     }
     return sum / (double)windows;
+}
+
+/* Share of word 3-grams that repeat an earlier 3-gram of the same 100-word window, averaged
+ * over the consecutive windows (a last window shorter than 50 words is left out unless it is
+ * the only one): fixed windows keep the rate independent of the text's length. */
+#define TRIGRAM_WINDOW 100
+static double trigram_repeat(const struct detector_text *t)
+{
+    uint64_t h[TRIGRAM_WINDOW];
+    double sum = 0;
+    size_t windows = 0;
+    for (size_t start = 0; start < t->nwords; start += TRIGRAM_WINDOW) {
+        size_t end = start + TRIGRAM_WINDOW < t->nwords ? start + TRIGRAM_WINDOW : t->nwords;
+        size_t n = 0, repeats = 0;
+        if (end - start < TRIGRAM_WINDOW / 2 && windows > 0)
+            break;
+        for (size_t i = start + 2; i < end; i++) {
+            uint64_t x = 0x9e3779b97f4a7c15ull;
+            for (size_t k = i - 2; k <= i; k++)
+                x = mix64(x ^ hash_bytes(t->buf + t->words[k].start, t->words[k].len));
+            bool seen = false;
+            for (size_t j = 0; j < n && !seen; j++)
+                seen = h[j] == x;
+            repeats += seen;
+            h[n++] = x;
+        }
+        if (n == 0)
+            continue;
+        sum += (double)repeats / (double)n;
+        windows++;
+    }
+    return windows > 0 ? sum / (double)windows : 0;
+}
+
+/* true when a sentence ends between word i and the next word (or the end of the text) */
+static bool sentence_ends_after(const struct detector_text *t, size_t i)
+{
+    size_t from = t->words[i].start + t->words[i].len;
+    size_t to = i + 1 < t->nwords ? t->words[i + 1].start : t->len;
+    for (size_t p = from; p < to; p++) {
+        char c = t->buf[p];
+        if ((c == '.' || c == '!' || c == '?') && (p + 1 == t->len || t->buf[p + 1] == ' '))
+            return true;
+    }
+    return false;
+}
+
+double detector_sentence_spread(const struct detector_text *t, const double *value)
+{
+    double sum = 0, sumsq = 0, acc = 0;
+    size_t nsent = 0, words = 0;
+    for (size_t i = 0; i < t->nwords; i++) {
+        acc += value[i];
+        words++;
+        if (sentence_ends_after(t, i) || i + 1 == t->nwords) {
+            if (words >= 3) {
+                double m = acc / (double)words;
+                sum += m;
+                sumsq += m * m;
+                nsent++;
+            }
+            acc = 0;
+            words = 0;
+        }
+    }
+    if (nsent < 2)
+        return 0;
+    double mean = sum / (double)nsent, var = sumsq / (double)nsent - mean * mean;
+    return var > 0 ? sqrt(var) : 0;
+}
+
+void detector_rank_features(const size_t counts[DETECTOR_RANK_CLASSES], size_t nwords,
+                            double f[DETECTOR_FEATURE_COUNT])
+{
+    double nw = nwords > 0 ? (double)nwords : 1.0;
+    f[FEAT_RANK_TOP10] = (double)counts[0] / nw;
+    f[FEAT_RANK_TOP100] = (double)counts[1] / nw;
+    f[FEAT_RANK_TOP1000] = (double)counts[2] / nw;
 }
 
 void detector_text_style(const struct detector_text *t, double f[DETECTOR_FEATURE_COUNT])
@@ -417,6 +500,7 @@ void detector_text_style(const struct detector_text *t, double f[DETECTOR_FEATUR
     f[FEAT_PAREN] = (double)parens / nw;
     f[FEAT_QUESTION_EXCL] = (double)qe / ns;
     f[FEAT_FUNCTION] = (double)t->function_words / nw;
+    f[FEAT_TRIGRAM_REPEAT] = trigram_repeat(t);
 }
 
 ZSTD_CDict *detector_cdict_create(const void *dict, size_t len)

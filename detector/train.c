@@ -50,7 +50,7 @@ struct tsample {
 struct group {
     const char *source;
     int label;
-    size_t count, used, in_dict, grams_char, grams_word;
+    size_t count, used, in_dict, grams_char, grams_word, words;
 };
 
 /* Reference texts written for this purpose (not taken from any corpus). */
@@ -175,26 +175,6 @@ static double surprisal(double c, double n)
     return round(v * DETECTOR_SURPRISAL_SCALE) / DETECTOR_SURPRISAL_SCALE;
 }
 
-/* Leave-one-out surprisal sums of a sample's grams (buckets sorted in place). */
-static void loo_surprisal(uint32_t *b, size_t n, double *const counts[2], const double total[2],
-                          double gw, double *sum, double *sumsq)
-{
-    double own_total = gw * (double)n;
-    size_t i = 0;
-    *sum = *sumsq = 0;
-    qsort(b, n, sizeof *b, cmp_u32);
-    while (i < n) {
-        size_t j = i;
-        while (j < n && b[j] == b[i])
-            j++;
-        double c = counts[0][b[i]] + counts[1][b[i]] - gw * (double)(j - i);
-        double v = surprisal(c < 0 ? 0 : c, total[0] + total[1] - own_total);
-        *sum += (double)(j - i) * v;
-        *sumsq += (double)(j - i) * v * v;
-        i = j;
-    }
-}
-
 /* Solves A x = b (d x d, A overwritten) by Gaussian elimination with partial pivoting. */
 static bool solve(double *a, double *b, int d)
 {
@@ -276,6 +256,31 @@ static bool fit_logistic(const struct tsample *s, size_t n, double (*x)[NF + 1],
     return true;
 }
 
+/* Equal weights (an "improper linear model"): each used feature gets weight +1 or -1 on its
+ * standardised scale, the sign of its weighted mean difference between machine and human
+ * samples outside skip_fold; no bias (Platt scaling supplies it). Learns nothing from how the
+ * features co-vary within the training corpora, which is what fails to transfer to a corpus
+ * the model has not seen (docs/detector.md). */
+static void fit_equal(const struct tsample *s, size_t n, double (*x)[NF + 1], const bool *keep,
+                      int skip_fold, double *beta)
+{
+    double sum[2][NF] = {{0}}, wsum[2] = {0, 0};
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].in_dict || s[i].fold == skip_fold)
+            continue;
+        wsum[s[i].label] += s[i].w;
+        for (int k = 0; k < NF; k++)
+            sum[s[i].label][k] += s[i].w * x[i][k];
+    }
+    for (int k = 0; k < NF; k++) {
+        double d = 0;
+        if (wsum[0] > 0 && wsum[1] > 0)
+            d = sum[1][k] / wsum[1] - sum[0][k] / wsum[0];
+        beta[k] = !keep[k] ? 0 : (d > 0 ? 1 : (d < 0 ? -1 : 0));
+    }
+    beta[NF] = 0;
+}
+
 struct scored {
     double p;
     int label;
@@ -324,6 +329,8 @@ struct trainer {
     struct group g[GROUPS_MAX];
     int ngroups;
     double *counts_char[2], *counts_word[2], total_char[2], total_word[2];
+    double *human_word; /* weighted word counts of the human texts: the rank table */
+    double rank_cut[DETECTOR_RANK_CLASSES - 1]; /* counts of the 10th, 100th, 1000th word */
     char *dict[2];
     size_t dict_len[2];
     double mean[NF], scale[NF], beta[NF + 1], platt_a, platt_b, t_synth, ood_z;
@@ -333,6 +340,8 @@ struct trainer {
     size_t rejected;
     bool keep[NF];
     uint32_t drop;
+    bool equal;
+    double l2;
     double auc_lo[NF], auc_hi[NF];
 };
 
@@ -346,8 +355,208 @@ static void trainer_free(struct trainer *tr)
         free(tr->counts_word[c]);
         free(tr->dict[c]);
     }
+    free(tr->human_word);
     free(tr->x);
     free(tr->oof);
+}
+
+/* Rank class of a word whose weighted count in the human texts is c. */
+static int rank_class(const struct trainer *tr, double c)
+{
+    int k = 0;
+    while (k < DETECTOR_RANK_CLASSES - 1 && !(c > 0 && c >= tr->rank_cut[k]))
+        k++;
+    return k;
+}
+
+/* Builds the human word-frequency table and the counts at ranks 10, 100 and 1000. */
+static enum lode_code build_rank_table(struct trainer *tr, struct lode_error *err)
+{
+    static const size_t ranks[DETECTOR_RANK_CLASSES - 1] = {10, 100, 1000};
+    double *sorted;
+    tr->human_word = calloc(NB, sizeof(double));
+    sorted = malloc(NB * sizeof(double));
+    if (tr->human_word == NULL || sorted == NULL) {
+        free(sorted);
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the rank table");
+    }
+    for (size_t i = 0; i < tr->n; i++) {
+        const struct tsample *s = &tr->s[i];
+        if (s->label != 0)
+            continue;
+        double w = GROUP_MASS / (double)tr->g[s->group].words;
+        for (size_t k = 0; k < s->t.nwords; k++)
+            tr->human_word[detector_word_bucket(&s->t, k)] += w;
+    }
+    memcpy(sorted, tr->human_word, NB * sizeof(double));
+    qsort(sorted, NB, sizeof(double), cmp_double_desc);
+    for (int k = 0; k < DETECTOR_RANK_CLASSES - 1; k++)
+        tr->rank_cut[k] = sorted[ranks[k] - 1];
+    free(sorted);
+    return LODE_OK;
+}
+
+/* Length of the family prefix of a source name ("seqxgpt-gpt2" -> "seqxgpt"). */
+static size_t family_len(const char *s)
+{
+    const char *dash = strchr(s, '-');
+    return dash != NULL ? (size_t)(dash - s) : strlen(s);
+}
+
+static bool same_family(const char *a, const char *b)
+{
+    size_t la = family_len(a), lb = family_len(b);
+    return la == lb && memcmp(a, b, la) == 0;
+}
+
+/* Counts of the texts held out while their pooled features are computed, dense over the
+ * buckets; only the buckets the held-out texts touch are written, and reset after use. */
+struct heldout {
+    double *chr, *word, *human;
+    double total_chr, total_word;
+    double cut[DETECTOR_RANK_CLASSES - 1];
+    double *sorted; /* scratch for the rank cut-offs */
+};
+
+struct heldout_acc {
+    double *table, w;
+    bool reset;
+};
+
+static void heldout_add(uint32_t bucket, void *ctx)
+{
+    struct heldout_acc *a = ctx;
+    a->table[bucket] = a->reset ? 0 : a->table[bucket] + a->w;
+}
+
+/* Adds (reset == false) or clears (true) the counts of samples members[0..nm) in h. */
+static void heldout_counts(const struct trainer *tr, struct heldout *h, const size_t *members,
+                           size_t nm, bool reset)
+{
+    h->total_chr = h->total_word = 0;
+    for (size_t k = 0; k < nm; k++) {
+        const struct tsample *s = &tr->s[members[k]];
+        const struct group *g = &tr->g[s->group];
+        struct heldout_acc a = {h->chr, GROUP_MASS / (double)g->grams_char, reset};
+        h->total_chr += a.w * (double)detector_char_grams(&s->t, heldout_add, &a);
+        a.table = h->word;
+        a.w = GROUP_MASS / (double)g->grams_word;
+        h->total_word += a.w * (double)detector_word_grams(&s->t, heldout_add, &a);
+        if (s->label == 0) {
+            a.table = h->human;
+            a.w = GROUP_MASS / (double)g->words;
+            detector_word_unigrams(&s->t, heldout_add, &a);
+        }
+    }
+}
+
+/* The rank cut-offs of the human table without the held-out counts. */
+static void heldout_cuts(const struct trainer *tr, struct heldout *h)
+{
+    static const size_t ranks[DETECTOR_RANK_CLASSES - 1] = {10, 100, 1000};
+    for (size_t b = 0; b < NB; b++)
+        h->sorted[b] = tr->human_word[b] - h->human[b];
+    qsort(h->sorted, NB, sizeof(double), cmp_double_desc);
+    for (int k = 0; k < DETECTOR_RANK_CLASSES - 1; k++)
+        h->cut[k] = h->sorted[ranks[k] - 1];
+}
+
+struct heldout_sum {
+    const struct trainer *tr;
+    const struct heldout *h;
+    double sum, sumsq;
+};
+
+static void heldout_char(uint32_t b, void *ctx)
+{
+    struct heldout_sum *x = ctx;
+    double c = x->tr->counts_char[0][b] + x->tr->counts_char[1][b] - x->h->chr[b];
+    double v = surprisal(c < 0 ? 0 : c,
+                         x->tr->total_char[0] + x->tr->total_char[1] - x->h->total_chr);
+    x->sum += v;
+    x->sumsq += v * v;
+}
+
+/* The pooled features of sample s (surprisal, rank classes, sentence spread) under the tables
+ * without the held-out counts in h. surp has room for s's words. */
+static void heldout_features(const struct trainer *tr, const struct heldout *h,
+                             struct tsample *s, double *surp)
+{
+    struct heldout_sum cs = {tr, h, 0, 0};
+    size_t nc = detector_char_grams(&s->t, heldout_char, &cs), n = s->t.nwords;
+    size_t ranks[DETECTOR_RANK_CLASSES] = {0};
+    double ws = 0, wsq = 0, total = tr->total_word[0] + tr->total_word[1] - h->total_word;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b = detector_word_bucket(&s->t, i);
+        double c = tr->counts_word[0][b] + tr->counts_word[1][b] - h->word[b];
+        double hc = tr->human_word[b] - h->human[b];
+        int k = 0;
+        surp[i] = surprisal(c < 0 ? 0 : c, total);
+        ws += surp[i];
+        wsq += surp[i] * surp[i];
+        while (k < DETECTOR_RANK_CLASSES - 1 && !(hc > 1e-9 && hc >= h->cut[k]))
+            k++;
+        ranks[k]++;
+    }
+    detector_surprisal_features(cs.sum, nc, ws, wsq, n, s->f);
+    detector_rank_features(ranks, n, s->f);
+    s->f[FEAT_SENT_SURPRISAL_SD] = detector_sentence_spread(&s->t, surp);
+}
+
+/* Computes the pooled features of every fitted sample with its own corpus family held out of
+ * the pooled and human tables (source name up to '-': the SeqXGPT generators and their human
+ * texts are one family), so that the fit sees these features as they are on a corpus the
+ * model has never seen. With a single family, each sample is held out alone. */
+static enum lode_code pooled_features(struct trainer *tr, size_t maxwords, struct lode_error *err)
+{
+    struct heldout h = {calloc(NB, sizeof(double)), calloc(NB, sizeof(double)),
+                        calloc(NB, sizeof(double)), 0, 0, {0}, malloc(NB * sizeof(double))};
+    size_t *members = malloc((tr->n + 1) * sizeof *members);
+    double *surp = malloc((maxwords + 1) * sizeof *surp);
+    int fam_of[GROUPS_MAX], nfam = 0;
+    enum lode_code rc = LODE_OK;
+    if (h.chr == NULL || h.word == NULL || h.human == NULL || h.sorted == NULL ||
+        members == NULL || surp == NULL) {
+        rc = lode_error_set(err, LODE_ENOMEM, "could not allocate the held-out tables");
+        goto out;
+    }
+    for (int g = 0; g < tr->ngroups; g++) {
+        int f = 0;
+        while (f < g && !same_family(tr->g[f].source, tr->g[g].source))
+            f++;
+        fam_of[g] = f < g ? fam_of[f] : nfam++;
+    }
+    if (nfam < 2) {
+        memcpy(h.cut, tr->rank_cut, sizeof h.cut);
+        for (size_t i = 0; i < tr->n; i++) {
+            if (tr->s[i].in_dict)
+                continue;
+            heldout_counts(tr, &h, &i, 1, false);
+            heldout_features(tr, &h, &tr->s[i], surp);
+            heldout_counts(tr, &h, &i, 1, true);
+        }
+        goto out;
+    }
+    for (int f = 0; f < nfam; f++) {
+        size_t nm = 0;
+        for (size_t i = 0; i < tr->n; i++)
+            if (fam_of[tr->s[i].group] == f)
+                members[nm++] = i;
+        heldout_counts(tr, &h, members, nm, false);
+        heldout_cuts(tr, &h);
+        for (size_t k = 0; k < nm; k++)
+            if (!tr->s[members[k]].in_dict)
+                heldout_features(tr, &h, &tr->s[members[k]], surp);
+        heldout_counts(tr, &h, members, nm, true);
+    }
+out:
+    free(h.chr);
+    free(h.word);
+    free(h.human);
+    free(h.sorted);
+    free(members);
+    free(surp);
+    return rc;
 }
 
 struct order_key {
@@ -468,7 +677,7 @@ static enum lode_code prepare_samples(struct trainer *tr, const struct detector_
 
 static enum lode_code compute_features(struct trainer *tr, struct lode_error *err)
 {
-    size_t maxgrams = 0;
+    size_t maxgrams = 0, maxwords = 0;
     ZSTD_CDict *cd[2];
     for (int c = 0; c < 2; c++) {
         tr->counts_char[c] = calloc(NB, sizeof(double));
@@ -482,8 +691,10 @@ static enum lode_code compute_features(struct trainer *tr, struct lode_error *er
         detector_word_grams(&s->t, count_gram, &s->nword);
         tr->g[s->group].grams_char += s->nchar;
         tr->g[s->group].grams_word += s->nword;
+        tr->g[s->group].words += s->t.nwords;
         maxgrams = s->nchar > maxgrams ? s->nchar : maxgrams;
         maxgrams = s->nword > maxgrams ? s->nword : maxgrams;
+        maxwords = s->t.nwords > maxwords ? s->t.nwords : maxwords;
     }
     for (size_t i = 0; i < tr->n; i++) {
         struct tsample *s = &tr->s[i];
@@ -500,6 +711,9 @@ static enum lode_code compute_features(struct trainer *tr, struct lode_error *er
             tr->total_word[c] += tr->counts_word[c][b];
         }
     }
+    enum lode_code rc = build_rank_table(tr, err);
+    if (rc != LODE_OK)
+        return rc;
     cd[0] = detector_cdict_create(tr->dict[0], tr->dict_len[0]);
     cd[1] = detector_cdict_create(tr->dict[1], tr->dict_len[1]);
     struct collect col = {malloc((maxgrams + 1) * sizeof(uint32_t)), 0};
@@ -525,36 +739,11 @@ static enum lode_code compute_features(struct trainer *tr, struct lode_error *er
         detector_word_grams(&s->t, collect_gram, &col);
         s->f[FEAT_WORD_NGRAM] = loo_mean(col.b, col.n, tr->counts_word, tr->total_word, s->label,
                                          GROUP_MASS / (double)tr->g[s->group].grams_word);
-        /* surprisal: own counts out of the pooled tables; the word table pools 1+2-grams */
-        double cs, csq, ws, wsq;
-        col.n = 0;
-        detector_char_grams(&s->t, collect_gram, &col);
-        loo_surprisal(col.b, col.n, tr->counts_char, tr->total_char,
-                      GROUP_MASS / (double)tr->g[s->group].grams_char, &cs, &csq);
-        size_t nc = col.n;
-        col.n = 0;
-        detector_word_unigrams(&s->t, collect_gram, &col);
-        loo_surprisal(col.b, col.n, tr->counts_word, tr->total_word,
-                      GROUP_MASS / (double)tr->g[s->group].grams_word, &ws, &wsq);
-        detector_surprisal_features(cs, nc, ws, wsq, col.n, s->f);
     }
     free(col.b);
     ZSTD_freeCDict(cd[0]);
     ZSTD_freeCDict(cd[1]);
-    return LODE_OK;
-}
-
-/* Length of the family prefix of a source name ("seqxgpt-gpt2" -> "seqxgpt"). */
-static size_t family_len(const char *s)
-{
-    const char *dash = strchr(s, '-');
-    return dash != NULL ? (size_t)(dash - s) : strlen(s);
-}
-
-static bool same_family(const char *a, const char *b)
-{
-    size_t la = family_len(a), lb = family_len(b);
-    return la == lb && memcmp(a, b, la) == 0;
+    return pooled_features(tr, maxwords, err);
 }
 
 /* Records, for every feature, the range of its AUROC alone over the training sources: for each
@@ -602,11 +791,26 @@ static enum lode_code select_features(struct trainer *tr, struct lode_error *err
     return LODE_OK;
 }
 
+/* Weighted log-loss of the Platt mapping ab on the out-of-fold logits. */
+static double platt_loss(const struct trainer *tr, const double ab[2])
+{
+    double loss = 0;
+    for (size_t i = 0; i < tr->n; i++) {
+        if (tr->s[i].in_dict)
+            continue;
+        double z = ab[0] * tr->oof[i] + ab[1];
+        /* -log sigmoid(z) for machine, -log(1 - sigmoid(z)) for human, without overflow */
+        double m = tr->s[i].label ? -z : z;
+        loss += tr->s[i].w * (m > 0 ? m + log1p(exp(-m)) : log1p(exp(m)));
+    }
+    return loss;
+}
+
 static enum lode_code fit(struct trainer *tr, struct lode_error *err)
 {
     enum lode_code rc;
     int per_label[2] = {0, 0};
-    double wsum = 0, nfit = 0, a_b[2] = {1, 0};
+    double wsum = 0, nfit = 0, a_b[2] = {0, 0};
     for (int k = 0; k < tr->ngroups; k++)
         if (tr->g[k].used > tr->g[k].in_dict)
             per_label[tr->g[k].label]++;
@@ -661,7 +865,9 @@ static enum lode_code fit(struct trainer *tr, struct lode_error *err)
     /* out-of-fold logits */
     for (int f = 0; f < FOLDS; f++) {
         double b[NF + 1];
-        if (!fit_logistic(tr->s, tr->n, tr->x, NF + 1, L2, f, b))
+        if (tr->equal)
+            fit_equal(tr->s, tr->n, tr->x, tr->keep, f, b);
+        else if (!fit_logistic(tr->s, tr->n, tr->x, NF + 1, tr->l2, f, b))
             return lode_error_set(err, LODE_EINTERNAL, "could not fit a fold: singular system");
         for (size_t i = 0; i < tr->n; i++)
             if (tr->s[i].fold == f) {
@@ -671,9 +877,12 @@ static enum lode_code fit(struct trainer *tr, struct lode_error *err)
                 tr->oof[i] = eta;
             }
     }
-    /* Platt: logistic regression of the label on the out-of-fold logit */
-    for (int it = 0; it < 50; it++) {
-        double h[4] = {1e-9, 0, 0, 1e-9}, g[2] = {0, 0};
+    /* Platt: logistic regression of the label on the out-of-fold logit, by Newton's method
+     * from a = b = 0 with the step halved until the weighted log-loss does not grow (a full
+     * step from far away can overshoot and diverge when the logits are large) */
+    double loss = platt_loss(tr, a_b);
+    for (int it = 0; it < 100; it++) {
+        double h[4] = {1e-9, 0, 0, 1e-9}, g[2] = {0, 0}, next[2] = {0, 0}, next_loss = loss;
         for (size_t i = 0; i < tr->n; i++) {
             if (tr->s[i].in_dict)
                 continue;
@@ -688,14 +897,27 @@ static enum lode_code fit(struct trainer *tr, struct lode_error *err)
         }
         if (!solve(h, g, 2))
             break;
-        a_b[0] -= g[0];
-        a_b[1] -= g[1];
-        if (fabs(g[0]) + fabs(g[1]) < 1e-12)
+        double step = 1;
+        for (int half = 0; half < 40; half++, step /= 2) {
+            next[0] = a_b[0] - step * g[0];
+            next[1] = a_b[1] - step * g[1];
+            next_loss = platt_loss(tr, next);
+            if (next_loss <= loss)
+                break;
+        }
+        if (!(next_loss <= loss))
+            break;
+        a_b[0] = next[0];
+        a_b[1] = next[1];
+        loss = next_loss;
+        if (step * (fabs(g[0]) + fabs(g[1])) < 1e-12)
             break;
     }
     tr->platt_a = a_b[0];
     tr->platt_b = a_b[1];
-    if (!fit_logistic(tr->s, tr->n, tr->x, NF + 1, L2, -1, tr->beta))
+    if (tr->equal)
+        fit_equal(tr->s, tr->n, tr->x, tr->keep, -1, tr->beta);
+    else if (!fit_logistic(tr->s, tr->n, tr->x, NF + 1, tr->l2, -1, tr->beta))
         return lode_error_set(err, LODE_EINTERNAL, "could not fit the model: singular system");
     /* thresholds: each human group's false-positive rate at most TARGET_FPR out of fold */
     double *ps = malloc((tr->n + 1) * sizeof *ps);
@@ -763,16 +985,16 @@ static json_t *meta_json(const struct trainer *tr, const struct detector_train_o
     json_decref(fpr);
     return json_pack(
         "{s:s,s:i,s:{s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:i},s:o,s:f,s:f,s:f,s:f,s:f,s:f,s:o,"
-        "s:{s:I,s:I,s:f,s:o,s:o}}",
+        "s:{s:I,s:I,s:f,s:o,s:o,s:s}}",
         "format", "lode-detector", "version", DETECTOR_FORMAT_VERSION, "parameters", "table_bits",
         DETECTOR_TABLE_BITS, "char_n", DETECTOR_CHAR_N, "window_bytes", DETECTOR_WINDOW_BYTES,
-        "min_words", DETECTOR_MIN_WORDS, "zstd_level", DETECTOR_ZSTD_LEVEL, "l2", L2,
+        "min_words", DETECTOR_MIN_WORDS, "zstd_level", DETECTOR_ZSTD_LEVEL, "l2", tr->l2,
         "target_fpr", TARGET_FPR, "folds", FOLDS, "features", features, "bias", tr->beta[NF],
         "platt_a", tr->platt_a, "platt_b", tr->platt_b, "threshold_synthetic", tr->t_synth,
         "threshold_human", fmin(THRESHOLD_HUMAN, tr->t_synth), "ood_z_max", tr->ood_z,
         "reference", reference, "training", "seed", (json_int_t)opt->seed, "rejected_texts",
         (json_int_t)tr->rejected, "oof_auroc", tr->oof_auroc, "groups", groups, "provenance",
-        provenance);
+        provenance, "combine", tr->equal ? "equal_weights" : "logistic_regression");
 }
 
 static enum lode_code emit_model(const struct trainer *tr, const struct detector_train_options *opt,
@@ -780,12 +1002,13 @@ static enum lode_code emit_model(const struct trainer *tr, const struct detector
                                  struct lode_error *err)
 {
     json_t *prov = opt->provenance != NULL ? json_loads(opt->provenance, 0, NULL) : json_null();
-    int16_t *tab[4] = {malloc(NB * sizeof(int16_t)), malloc(NB * sizeof(int16_t)),
-                       malloc(NB * sizeof(int16_t)), malloc(NB * sizeof(int16_t))};
+    int16_t *tab[5] = {malloc(NB * sizeof(int16_t)), malloc(NB * sizeof(int16_t)),
+                       malloc(NB * sizeof(int16_t)), malloc(NB * sizeof(int16_t)),
+                       malloc(NB * sizeof(int16_t))};
     enum lode_code rc;
     char *text;
     if (prov == NULL) {
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 5; k++)
             free(tab[k]);
         json_decref(reference);
         return lode_error_set(err, LODE_EINVAL, "provenance is not valid JSON");
@@ -794,9 +1017,10 @@ static enum lode_code emit_model(const struct trainer *tr, const struct detector
     text = meta != NULL ? json_dumps(meta, JSON_SORT_KEYS | JSON_INDENT(1) | JSON_REAL_PRECISION(17))
                         : NULL;
     json_decref(meta);
-    if (text == NULL || tab[0] == NULL || tab[1] == NULL || tab[2] == NULL || tab[3] == NULL) {
+    if (text == NULL || tab[0] == NULL || tab[1] == NULL || tab[2] == NULL || tab[3] == NULL ||
+        tab[4] == NULL) {
         free(text);
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 5; k++)
             free(tab[k]);
         return lode_error_set(err, LODE_ENOMEM, "could not build the model metadata");
     }
@@ -813,12 +1037,13 @@ static enum lode_code emit_model(const struct trainer *tr, const struct detector
         tab[3][b] = (int16_t)lround(surprisal(tr->counts_word[0][b] + tr->counts_word[1][b],
                                               tr->total_word[0] + tr->total_word[1]) *
                                     DETECTOR_SURPRISAL_SCALE);
+        tab[4][b] = (int16_t)rank_class(tr, tr->human_word[b]);
     }
     rc = detector_model_write(text, (const uint8_t *)tr->dict[0], tr->dict_len[0],
                               (const uint8_t *)tr->dict[1], tr->dict_len[1],
                               (const int16_t *const *)tab, out, len_out, err);
     free(text);
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
         free(tab[k]);
     return rc;
 }
@@ -837,6 +1062,8 @@ enum lode_code detector_train(const struct detector_sample *samples, size_t n,
 
     memset(&tr, 0, sizeof tr);
     tr.drop = options->drop_features;
+    tr.equal = options->equal_weights;
+    tr.l2 = options->l2 > 0 ? options->l2 : L2;
     *model_out = NULL;
     if (n > LODE_DETECTOR_TRAIN_SAMPLES_MAX)
         return lode_error_set(err, LODE_EINVAL, "more than %d training texts",

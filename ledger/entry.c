@@ -13,7 +13,9 @@ const char *const ledger_entry_types[] = {
     "key.registered",  "item.contributed", "item.flagged",    "label.submitted",
     "label.consensus", "bond.posted",      "challenge.filed", "juror.drawn",
     "vote.committed",  "vote.revealed",    "bond.resolved",   "licence.granted",
-    "payout.credited", "hash.attested", NULL,
+    "payout.credited", "hash.attested",
+    "deposit.credited", "withdrawal.requested", "withdrawal.settled",
+    "round.decided", "appeal.filed", "juror.settled", NULL,
 };
 
 static bool type_index(const char *type, size_t len, size_t *index_out)

@@ -168,3 +168,29 @@ enum lode_code reputation_config_parse(const char *json, size_t len,
         *cfg_out = cfg;
     return rc;
 }
+
+json_t *reputation_config_json(const struct reputation_config *cfg)
+{
+    json_t *obj = json_object();
+    if (obj == NULL)
+        return NULL;
+    for (size_t i = 0; i < FIELD_COUNT; i++) {
+        const struct field *f = &fields[i];
+        const char *at = (const char *)cfg + f->offset;
+        json_t *v;
+        if (f->type == FIELD_BOOL) {
+            bool b;
+            memcpy(&b, at, sizeof b);
+            v = json_boolean(b);
+        } else {
+            int64_t n;
+            memcpy(&n, at, sizeof n);
+            v = json_integer((json_int_t)n);
+        }
+        if (v == NULL || json_object_set_new(obj, f->name, v) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}

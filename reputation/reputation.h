@@ -143,6 +143,10 @@ enum lode_code reputation_config_check(const struct reputation_config *cfg, stru
 enum lode_code reputation_config_parse(const char *json, size_t len,
                                        struct reputation_config *cfg_out, struct lode_error *err);
 
+/* The configuration as a JSON object with one member per parameter (the form
+ * reputation_config_parse reads). Returns a new reference, or NULL when out of memory. */
+json_t *reputation_config_json(const struct reputation_config *cfg);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Effects: what a state change asks the caller to post and record                          */
 
@@ -435,6 +439,20 @@ int64_t reputation_bond_next_deadline(const struct reputation_bond *bond);
 
 const char *reputation_bond_state_name(enum reputation_bond_state state);
 const char *reputation_outcome_name(enum reputation_outcome outcome);
+
+/* The whole engine state of a bond as a JSON object (reputation/bond_json.c): every field of
+ * struct reputation_bond, rounds and jurors included (commitments, votes, seeds); hashes as
+ * 64 lower-case hex digits, enums by name. It is the stored form of a bond (the stateful layer
+ * keeps it in PostgreSQL) and not a public view: unrevealed votes are in it. Returns a new
+ * reference, or NULL when out of memory. */
+json_t *reputation_bond_json(const struct reputation_bond *bond);
+
+/* Reads the form reputation_bond_json writes, at most LODE_BOND_JSON_BYTES_MAX bytes: every
+ * member required, no unknown member, every number and name in range, structural relations
+ * checked (round_count 0..2, jurors per round <= LODE_JURY_SEATS_MAX, seat counts). Returns
+ * LODE_OK, LODE_EINVAL (naming the member), LODE_ETOOBIG. On error *bond_out is untouched. */
+enum lode_code reputation_bond_parse(const char *json, size_t len,
+                                     struct reputation_bond *bond_out, struct lode_error *err);
 
 /* ---------------------------------------------------------------------------------------- */
 /* In-memory double-entry journal                                                             */

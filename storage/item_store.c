@@ -735,10 +735,13 @@ enum lode_code item_contribute(struct db_conn *conn, const struct dataset *ds,
     " i.meta::text, i.status, i.dedupe_verdict, coalesce(i.duplicate_of, 0), i.similarity,"        \
     " i.similarity_exact, encode(k.public_key, 'hex'), encode(i.signature, 'hex'),"                \
     " i.ledger_queue_id, q.ledger_index IS NOT NULL, q.ledger_index, encode(q.leaf_hash, 'hex'),"  \
-    " " MS("i.created_at")
+    " " MS("i.created_at") ", coalesce(i.synthetic_verdict, ''), i.synthetic_score,"              \
+    " i.synthetic_flagged, coalesce(i.detector_model, ''), f.ledger_index IS NOT NULL,"            \
+    " f.ledger_index, encode(f.leaf_hash, 'hex')"
 #define RECORD_FROM                                                                                \
     " FROM items i JOIN blobs b ON b.sha256 = i.sha256"                                            \
     " JOIN ledger_queue q ON q.id = i.ledger_queue_id"                                             \
+    " LEFT JOIN ledger_queue f ON f.id = i.flag_queue_id"                                          \
     " LEFT JOIN account_keys k ON k.id = i.key_id"
 
 static void record_read(const PGresult *res, int row, struct arena *arena, struct item_record *out)
@@ -770,6 +773,16 @@ static void record_read(const PGresult *res, int row, struct arena *arena, struc
     out->ledger_index = (uint64_t)db_result_int64(res, row, 18);
     db_result_hex(res, row, 19, out->leaf_hash, 32);
     out->created_at_ms = db_result_int64(res, row, 20);
+    db_result_text(res, row, 21, out->synthetic_verdict, sizeof out->synthetic_verdict);
+    out->has_synthetic_score = !PQgetisnull(res, row, 22);
+    out->synthetic_score = out->has_synthetic_score ? strtod(PQgetvalue(res, row, 22), NULL) : 0;
+    out->synthetic_flagged = db_result_bool(res, row, 23);
+    db_result_text(res, row, 24, out->detector_model, sizeof out->detector_model);
+    out->flag_integrated = db_result_bool(res, row, 25);
+    if (out->flag_integrated) {
+        out->flag_ledger_index = (uint64_t)db_result_int64(res, row, 26);
+        db_result_hex(res, row, 27, out->flag_leaf_hash, 32);
+    }
 }
 
 static enum lode_code list_records(struct db_conn *conn, struct arena *arena, const char *sql,

@@ -144,6 +144,15 @@ struct item_record {
     uint64_t ledger_index;
     uint8_t leaf_hash[32];
     int64_t created_at_ms;
+    /* the detector's verdict recorded at contribution ("" when the item was not scored) */
+    char synthetic_verdict[16];
+    bool has_synthetic_score;
+    double synthetic_score;
+    char detector_model[64];
+    bool synthetic_flagged;
+    bool flag_integrated; /* the item.flagged entry has a ledger index */
+    uint64_t flag_ledger_index;
+    uint8_t flag_leaf_hash[32];
 };
 
 /* The dedupe parameters of the band index (see above), with the given verification

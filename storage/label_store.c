@@ -2,19 +2,60 @@
  * storage/label_store.c — labeling tasks, gold answers and labels (see label_store.h).
  */
 #include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/limits.h"
 #include "storage/db_internal.h"
 #include "storage/label_store.h"
+#include "storage/money_store.h"
 
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 #define CLASS_SEPARATOR "\x1f" /* class names hold no control characters */
 
-/* Is the actor allowed to manage the task's dataset? */
+static const char *const kind_names[] = {"single_choice", "multi_label", "rating"};
+
+const char *label_kind_name(enum label_kind kind)
+{
+    return (unsigned)kind < sizeof kind_names / sizeof kind_names[0] ? kind_names[kind] : "unknown";
+}
+
+bool label_kind_parse(const char *name, enum label_kind *kind_out)
+{
+    for (size_t i = 0; i < sizeof kind_names / sizeof kind_names[0]; i++)
+        if (strcmp(name, kind_names[i]) == 0) {
+            *kind_out = (enum label_kind)i;
+            return true;
+        }
+    return false;
+}
+
+bool label_rating_canonical(const struct label_task *task, double value, double *canonical_out,
+                            char text_out[LABEL_RATING_TEXT_BYTES])
+{
+    double steps, k, pos, grid;
+
+    if (!isfinite(value) || !(task->rating_step > 0.0))
+        return false;
+    steps = nearbyint((task->rating_max - task->rating_min) / task->rating_step);
+    pos = (value - task->rating_min) / task->rating_step;
+    k = nearbyint(pos);
+    if (!isfinite(pos) || fabs(pos - k) > 1e-6 || k < 0.0 || k > steps)
+        return false;
+    grid = k == steps ? task->rating_max : task->rating_min + k * task->rating_step;
+    if (grid == 0.0)
+        grid = 0.0; /* no "-0" */
+    snprintf(text_out, LABEL_RATING_TEXT_BYTES, "%.15g", grid);
+    *canonical_out = strtod(text_out, NULL);
+    return true;
+}
+
+/* Is the actor allowed to manage the task's dataset? Fills id, dataset_id, kind, the rating
+ * grid and class_count of *task (not the class names). */
 static enum lode_code task_owner_check(struct db_conn *conn, int64_t task_id, int64_t actor_id,
-                                       bool operator, int64_t *dataset_out, int *class_count_out,
+                                       bool operator, struct label_task *task,
                                        struct lode_error *err)
 {
     struct db_params p;
@@ -22,10 +63,13 @@ static enum lode_code task_owner_check(struct db_conn *conn, int64_t task_id, in
     enum lode_code rc;
     int64_t owner;
 
+    memset(task, 0, sizeof *task);
     db_params_init(&p);
     db_params_int64(&p, task_id);
     rc = db_query(conn,
-                  "SELECT t.dataset_id, d.owner_id, cardinality(t.classes) FROM label_tasks t"
+                  "SELECT t.dataset_id, d.owner_id, cardinality(t.classes), t.kind,"
+                  " coalesce(t.rating_min, 0), coalesce(t.rating_max, 0),"
+                  " coalesce(t.rating_step, 0) FROM label_tasks t"
                   " JOIN datasets d ON d.id = t.dataset_id WHERE t.id = $1",
                   &p, &res, err);
     if (rc != LODE_OK)
@@ -35,9 +79,16 @@ static enum lode_code task_owner_check(struct db_conn *conn, int64_t task_id, in
         lode_error_set(err, LODE_ENOTFOUND, "label task %" PRId64 " does not exist", task_id);
         return err->code;
     }
-    *dataset_out = db_result_int64(res, 0, 0);
+    task->id = task_id;
+    task->dataset_id = db_result_int64(res, 0, 0);
     owner = db_result_int64(res, 0, 1);
-    *class_count_out = (int)db_result_int64(res, 0, 2);
+    task->owner_id = owner;
+    task->class_count = (uint32_t)db_result_int64(res, 0, 2);
+    if (!label_kind_parse(PQgetvalue(res, 0, 3), &task->kind))
+        task->kind = LABEL_KIND_SINGLE_CHOICE;
+    task->rating_min = strtod(PQgetvalue(res, 0, 4), NULL);
+    task->rating_max = strtod(PQgetvalue(res, 0, 5), NULL);
+    task->rating_step = strtod(PQgetvalue(res, 0, 6), NULL);
     PQclear(res);
     if (!operator && owner != actor_id)
         return lode_error_set(err, LODE_EFORBIDDEN,
@@ -45,6 +96,38 @@ static enum lode_code task_owner_check(struct db_conn *conn, int64_t task_id, in
                               ": only the dataset's owner or an operator",
                               actor_id, task_id);
     return LODE_OK;
+}
+
+/* Binds the value of a label or gold answer as three parameters (class_index, class_set,
+ * rating), NULL but the kind's; bufs holds the text of the set and the rating. */
+static void params_value(struct db_params *p, const struct label_task *task,
+                         const struct label_value *v, char bufs[2][32])
+{
+    snprintf(bufs[0], 32, "%" PRId64,
+             task->kind == LABEL_KIND_MULTI_LABEL ? (int64_t)v->class_set
+                                                  : (int64_t)v->class_index);
+    snprintf(bufs[1], 32, "%.17g", v->rating);
+    db_params_text(p, task->kind == LABEL_KIND_SINGLE_CHOICE ? bufs[0] : NULL);
+    db_params_text(p, task->kind == LABEL_KIND_MULTI_LABEL ? bufs[0] : NULL);
+    db_params_text(p, task->kind == LABEL_KIND_RATING ? bufs[1] : NULL);
+}
+
+/* Whether v is a valid value for the task's kind. */
+static bool value_valid(const struct label_task *task, const struct label_value *v)
+{
+    double canonical;
+    char text[LABEL_RATING_TEXT_BYTES];
+
+    switch (task->kind) {
+    case LABEL_KIND_SINGLE_CHOICE:
+        return v->class_index < task->class_count;
+    case LABEL_KIND_MULTI_LABEL:
+        return task->class_count >= 64 || (v->class_set >> task->class_count) == 0;
+    case LABEL_KIND_RATING:
+        return label_rating_canonical(task, v->rating, &canonical, text) &&
+               canonical == v->rating;
+    }
+    return false;
 }
 
 enum lode_code label_task_create(struct db_conn *conn, int64_t actor_id, bool operator,
@@ -103,14 +186,23 @@ enum lode_code label_task_create(struct db_conn *conn, int64_t actor_id, bool op
     db_params_int64(&p, task->pay_per_label);
     db_params_text(&p, task->currency);
     {
-        char share[32];
+        char share[32], grid[100];
         snprintf(share, sizeof share, "%.17g", task->gold_share);
+        snprintf(grid, sizeof grid, "{%.17g,%.17g,%.17g}", task->rating_min, task->rating_max,
+                 task->rating_step);
         db_params_text(&p, share);
+        db_params_text(&p, label_kind_name(task->kind));
+        db_params_text(&p, task->kind == LABEL_KIND_RATING ? grid : NULL);
+        db_params_int64(&p, task->lease_seconds > 0 ? task->lease_seconds
+                                                    : LABEL_LEASE_SECONDS_DEFAULT);
         rc = db_query(conn,
                       "INSERT INTO label_tasks (dataset_id, creator_id, classes, instructions,"
-                      " overlap, max_overlap, pay_per_label, currency, gold_share)"
-                      " VALUES ($1, $2, string_to_array($3, E'\\x1f'), $4, $5::integer,"
-                      " $6::integer, $7, $8, $9::double precision)"
+                      " overlap, max_overlap, pay_per_label, currency, gold_share, kind,"
+                      " rating_min, rating_max, rating_step, lease_seconds)"
+                      " SELECT $1, $2, CASE WHEN $3 = '' THEN '{}'::text[]"
+                      " ELSE string_to_array($3, E'\\x1f') END, $4, $5::integer,"
+                      " $6::integer, $7, $8, $9::double precision, $10, g[1], g[2], g[3],"
+                      " $12::integer FROM (SELECT $11::double precision[] AS g) AS grid"
                       " RETURNING id, " MS("created_at"),
                       &p, &res, err);
     }
@@ -149,7 +241,9 @@ enum lode_code label_task_get(struct db_conn *conn, int64_t id, struct arena *ar
                   " (SELECT count(*) FROM items i WHERE i.dataset_id = t.dataset_id"
                   "   AND i.status = 'accepted'),"
                   " (SELECT count(*) FROM label_gold g WHERE g.task_id = t.id),"
-                  " (SELECT count(*) FROM labels l WHERE l.task_id = t.id)"
+                  " (SELECT count(*) FROM labels l WHERE l.task_id = t.id),"
+                  " t.kind, coalesce(t.rating_min, 0), coalesce(t.rating_max, 0),"
+                  " coalesce(t.rating_step, 0), t.lease_seconds"
                   " FROM label_tasks t JOIN datasets d ON d.id = t.dataset_id WHERE t.id = $1",
                   &p, &res, err);
     if (rc != LODE_OK)
@@ -173,7 +267,17 @@ enum lode_code label_task_get(struct db_conn *conn, int64_t id, struct arena *ar
     out->item_count = db_result_int64(res, 0, 11);
     out->gold_count = db_result_int64(res, 0, 12);
     out->label_count = db_result_int64(res, 0, 13);
+    if (!label_kind_parse(PQgetvalue(res, 0, 14), &out->kind))
+        out->kind = LABEL_KIND_SINGLE_CHOICE;
+    out->rating_min = strtod(PQgetvalue(res, 0, 15), NULL);
+    out->rating_max = strtod(PQgetvalue(res, 0, 16), NULL);
+    out->rating_step = strtod(PQgetvalue(res, 0, 17), NULL);
+    out->lease_seconds = (int)db_result_int64(res, 0, 18);
     PQclear(res);
+    rc = money_balance(conn, (struct money_account){MONEY_ACCOUNT_TASK, out->id}, out->currency,
+                       &out->budget, err);
+    if (rc != LODE_OK)
+        return rc;
     if (out->instructions == NULL)
         return lode_error_set(err, LODE_ENOMEM, "could not hold the task");
 
@@ -202,23 +306,24 @@ enum lode_code label_task_get(struct db_conn *conn, int64_t id, struct arena *ar
 }
 
 enum lode_code label_gold_set(struct db_conn *conn, int64_t task_id, int64_t actor_id,
-                              bool operator, const int64_t *items, const uint32_t *classes,
-                              size_t count, struct lode_error *err)
+                              bool operator, const int64_t *items,
+                              const struct label_value *values, size_t count,
+                              struct lode_error *err)
 {
-    int64_t dataset_id = 0;
-    int class_count = 0;
+    struct label_task task;
     enum lode_code rc;
 
-    rc = task_owner_check(conn, task_id, actor_id, operator, &dataset_id, &class_count, err);
+    rc = task_owner_check(conn, task_id, actor_id, operator, &task, err);
     if (rc != LODE_OK)
         return rc;
     for (size_t i = 0; i < count; i++) {
         struct db_params p;
         PGresult *res = NULL;
-        char ptr[LODE_ERROR_NAME_MAX];
+        char ptr[LODE_ERROR_NAME_MAX], bufs[2][32];
 
-        if (classes[i] >= (uint32_t)class_count) {
-            lode_error_set(err, LODE_EINVAL, "gold %zu names a class outside the task", i);
+        if (!value_valid(&task, &values[i])) {
+            lode_error_set(err, LODE_EINVAL, "gold %zu is not a valid %s answer of the task", i,
+                           label_kind_name(task.kind));
             snprintf(ptr, sizeof ptr, "/gold/%zu/label", i);
             lode_error_pointer(err, ptr);
             return err->code;
@@ -226,14 +331,16 @@ enum lode_code label_gold_set(struct db_conn *conn, int64_t task_id, int64_t act
         db_params_init(&p);
         db_params_int64(&p, task_id);
         db_params_int64(&p, items[i]);
-        db_params_int64(&p, classes[i]);
-        db_params_int64(&p, dataset_id);
+        db_params_int64(&p, task.dataset_id);
+        params_value(&p, &task, &values[i], bufs);
         rc = db_query(conn,
-                      "INSERT INTO label_gold (task_id, item_id, class_index)"
-                      " SELECT $1, i.id, $3::integer FROM items i"
-                      " WHERE i.id = $2 AND i.dataset_id = $4 AND i.status = 'accepted'"
+                      "INSERT INTO label_gold (task_id, item_id, class_index, class_set, rating)"
+                      " SELECT $1, i.id, $4::integer, $5::bigint, $6::double precision"
+                      " FROM items i"
+                      " WHERE i.id = $2 AND i.dataset_id = $3 AND i.status = 'accepted'"
                       " ON CONFLICT ON CONSTRAINT label_gold_pkey"
-                      " DO UPDATE SET class_index = EXCLUDED.class_index",
+                      " DO UPDATE SET class_index = EXCLUDED.class_index,"
+                      " class_set = EXCLUDED.class_set, rating = EXCLUDED.rating",
                       &p, &res, err);
         if (rc != LODE_OK)
             return rc;
@@ -251,23 +358,42 @@ enum lode_code label_gold_set(struct db_conn *conn, int64_t task_id, int64_t act
     return LODE_OK;
 }
 
+/* The advisory lock class of label_next (two-key form: its keys never meet the one-key locks
+ * used elsewhere); the second key is the task id folded into an int4. */
+#define NEXT_LOCK_CLASS 0x4c4e /* "LN" */
+
 /* Candidates: accepted items of the task's dataset this labeler has not labeled; $3 = 1 gold
- * items, $3 = 0 the others while short of overlap (or disagreed on, short of max_overlap). */
+ * items, $3 = 0 the others while their labels plus others' live leases are short of overlap
+ * (or, disagreed on, short of max_overlap). A label's value, whatever the kind, is compared as
+ * text: class index, class set or canonical rating. */
 static const char next_sql[] =
-    "WITH per_class AS (SELECT item_id, class_index, count(*) AS k FROM labels"
-    "   WHERE task_id = $1 GROUP BY item_id, class_index),"
-    " stats AS (SELECT item_id, sum(k) AS n, max(k) AS top FROM per_class GROUP BY item_id)"
+    "WITH per_value AS (SELECT item_id,"
+    "   coalesce(class_index::text, class_set::text, rating::text) AS v, count(*) AS k"
+    "   FROM labels WHERE task_id = $1 GROUP BY 1, 2),"
+    " stats AS (SELECT item_id, sum(k) AS n, max(k) AS top FROM per_value GROUP BY item_id),"
+    " leased AS (SELECT item_id, count(*) AS r FROM label_leases WHERE task_id = $1"
+    "   AND labeler_id <> $2 AND expires_at > now() GROUP BY item_id)"
     " SELECT i.id, encode(i.sha256, 'hex'), i.media_type"
     " FROM label_tasks t JOIN items i ON i.dataset_id = t.dataset_id"
     " LEFT JOIN stats s ON s.item_id = i.id"
+    " LEFT JOIN leased r ON r.item_id = i.id"
     " LEFT JOIN label_gold g ON g.task_id = t.id AND g.item_id = i.id"
     " WHERE t.id = $1 AND i.status = 'accepted'"
     "   AND NOT EXISTS (SELECT 1 FROM labels m WHERE m.task_id = $1 AND m.item_id = i.id"
     "                   AND m.labeler_id = $2)"
     "   AND CASE WHEN $3::integer = 1 THEN g.item_id IS NOT NULL"
-    "       ELSE g.item_id IS NULL AND (coalesce(s.n, 0) < t.overlap"
-    "            OR (s.n < t.max_overlap AND s.top::float8 / s.n < $4::float8)) END"
-    " ORDER BY coalesce(s.n, 0), md5(i.id::text || ':' || $2::text), i.id LIMIT 1";
+    "       ELSE g.item_id IS NULL AND (coalesce(s.n, 0) + coalesce(r.r, 0) < t.overlap"
+    "            OR (s.n + coalesce(r.r, 0) < t.max_overlap"
+    "                AND s.top::float8 / s.n < $4::float8)) END"
+    " ORDER BY coalesce(s.n, 0) + coalesce(r.r, 0), md5(i.id::text || ':' || $2::text), i.id"
+    " LIMIT 1";
+
+static void offer_read(const PGresult *res, struct label_offer *out)
+{
+    out->item_id = db_result_int64(res, 0, 0);
+    db_result_text(res, 0, 1, out->sha256, sizeof out->sha256);
+    db_result_text(res, 0, 2, out->media_type, sizeof out->media_type);
+}
 
 static enum lode_code next_from(struct db_conn *conn, int64_t task_id, int64_t labeler_id,
                                 bool gold, struct label_offer *out, bool *found_out,
@@ -288,44 +414,146 @@ static enum lode_code next_from(struct db_conn *conn, int64_t task_id, int64_t l
     if (rc != LODE_OK)
         return rc;
     *found_out = PQntuples(res) > 0;
-    if (*found_out) {
-        out->item_id = db_result_int64(res, 0, 0);
-        db_result_text(res, 0, 1, out->sha256, sizeof out->sha256);
-        db_result_text(res, 0, 2, out->media_type, sizeof out->media_type);
-    }
+    if (*found_out)
+        offer_read(res, out);
     PQclear(res);
     return LODE_OK;
 }
 
-enum lode_code label_next(struct db_conn *conn, int64_t task_id, int64_t labeler_id,
-                          bool want_gold, struct label_offer *out, bool *found_out,
-                          struct lode_error *err)
+struct next_args {
+    int64_t task_id, labeler_id;
+    bool want_gold;
+    struct label_offer *out;
+    bool *found_out;
+    bool unaffordable;
+};
+
+/* Can the task's budget pay one label more than the other labelers' live leases? */
+static enum lode_code budget_check(struct db_conn *conn, struct next_args *a, int64_t pay,
+                                   const char *currency, struct lode_error *err)
 {
     struct db_params p;
     PGresult *res = NULL;
     enum lode_code rc;
-    bool exists;
+    int64_t budget = 0, leased;
 
-    *found_out = false;
-    db_params_init(&p);
-    db_params_int64(&p, task_id);
-    rc = db_query(conn, "SELECT 1 FROM label_tasks WHERE id = $1", &p, &res, err);
+    a->unaffordable = false;
+    if (pay <= 0)
+        return LODE_OK;
+    rc = money_balance(conn, (struct money_account){MONEY_ACCOUNT_TASK, a->task_id}, currency,
+                       &budget, err);
     if (rc != LODE_OK)
         return rc;
-    exists = PQntuples(res) > 0;
+    db_params_init(&p);
+    db_params_int64(&p, a->task_id);
+    db_params_int64(&p, a->labeler_id);
+    rc = db_query(conn,
+                  "SELECT count(*) FROM label_leases WHERE task_id = $1 AND labeler_id <> $2"
+                  " AND expires_at > now()",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    leased = db_result_int64(res, 0, 0);
     PQclear(res);
-    if (!exists)
+    a->unaffordable = budget / pay < leased + 1;
+    return LODE_OK;
+}
+
+static enum lode_code next_tx(struct db_conn *conn, void *arg, struct lode_error *err)
+{
+    struct next_args *a = arg;
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+    int lease_seconds;
+    int64_t pay;
+    char currency[4];
+
+    *a->found_out = false;
+    a->unaffordable = false;
+    db_params_init(&p);
+    db_params_int64(&p, a->task_id);
+    db_params_int64(&p, NEXT_LOCK_CLASS);
+    rc = db_query(conn,
+                  "SELECT lease_seconds, pay_per_label, currency,"
+                  " pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)"
+                  " FROM label_tasks WHERE id = $1",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
         return lode_error_set(err, LODE_ENOTFOUND, "label task %" PRId64 " does not exist",
-                              task_id);
-    if (want_gold) {
-        rc = next_from(conn, task_id, labeler_id, true, out, found_out, err);
-        if (rc != LODE_OK || *found_out)
+                              a->task_id);
+    }
+    lease_seconds = (int)db_result_int64(res, 0, 0);
+    pay = db_result_int64(res, 0, 1);
+    db_result_text(res, 0, 2, currency, sizeof currency);
+    PQclear(res);
+    db_params_init(&p);
+    db_params_int64(&p, a->task_id);
+    rc = db_query(conn, "DELETE FROM label_leases WHERE task_id = $1 AND expires_at <= now()",
+                  &p, NULL, err);
+    if (rc != LODE_OK)
+        return rc;
+    /* the caller's own live lease first: asking again does not reserve a second item */
+    db_params_int64(&p, a->labeler_id);
+    rc = db_query(conn,
+                  "SELECT i.id, encode(i.sha256, 'hex'), i.media_type FROM label_leases l"
+                  " JOIN items i ON i.id = l.item_id"
+                  " WHERE l.task_id = $1 AND l.labeler_id = $2 AND i.status = 'accepted'"
+                  " ORDER BY l.expires_at, i.id LIMIT 1",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    *a->found_out = PQntuples(res) > 0;
+    if (*a->found_out)
+        offer_read(res, a->out);
+    PQclear(res);
+    if (*a->found_out)
+        return LODE_OK;
+    rc = budget_check(conn, a, pay, currency, err);
+    if (rc != LODE_OK || a->unaffordable)
+        return rc;
+    if (a->want_gold) {
+        rc = next_from(conn, a->task_id, a->labeler_id, true, a->out, a->found_out, err);
+        if (rc != LODE_OK)
             return rc;
     }
-    rc = next_from(conn, task_id, labeler_id, false, out, found_out, err);
-    if (rc != LODE_OK || *found_out || want_gold)
-        return rc;
-    return next_from(conn, task_id, labeler_id, true, out, found_out, err);
+    if (!*a->found_out) {
+        rc = next_from(conn, a->task_id, a->labeler_id, false, a->out, a->found_out, err);
+        if (rc != LODE_OK)
+            return rc;
+    }
+    if (!*a->found_out && !a->want_gold) {
+        rc = next_from(conn, a->task_id, a->labeler_id, true, a->out, a->found_out, err);
+        if (rc != LODE_OK)
+            return rc;
+    }
+    if (!*a->found_out)
+        return LODE_OK;
+    db_params_int64(&p, a->out->item_id);
+    db_params_int64(&p, lease_seconds);
+    return db_query(conn,
+                    "INSERT INTO label_leases (task_id, labeler_id, item_id, expires_at)"
+                    " VALUES ($1, $2, $3, now() + make_interval(secs => $4::integer))"
+                    " ON CONFLICT ON CONSTRAINT label_leases_pkey"
+                    " DO UPDATE SET expires_at = EXCLUDED.expires_at",
+                    &p, NULL, err);
+}
+
+enum lode_code label_next(struct db_conn *conn, int64_t task_id, int64_t labeler_id,
+                          bool want_gold, struct label_offer *out, bool *found_out,
+                          bool *unaffordable_out, struct lode_error *err)
+{
+    struct next_args a = {task_id, labeler_id, want_gold, out, found_out, false};
+    enum lode_code rc;
+
+    *found_out = false;
+    rc = db_tx(conn, DB_READ_COMMITTED, next_tx, &a, err);
+    if (unaffordable_out != NULL)
+        *unaffordable_out = rc == LODE_OK && a.unaffordable;
+    return rc;
 }
 
 enum lode_code label_item_check(struct db_conn *conn, const struct label_task *task,
@@ -357,8 +585,8 @@ enum lode_code label_item_check(struct db_conn *conn, const struct label_task *t
     return LODE_OK;
 }
 
-enum lode_code label_insert(struct db_conn *conn, int64_t task_id, int64_t item_id,
-                            int64_t labeler_id, uint32_t class_index,
+enum lode_code label_insert(struct db_conn *conn, const struct label_task *task, int64_t item_id,
+                            int64_t labeler_id, const struct label_value *value,
                             const uint8_t nonce[LABEL_NONCE_BYTES], int64_t queue_id,
                             int64_t *label_id_out, int64_t *created_at_ms_out,
                             struct lode_error *err)
@@ -366,17 +594,25 @@ enum lode_code label_insert(struct db_conn *conn, int64_t task_id, int64_t item_
     struct db_params p;
     PGresult *res = NULL;
     enum lode_code rc;
+    char bufs[2][32];
 
+    if (!value_valid(task, value)) {
+        lode_error_set(err, LODE_EINVAL, "the label is not a valid %s answer of label task %" PRId64,
+                       label_kind_name(task->kind), task->id);
+        lode_error_pointer(err, "/label");
+        return err->code;
+    }
     db_params_init(&p);
-    db_params_int64(&p, task_id);
+    db_params_int64(&p, task->id);
     db_params_int64(&p, item_id);
     db_params_int64(&p, labeler_id);
-    db_params_int64(&p, class_index);
     db_params_int64(&p, queue_id);
     db_params_bytes(&p, nonce, LABEL_NONCE_BYTES);
+    params_value(&p, task, value, bufs);
     rc = db_query(conn,
-                  "INSERT INTO labels (task_id, item_id, labeler_id, class_index, ledger_queue_id,"
-                  " nonce) VALUES ($1, $2, $3, $4::integer, $5, $6) RETURNING id, "
+                  "INSERT INTO labels (task_id, item_id, labeler_id, ledger_queue_id, nonce,"
+                  " class_index, class_set, rating) VALUES ($1, $2, $3, $4, $5, $6::integer,"
+                  " $7::bigint, $8::double precision) RETURNING id, "
                   MS("created_at"),
                   &p, &res, err);
     if (rc == LODE_ECONFLICT && strcmp(err->constraint, "labels_once_per_labeler") == 0) {
@@ -391,7 +627,14 @@ enum lode_code label_insert(struct db_conn *conn, int64_t task_id, int64_t item_
     *label_id_out = db_result_int64(res, 0, 0);
     *created_at_ms_out = db_result_int64(res, 0, 1);
     PQclear(res);
-    return LODE_OK;
+    db_params_init(&p);
+    db_params_int64(&p, task->id);
+    db_params_int64(&p, labeler_id);
+    db_params_int64(&p, item_id);
+    return db_query(conn,
+                    "DELETE FROM label_leases WHERE task_id = $1 AND labeler_id = $2"
+                    " AND item_id = $3",
+                    &p, NULL, err);
 }
 
 /* Index of id in a sorted array, or UINT32_MAX. */
@@ -466,7 +709,8 @@ enum lode_code label_answers_load(struct db_conn *conn, const struct label_task 
         return rc;
 
     rc = db_query(conn,
-                  "SELECT item_id, labeler_id, class_index, id FROM labels WHERE task_id = $1"
+                  "SELECT item_id, labeler_id, coalesce(class_index, 0), id,"
+                  " coalesce(class_set, 0), coalesce(rating, 0) FROM labels WHERE task_id = $1"
                   " ORDER BY id",
                   &p, &res, err);
     if (rc != LODE_OK)
@@ -475,7 +719,10 @@ enum lode_code label_answers_load(struct db_conn *conn, const struct label_task 
     out->answer_item = arena_calloc(arena, (size_t)n + 1, sizeof *out->answer_item);
     out->answer_labeler = arena_calloc(arena, (size_t)n + 1, sizeof *out->answer_labeler);
     out->answer_class = arena_calloc(arena, (size_t)n + 1, sizeof *out->answer_class);
-    if (out->answer_item == NULL || out->answer_labeler == NULL || out->answer_class == NULL) {
+    out->answer_set = arena_calloc(arena, (size_t)n + 1, sizeof *out->answer_set);
+    out->answer_rating = arena_calloc(arena, (size_t)n + 1, sizeof *out->answer_rating);
+    if (out->answer_item == NULL || out->answer_labeler == NULL || out->answer_class == NULL ||
+        out->answer_set == NULL || out->answer_rating == NULL) {
         PQclear(res);
         return lode_error_set(err, LODE_ENOMEM, "could not hold the task's labels");
     }
@@ -491,18 +738,25 @@ enum lode_code label_answers_load(struct db_conn *conn, const struct label_task 
         out->answer_item[out->answer_count] = item;
         out->answer_labeler[out->answer_count] = who;
         out->answer_class[out->answer_count] = (uint32_t)db_result_int64(res, i, 2);
+        out->answer_set[out->answer_count] = (uint64_t)db_result_int64(res, i, 4);
+        out->answer_rating[out->answer_count] = strtod(PQgetvalue(res, i, 5), NULL);
         out->answer_count++;
     }
     PQclear(res);
 
-    rc = db_query(conn, "SELECT item_id, class_index FROM label_gold WHERE task_id = $1",
+    rc = db_query(conn,
+                  "SELECT item_id, coalesce(class_index, 0), coalesce(class_set, 0),"
+                  " coalesce(rating, 0) FROM label_gold WHERE task_id = $1 ORDER BY item_id",
                   &p, &res, err);
     if (rc != LODE_OK)
         return rc;
     n = PQntuples(res);
     out->gold_item = arena_calloc(arena, (size_t)n + 1, sizeof *out->gold_item);
     out->gold_class = arena_calloc(arena, (size_t)n + 1, sizeof *out->gold_class);
-    if (out->gold_item == NULL || out->gold_class == NULL) {
+    out->gold_set = arena_calloc(arena, (size_t)n + 1, sizeof *out->gold_set);
+    out->gold_rating = arena_calloc(arena, (size_t)n + 1, sizeof *out->gold_rating);
+    if (out->gold_item == NULL || out->gold_class == NULL || out->gold_set == NULL ||
+        out->gold_rating == NULL) {
         PQclear(res);
         return lode_error_set(err, LODE_ENOMEM, "could not hold the task's gold answers");
     }
@@ -512,6 +766,8 @@ enum lode_code label_answers_load(struct db_conn *conn, const struct label_task 
             continue;
         out->gold_item[out->gold_count] = item;
         out->gold_class[out->gold_count] = (uint32_t)db_result_int64(res, i, 1);
+        out->gold_set[out->gold_count] = (uint64_t)db_result_int64(res, i, 2);
+        out->gold_rating[out->gold_count] = strtod(PQgetvalue(res, i, 3), NULL);
         out->gold_count++;
     }
     PQclear(res);

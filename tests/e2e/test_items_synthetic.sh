@@ -3,7 +3,9 @@
 # with the shipped model; a `synthetic` verdict is rejected, quarantined or accepted with a flag
 # as the dataset's policy says, and appends an `item.flagged` ledger entry beside its
 # `item.contributed` entry; an upload may not push a dataset past its maximum synthetic
-# fraction; dataset statistics show the flagged fraction; without a model nothing is scored.
+# fraction; dataset statistics show the flagged fraction; an item's provenance (GET
+# /v1/items/{sha256}) shows its verdict, score, model and item.flagged position; without a model
+# nothing is scored.
 #
 # The machine-like texts are repetition loops, a failure mode of sampled language models (the
 # shipped model calls each of them synthetic with p > 0.99); the human paragraph scores about
@@ -77,10 +79,16 @@ check "item.flagged: item, sha256, dataset, verdict, score in ppm, model version
 check "the item.contributed entry is there too" jq -e ".entry.type == \"item.contributed\" and .entry.item == $ITEMQ and .entry.status == \"quarantined\" and .entry.detector.verdict == \"synthetic\"" "$T/e"
 check "the row is flagged and names its item.flagged entry" test "$(sql "SELECT synthetic_flagged AND flag_queue_id IS NOT NULL FROM items WHERE id = $ITEMQ")" = t
 
+# ---- provenance shows the verdict, as the contributor saw it in the receipt ----
+expect_eq "GET the flagged item's provenance" 200 "$(get "/v1/items/$(sha "$SYN1")" "${AA[@]}")"
+check "verdict, score, model version and the item.flagged position, as in the receipt" jq -e --slurpfile r "$T/rq" '.item.detector.verdict == "synthetic" and .item.detector.flagged == true and .item.detector.score == $r[0].items[0].detector.score and .item.detector.model_version == $r[0].items[0].detector.model_version and .item.detector.ledger == $r[0].items[0].detector.ledger and .item.detector.ledger.index != .item.ledger.index' "$T/out"
+expect_eq "GET the human paragraph's provenance" 200 "$(get "/v1/items/$(sha "$HUMAN")" "${AA[@]}")"
+check "verdict human, its score, not flagged, no item.flagged position" jq -e ".item.detector.verdict == \"human\" and .item.detector.score < 0.5 and .item.detector.flagged == false and .item.detector.ledger == null and .item.detector.model_version == \"$VERSION\"" "$T/out"
+
 # ---- reject ----
 before=$(counts)
 expect_eq "a machine-like text is refused by a rejecting dataset" 409 "$(post "/v1/datasets/$DR/items" "$(record "$SYN1")" "${AA[@]}" "${JSON[@]}")"
-check "the 409 names the verdict and score" jq -e '.detector.verdict == "synthetic" and .detector.score >= 0.9 and (.detail | test("synthetic with score 0\\.9")) and .record == 1 and (has("dedupe") | not)' "$T/out"
+check "the 409 names the verdict and score" jq -e '.detector.verdict == "synthetic" and .detector.score >= 0.9 and (.detail | test("synthetic with score (0\\.9|1\\.000)")) and .record == 1 and (has("dedupe") | not)' "$T/out"
 expect_eq "nothing was written" "$before" "$(counts)"
 printf '%s\n%s\n' "$(record "$HUMAN")" "$(record "$SYN2")" >"$T/b1"
 code=$("${CURL[@]}" -o "$T/out" -w '%{http_code}' "${AA[@]}" "${NDJSON[@]}" --data-binary "@$T/b1" "$H/v1/datasets/$DR/items")
@@ -133,6 +141,8 @@ printf 'binary\0data' >"$T/f"
 code=$("${CURL[@]}" -o "$T/out" -w '%{http_code}' "${AA[@]}" -H "content-type: application/octet-stream" -H "lode-filename: f.bin" --data-binary "@$T/f" "$H/v1/datasets/$DA/items")
 expect_eq "a file is contributed" 201 "$code"
 check "a file is not scored, and says so" jq -e '.items[0].detector.verdict == "unscored" and .items[0].detector.score == null and (.items[0].detector.reasons[0] | test("files"))' "$T/out"
+expect_eq "GET the file's provenance" 200 "$(get "/v1/items/$(printf 'binary\0data' | sha256sum | cut -c1-64)" "${AA[@]}")"
+check "the file shows as unscored" jq -e '.item.detector == {"verdict": "unscored", "score": null, "model_version": null, "flagged": false, "ledger": null}' "$T/out"
 e2e_stop_server
 E2E_SERVE_ARGS+=(--detector-model "$T/no-such-model.ldm")
 e2e_serve

@@ -57,6 +57,10 @@ TASK=$(jq .id "$T/out")
 check "the task has its schema, overlap, pay and ten items" jq -e '.schema.classes == ["cat","dog","bird"] and .overlap == 3 and .max_overlap == 4 and .pay_per_label.amount == 5 and .gold_share == 0.3 and .stats.items == 10 and .stats.labels == 0' "$T/out"
 expect_eq "GET the task" 200 "$(get "/v1/label-tasks/$TASK" -H "$(auth "${LT[1]}")")"
 expect_eq "GET an unknown task is 404" 404 "$(get /v1/label-tasks/999999 "${AO[@]}")"
+# the task pays 5 EUR per label from its budget: the owner funds it (docs/labeling.md)
+OID=$("${CURL[@]}" "${AO[@]}" "$H/v1/me" | jq .id)
+expect_eq "an operator credits the owner" 201 "$(post "/v1/accounts/$OID/deposits" '{"amount":1000,"currency":"EUR","reference":"labeling-1"}' -H "$(auth "$(operator_token)")" -H "Idempotency-Key: dep-1")"
+expect_eq "the owner funds the task" 201 "$(post "/v1/label-tasks/$TASK/funding" '{"amount":500}' "${AO[@]}" -H "Idempotency-Key: fund-1")"
 
 # ---- gold ----
 GOLD="{\"gold\":[{\"item\":${ITEMS[0]},\"label\":\"$(truth 0)\"},{\"item\":${ITEMS[1]},\"label\":\"$(truth 1)\"},{\"item\":${ITEMS[2]},\"label\":\"$(truth 2)\"}]}"

@@ -31,7 +31,7 @@ static void train_once(void)
             strcat(texts[i], (i % 2 ? b : a)[(i + j * 7) % 3]);
         s[i] = (struct detector_sample){texts[i], strlen(texts[i]), i % 2, "seed"};
     }
-    struct detector_train_options opt = {1, NULL, NULL, 0};
+    struct detector_train_options opt = {1, NULL, NULL, 0, 0, false};
     if (detector_train(s, 24, &opt, &bytes, &len, &err) != LODE_OK ||
         detector_model_load_buffer(bytes, len, &model, &err) != LODE_OK) {
         fprintf(stderr, "fuzz_detector_text: could not train: %s\n", err.message);

@@ -71,6 +71,40 @@ static void test_sentence_features(void)
     free(b);
 }
 
+static size_t feature_index(const char *name)
+{
+    size_t k = 0;
+    while (detector_feature_name(k) != NULL && strcmp(detector_feature_name(k), name) != 0)
+        k++;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(detector_feature_name(k));
+    return k;
+}
+
+/* Repeated word 3-grams, per 100-word window. */
+static void test_trigram_repeat(void)
+{
+    double f[DETECTOR_FEATURE_COUNT];
+    size_t words, equal[] = {10, 10, 10, 10, 10}, one[] = {60}, long250[] = {250},
+                  long240[] = {240}, k = feature_index("word_trigram_repeat");
+    char *s = sentences(equal, 5, true); /* every 3-gram holds a word used once */
+    features_of(s, f, &words);
+    CU_ASSERT_DOUBLE_EQUAL(f[k], 0.0, 1e-12);
+    free(s);
+    s = sentences(one, 1, false); /* 58 3-grams "the the the", 57 of them repeats */
+    features_of(s, f, &words);
+    CU_ASSERT_DOUBLE_EQUAL(f[k], 57.0 / 58.0, 1e-12);
+    free(s);
+    s = sentences(long250, 1, false); /* windows of 100, 100 and 50 words */
+    features_of(s, f, &words);
+    CU_ASSERT_EQUAL(words, 250);
+    CU_ASSERT_DOUBLE_EQUAL(f[k], (97.0 / 98.0 * 2 + 47.0 / 48.0) / 3.0, 1e-12);
+    free(s);
+    s = sentences(long240, 1, false); /* a last window of 40 words is left out */
+    features_of(s, f, &words);
+    CU_ASSERT_DOUBLE_EQUAL(f[k], 97.0 / 98.0, 1e-12);
+    free(s);
+}
+
 static void test_vocabulary_and_function_words(void)
 {
     double f[DETECTOR_FEATURE_COUNT];
@@ -196,7 +230,7 @@ static uint8_t *train_small(size_t *len, uint32_t drop)
         texts[i] = make_text((unsigned)i, i % 2);
         s[i] = (struct detector_sample){texts[i], strlen(texts[i]), i % 2, i < 24 ? "a" : "b"};
     }
-    struct detector_train_options opt = {7, "{\"test\":true}", NULL, drop};
+    struct detector_train_options opt = {7, "{\"test\":true}", NULL, drop, 0, false};
     CU_ASSERT_EQUAL(detector_train(s, 48, &opt, &model, len, &err), LODE_OK);
     for (int i = 0; i < 48; i++)
         free(texts[i]);
@@ -215,7 +249,7 @@ static void test_train_deterministic_and_scores(void)
     CU_ASSERT_EQUAL(la, lb);
     CU_ASSERT_EQUAL(memcmp(a, b, la), 0);
     CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, la, &m, &err), LODE_OK);
-    CU_ASSERT_PTR_NOT_NULL(strstr(detector_model_version(m), "lode-detector/1/"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(detector_model_version(m), "lode-detector/2/"));
     char *human = make_text(1000, 0), *machine = make_text(1001, 1);
     CU_ASSERT_EQUAL(detector_score(m, machine, strlen(machine), &r, &err), LODE_OK);
     CU_ASSERT_TRUE(r.has_probability);
@@ -239,6 +273,43 @@ static void test_train_deterministic_and_scores(void)
     detector_model_free(m);
     free(a);
     free(b);
+}
+
+/* Rank classes come from the human training texts only; the sentence spread of per-sentence
+ * word surprisal is 0 when every sentence is the same. */
+static void test_rank_and_sentence_surprisal(void)
+{
+    size_t len = 0, top10 = feature_index("rank_top10"), top100 = feature_index("rank_top100"),
+           top1000 = feature_index("rank_top1000"),
+           spread = feature_index("sentence_surprisal_spread");
+    uint8_t *a = train_small(&len, 0);
+    struct detector_model *m = NULL;
+    struct detector_result r;
+    struct lode_error err;
+    size_t lens[] = {60};
+    char *the = sentences(lens, 1, false), same[2048] = "", mixed[2048] = "";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, len, &m, &err), LODE_OK);
+    CU_ASSERT_EQUAL(detector_score(m, the, strlen(the), &r, &err), LODE_OK);
+    CU_ASSERT_DOUBLE_EQUAL(r.features[top10], 1.0, 1e-12); /* "the": a top-10 human word */
+    CU_ASSERT_DOUBLE_EQUAL(r.features[top100] + r.features[top1000], 0.0, 1e-12);
+    for (int i = 0; i < 8; i++) { /* 8 x 9 words; 4 x 9 + 4 x 7 words */
+        strcat(same, "We went past the old river by the bus. ");
+        strcat(mixed, i % 2 ? "Zorp quib flen the dax wug plim. "
+                            : "We went past the old river by the bus. ");
+    }
+    CU_ASSERT_EQUAL(detector_score(m, same, strlen(same), &r, &err), LODE_OK);
+    CU_ASSERT_DOUBLE_EQUAL(r.features[spread], 0.0, 1e-6);
+    double seen = r.features[top10] + r.features[top100] + r.features[top1000];
+    CU_ASSERT_DOUBLE_EQUAL(seen, 1.0, 1e-12); /* every word occurs in the human texts */
+    CU_ASSERT_EQUAL(detector_score(m, mixed, strlen(mixed), &r, &err), LODE_OK);
+    CU_ASSERT_TRUE(r.features[spread] > 1.0); /* unseen words: many bits more per word */
+    /* 24 of the 64 words were never seen in training: rank class "rarer" */
+    CU_ASSERT_DOUBLE_EQUAL(r.features[top10] + r.features[top100] + r.features[top1000],
+                           40.0 / 64.0, 1e-12);
+    free(the);
+    detector_model_free(m);
+    free(a);
 }
 
 struct score_job {
@@ -305,10 +376,21 @@ static void test_loader_rejects(void)
     CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "checksum"));
     a[100] ^= 1;
-    a[8] = 2; /* version */
+    a[8] = 3; /* version */
     reseal(a, len);
     CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
-    a[8] = 1;
+    a[8] = 2;
+    uint8_t *rank = memmem(a, len, "RKWD", 4); /* a rank class out of range */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rank);
+    rank[8] = 4;
+    reseal(a, len);
+    CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "rank"));
+    rank[8] = 0;
+    reseal(a, len);
+    CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, len, &m, &err), LODE_OK);
+    detector_model_free(m);
+    m = NULL;
     a[16 + 4] ^= 0x40; /* first section's length now runs past the end */
     reseal(a, len);
     CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
@@ -374,6 +456,7 @@ static const struct test_case feature_cases[] = {
     {"sentence length variation, length, MATTR, word length", test_sentence_features},
     {"MATTR and function words on a repeated word", test_vocabulary_and_function_words},
     {"punctuation rates", test_punctuation_rates},
+    {"repeated word 3-grams per 100-word window", test_trigram_repeat},
     {"case, spacing, newlines and quotes are neutralised", test_normalisation_neutralises_conventions},
     {"bad input is refused with a reason", test_bad_input},
     {NULL, NULL},
@@ -381,6 +464,7 @@ static const struct test_case feature_cases[] = {
 
 static const struct test_case model_cases[] = {
     {"training is deterministic and separates hand-made texts", test_train_deterministic_and_scores},
+    {"rank classes and sentence surprisal spread", test_rank_and_sentence_surprisal},
     {"loader rejects damaged files", test_loader_rejects},
     {"too big and very long texts", test_score_too_big},
     {"concurrent scoring on one model", test_concurrent_scoring},

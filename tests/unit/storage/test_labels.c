@@ -14,6 +14,7 @@
 #include "storage/db_internal.h"
 #include "storage/label_store.h"
 #include "storage/ledger_store.h"
+#include "storage/money_store.h"
 #include "test_main.h"
 
 #define ITEMS 4
@@ -81,7 +82,7 @@ static void test_tasks_and_gold(void)
     struct label_task t = {0}, got;
     struct lode_error err;
     int64_t gold_items[2];
-    uint32_t gold_classes[2] = {0, 1};
+    struct label_value gold_classes[2] = {{.class_index = 0}, {.class_index = 1}};
 
     t.dataset_id = dataset_id;
     t.classes = (const char **)classes;
@@ -124,13 +125,13 @@ static void test_tasks_and_gold(void)
     CU_ASSERT_EQUAL(label_gold_set(conn, t.id, owner.id, false, gold_items, gold_classes, 2, &err),
                     LODE_EUNPROCESSABLE);
     CU_ASSERT_STRING_EQUAL(err.pointer, "/gold/1/item");
-    gold_classes[0] = 2; /* outside the schema */
+    gold_classes[0].class_index = 2; /* outside the schema */
     CU_ASSERT_EQUAL(label_gold_set(conn, t.id, owner.id, false, gold_items, gold_classes, 1, &err),
                     LODE_EINVAL);
-    gold_classes[0] = 1;
+    gold_classes[0].class_index = 1;
     CU_ASSERT_EQUAL(label_gold_set(conn, t.id, owner.id, false, gold_items, gold_classes, 1, &err),
                     LODE_OK);
-    gold_classes[0] = 0; /* replaced, not added */
+    gold_classes[0].class_index = 0; /* replaced, not added */
     CU_ASSERT_EQUAL(label_gold_set(conn, t.id, owner.id, false, gold_items, gold_classes, 1, &err),
                     LODE_OK);
     CU_ASSERT_EQUAL_FATAL(label_task_get(conn, t.id, a, &got, &err), LODE_OK);
@@ -138,13 +139,21 @@ static void test_tasks_and_gold(void)
     arena_destroy(a);
 }
 
-/* Labels item with class for a labeler; returns the code. */
-static enum lode_code label(int64_t task, int64_t item, int64_t who, uint32_t cls)
+/* Labels item with a value for a labeler; returns the code. */
+static enum lode_code label_value(const struct label_task *task, int64_t item, int64_t who,
+                                  struct label_value v)
 {
     uint8_t nonce[LABEL_NONCE_BYTES] = {1};
     struct lode_error err;
     int64_t id, at;
-    return label_insert(conn, task, item, who, cls, nonce, queue_one(), &id, &at, &err);
+    return label_insert(conn, task, item, who, &v, nonce, queue_one(), &id, &at, &err);
+}
+
+/* Labels item with class for a labeler; returns the code. */
+static enum lode_code label(const struct label_task *task, int64_t item, int64_t who,
+                            uint32_t cls)
+{
+    return label_value(task, item, who, (struct label_value){.class_index = cls});
 }
 
 static void test_assignment(void)
@@ -152,10 +161,10 @@ static void test_assignment(void)
     static const char *const classes[] = {"yes", "no"};
     struct arena *a = arena_create(1 << 20);
     struct label_task t = {0}, got;
-    struct label_offer offer;
+    struct label_offer offer = {0};
     struct label_answers ans;
     struct lode_error err;
-    uint32_t gold_class = 1;
+    struct label_value gold_class = {.class_index = 1};
     bool found = false, seen[ITEMS] = {false};
     int n = 0;
 
@@ -172,13 +181,13 @@ static void test_assignment(void)
                           LODE_OK);
 
     /* asked for gold first: the gold item comes first */
-    CU_ASSERT_EQUAL_FATAL(label_next(conn, t.id, lab[0].id, true, &offer, &found, &err), LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(label_next(conn, t.id, lab[0].id, true, &offer, &found, NULL, &err), LODE_OK);
     CU_ASSERT_FATAL(found);
     CU_ASSERT_EQUAL(offer.item_id, items[3]);
     CU_ASSERT_EQUAL(strlen(offer.sha256), 64);
     /* labeler 0 takes everything offered until nothing is left: every item once */
     while (n < 2 * ITEMS) {
-        CU_ASSERT_EQUAL_FATAL(label_next(conn, t.id, lab[0].id, false, &offer, &found, &err),
+        CU_ASSERT_EQUAL_FATAL(label_next(conn, t.id, lab[0].id, false, &offer, &found, NULL, &err),
                               LODE_OK);
         if (!found)
             break;
@@ -187,28 +196,28 @@ static void test_assignment(void)
                 CU_ASSERT_FALSE(seen[i]); /* never repeated */
                 seen[i] = true;
             }
-        CU_ASSERT_EQUAL(label(t.id, offer.item_id, lab[0].id, 0), LODE_OK);
+        CU_ASSERT_EQUAL(label(&t, offer.item_id, lab[0].id, 0), LODE_OK);
         n++;
     }
     CU_ASSERT_EQUAL(n, ITEMS); /* regular items, then the gold one */
-    CU_ASSERT_EQUAL(label(t.id, items[0], lab[0].id, 1), LODE_ECONFLICT);
+    CU_ASSERT_EQUAL(label(&t, items[0], lab[0].id, 1), LODE_ECONFLICT);
 
     /* labeler 1 agrees on item 0, disagrees on item 1; labeler 2 then sees only the items short
      * of overlap or disagreed on (item 1 at 1/2 agreement), never item 0 (2 agreeing labels) */
-    CU_ASSERT_EQUAL(label(t.id, items[0], lab[1].id, 0), LODE_OK);
-    CU_ASSERT_EQUAL(label(t.id, items[1], lab[1].id, 1), LODE_OK);
-    CU_ASSERT_EQUAL(label(t.id, items[2], lab[1].id, 0), LODE_OK);
-    CU_ASSERT_EQUAL(label(t.id, items[3], lab[1].id, 1), LODE_OK);
+    CU_ASSERT_EQUAL(label(&t, items[0], lab[1].id, 0), LODE_OK);
+    CU_ASSERT_EQUAL(label(&t, items[1], lab[1].id, 1), LODE_OK);
+    CU_ASSERT_EQUAL(label(&t, items[2], lab[1].id, 0), LODE_OK);
+    CU_ASSERT_EQUAL(label(&t, items[3], lab[1].id, 1), LODE_OK);
     memset(seen, 0, sizeof seen);
     for (n = 0; n < ITEMS + 1; n++) {
-        CU_ASSERT_EQUAL_FATAL(label_next(conn, t.id, lab[2].id, false, &offer, &found, &err),
+        CU_ASSERT_EQUAL_FATAL(label_next(conn, t.id, lab[2].id, false, &offer, &found, NULL, &err),
                               LODE_OK);
         if (!found)
             break;
         for (int i = 0; i < ITEMS; i++)
             if (items[i] == offer.item_id)
                 seen[i] = true;
-        CU_ASSERT_EQUAL(label(t.id, offer.item_id, lab[2].id, 1), LODE_OK);
+        CU_ASSERT_EQUAL(label(&t, offer.item_id, lab[2].id, 1), LODE_OK);
     }
     CU_ASSERT_FALSE(seen[0]);
     CU_ASSERT_TRUE(seen[1]); /* re-queued: 1 of 2 labels agree */
@@ -216,7 +225,7 @@ static void test_assignment(void)
     CU_ASSERT_TRUE(seen[3]); /* gold: every labeler answers it */
     CU_ASSERT_EQUAL(n, 2);
     /* item 1 now has 3 = max_overlap labels: no fourth labeler gets it */
-    CU_ASSERT_EQUAL(label_next(conn, t.id, lab[3].id, false, &offer, &found, &err), LODE_OK);
+    CU_ASSERT_EQUAL(label_next(conn, t.id, lab[3].id, false, &offer, &found, NULL, &err), LODE_OK);
     CU_ASSERT(found && offer.item_id == items[3]);
 
     CU_ASSERT_EQUAL_FATAL(label_task_get(conn, t.id, a, &got, &err), LODE_OK);
@@ -234,14 +243,233 @@ static void test_assignment(void)
         CU_ASSERT(ans.answer_labeler[i] < 3);
         CU_ASSERT(ans.answer_class[i] < 2);
     }
-    CU_ASSERT_EQUAL(label_next(conn, 999999, lab[0].id, false, &offer, &found, &err),
+    CU_ASSERT_EQUAL(label_next(conn, 999999, lab[0].id, false, &offer, &found, NULL, &err),
                     LODE_ENOTFOUND);
+    arena_destroy(a);
+}
+
+/* A task of a kind on the main dataset, created by the owner; returns the code. */
+static enum lode_code task_make(struct label_task *t, enum label_kind kind, const char *const *classes,
+                      uint32_t class_count, int overlap, int max_overlap)
+{
+    struct lode_error err;
+
+    memset(t, 0, sizeof *t);
+    t->dataset_id = dataset_id;
+    t->kind = kind;
+    t->classes = (const char **)classes;
+    t->class_count = class_count;
+    t->instructions = "";
+    t->overlap = overlap;
+    t->max_overlap = max_overlap;
+    memcpy(t->currency, "EUR", 4);
+    return label_task_create(conn, owner.id, false, t, &err);
+}
+
+static void test_kinds(void)
+{
+    static const char *const tags[] = {"red", "round", "large"};
+    struct arena *a = arena_create(1 << 20);
+    struct label_task m, r, got, bad;
+    struct label_answers ans;
+    struct label_value v[2];
+    struct lode_error err;
+    int64_t gold_items[1] = {items[0]};
+    double canon;
+    char text[LABEL_RATING_TEXT_BYTES];
+
+    /* multi-label: sets within the classes, the empty set included */
+    CU_ASSERT_EQUAL_FATAL(task_make(&m, LABEL_KIND_MULTI_LABEL, tags, 3, 2, 2), LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(label_task_get(conn, m.id, a, &got, &err), LODE_OK);
+    CU_ASSERT_EQUAL(got.kind, LABEL_KIND_MULTI_LABEL);
+    CU_ASSERT_EQUAL(got.class_count, 3);
+    CU_ASSERT_EQUAL(got.lease_seconds, LABEL_LEASE_SECONDS_DEFAULT);
+    v[0].class_set = 8; /* class 3 does not exist */
+    CU_ASSERT_EQUAL(label_gold_set(conn, m.id, owner.id, false, gold_items, v, 1, &err),
+                    LODE_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err.pointer, "/gold/0/label");
+    v[0].class_set = 5;
+    CU_ASSERT_EQUAL(label_gold_set(conn, m.id, owner.id, false, gold_items, v, 1, &err), LODE_OK);
+    CU_ASSERT_EQUAL(label_value(&got, items[1], lab[0].id, (struct label_value){.class_set = 3}),
+                    LODE_OK);
+    CU_ASSERT_EQUAL(label_value(&got, items[1], lab[1].id, (struct label_value){.class_set = 0}),
+                    LODE_OK);
+    CU_ASSERT_EQUAL(label_value(&got, items[2], lab[1].id, (struct label_value){.class_set = 16}),
+                    LODE_EINVAL);
+    CU_ASSERT_EQUAL(label_value(&got, items[1], lab[0].id, (struct label_value){.class_set = 1}),
+                    LODE_ECONFLICT);
+    CU_ASSERT_EQUAL_FATAL(label_answers_load(conn, &got, a, &ans, &err), LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(ans.answer_count, 2);
+    CU_ASSERT_EQUAL(ans.answer_set[0], 3);
+    CU_ASSERT_EQUAL(ans.answer_set[1], 0);
+    CU_ASSERT_EQUAL_FATAL(ans.gold_count, 1);
+    CU_ASSERT_EQUAL(ans.gold_set[0], 5);
+
+    /* rating 1..5 by 0.5: values on the grid, stored canonical */
+    /* no grid: refused by label_tasks_rating_range */
+    CU_ASSERT_EQUAL(task_make(&r, LABEL_KIND_RATING, NULL, 0, 1, 1), LODE_EUNPROCESSABLE);
+    r.rating_min = 1;
+    r.rating_max = 5;
+    r.rating_step = 0.5;
+    CU_ASSERT_EQUAL_FATAL(label_task_create(conn, owner.id, false, &r, &err), LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(label_task_get(conn, r.id, a, &got, &err), LODE_OK);
+    CU_ASSERT_EQUAL(got.kind, LABEL_KIND_RATING);
+    CU_ASSERT_EQUAL(got.class_count, 0);
+    CU_ASSERT_DOUBLE_EQUAL(got.rating_step, 0.5, 0);
+    CU_ASSERT_TRUE(label_rating_canonical(&got, 3.5, &canon, text));
+    CU_ASSERT_STRING_EQUAL(text, "3.5");
+    CU_ASSERT_TRUE(label_rating_canonical(&got, 5, &canon, text));
+    CU_ASSERT_FALSE(label_rating_canonical(&got, 3.25, &canon, text));
+    CU_ASSERT_FALSE(label_rating_canonical(&got, 5.5, &canon, text));
+    CU_ASSERT_FALSE(label_rating_canonical(&got, 0.5, &canon, text));
+    v[0].rating = 4.5;
+    CU_ASSERT_EQUAL(label_gold_set(conn, r.id, owner.id, false, gold_items, v, 1, &err), LODE_OK);
+    v[0].rating = 4.25;
+    CU_ASSERT_EQUAL(label_gold_set(conn, r.id, owner.id, false, gold_items, v, 1, &err),
+                    LODE_EINVAL);
+    CU_ASSERT_EQUAL(label_value(&got, items[1], lab[0].id, (struct label_value){.rating = 2}),
+                    LODE_OK);
+    CU_ASSERT_EQUAL(label_value(&got, items[1], lab[1].id, (struct label_value){.rating = 7}),
+                    LODE_EINVAL);
+    CU_ASSERT_EQUAL_FATAL(label_answers_load(conn, &got, a, &ans, &err), LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(ans.answer_count, 1);
+    CU_ASSERT_DOUBLE_EQUAL(ans.answer_rating[0], 2.0, 0);
+    CU_ASSERT_DOUBLE_EQUAL(ans.gold_rating[0], 4.5, 0);
+
+    /* a grid of 0.1 steps: 0.3 is canonical although 3 * 0.1 is not exactly 0.3 */
+    got.rating_min = 0;
+    got.rating_max = 1;
+    got.rating_step = 0.1;
+    CU_ASSERT_TRUE(label_rating_canonical(&got, 0.30000000000000004, &canon, text));
+    CU_ASSERT_STRING_EQUAL(text, "0.3");
+    CU_ASSERT_DOUBLE_EQUAL(canon, 0.3, 0);
+
+    /* a single-choice task with one class is refused, a multi-label one is not */
+    CU_ASSERT_EQUAL(task_make(&bad, LABEL_KIND_SINGLE_CHOICE, tags, 1, 1, 1),
+                    LODE_EUNPROCESSABLE);
+    CU_ASSERT_EQUAL(task_make(&bad, LABEL_KIND_MULTI_LABEL, tags, 1, 1, 1), LODE_OK);
+    arena_destroy(a);
+}
+
+/* Leases: an offered item counts toward its overlap until labeled or expired. */
+static void test_leases(void)
+{
+    static const char *const yn[] = {"yes", "no"};
+    struct label_task t;
+    struct label_offer offer = {0}, again = {0};
+    struct lode_error err;
+    struct db_params p;
+    bool found = false;
+    int64_t got[ITEMS];
+
+    CU_ASSERT_EQUAL_FATAL(task_make(&t, LABEL_KIND_SINGLE_CHOICE, yn, 2, 1, 1), LODE_OK);
+    /* four labelers ask in turn with overlap 1: four different items */
+    for (int i = 0; i < ITEMS; i++) {
+        CU_ASSERT_EQUAL_FATAL(label_next(conn, t.id, lab[i].id, false, &offer, &found, NULL, &err),
+                              LODE_OK);
+        CU_ASSERT_FATAL(found);
+        got[i] = offer.item_id;
+        for (int k = 0; k < i; k++)
+            CU_ASSERT_NOT_EQUAL(got[k], got[i]);
+    }
+    /* asking again returns the caller's own lease, not a second item */
+    CU_ASSERT_EQUAL(label_next(conn, t.id, lab[0].id, false, &again, &found, NULL, &err), LODE_OK);
+    CU_ASSERT(found && again.item_id == got[0]);
+    /* every item is leased: the owner (acting as a fifth labeler) gets nothing */
+    CU_ASSERT_EQUAL(label_next(conn, t.id, owner.id, false, &offer, &found, NULL, &err), LODE_OK);
+    CU_ASSERT_FALSE(found);
+    /* labeler 0 labels: the lease goes, the item is full, and labeler 0 gets nothing new */
+    CU_ASSERT_EQUAL(label(&t, got[0], lab[0].id, 0), LODE_OK);
+    CU_ASSERT_EQUAL(label_next(conn, t.id, lab[0].id, false, &offer, &found, NULL, &err), LODE_OK);
+    CU_ASSERT_FALSE(found);
+    /* labeler 1's lease expires: its item is free again */
+    db_params_init(&p);
+    db_params_int64(&p, t.id);
+    db_params_int64(&p, lab[1].id);
+    CU_ASSERT_EQUAL(db_query(conn,
+                             "UPDATE label_leases SET expires_at = now() - interval '1 second'"
+                             " WHERE task_id = $1 AND labeler_id = $2",
+                             &p, NULL, &err),
+                    LODE_OK);
+    CU_ASSERT_EQUAL(label_next(conn, t.id, owner.id, false, &offer, &found, NULL, &err), LODE_OK);
+    CU_ASSERT(found && offer.item_id == got[1]);
+}
+
+/* A task that pays per label leases only what its budget can pay. */
+static void test_budget(void)
+{
+    static const char *const yn[] = {"yes", "no"};
+    struct arena *a = arena_create(1 << 20);
+    struct label_task t, got;
+    struct label_offer offer = {0};
+    struct lode_error err;
+    struct money_transfer fund = {{MONEY_ACCOUNT_EXTERNAL, 0}, {MONEY_ACCOUNT_TASK, 0}, "EUR",
+                                  10, "deposit"};
+    struct money_transfer pay = {{MONEY_ACCOUNT_TASK, 0}, {MONEY_ACCOUNT_USER, 0}, "EUR", 5,
+                                 "label_pay"};
+    struct money_context context = {"task", 0};
+    struct db_params p;
+    bool found = false, unaffordable = false;
+    int64_t first;
+
+    memset(&t, 0, sizeof t);
+    t.dataset_id = dataset_id;
+    t.classes = (const char **)yn;
+    t.class_count = 2;
+    t.instructions = "";
+    t.overlap = 1;
+    t.max_overlap = 1;
+    t.pay_per_label = 5;
+    memcpy(t.currency, "EUR", 4);
+    CU_ASSERT_EQUAL_FATAL(label_task_create(conn, owner.id, false, &t, &err), LODE_OK);
+    /* no budget: nothing is offered, and the reason says so */
+    CU_ASSERT_EQUAL(label_next(conn, t.id, lab[0].id, false, &offer, &found, &unaffordable, &err),
+                    LODE_OK);
+    CU_ASSERT(!found && unaffordable);
+    fund.to.id = t.id;
+    context.id = t.id;
+    CU_ASSERT_EQUAL_FATAL(money_post(conn, &fund, 1, &context, NULL, &err), LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(label_task_get(conn, t.id, a, &got, &err), LODE_OK);
+    CU_ASSERT_EQUAL(got.budget, 10);
+    /* 10 pays two labels: two leases, then the third labeler waits */
+    CU_ASSERT_EQUAL(label_next(conn, t.id, lab[0].id, false, &offer, &found, &unaffordable, &err),
+                    LODE_OK);
+    CU_ASSERT(found && !unaffordable);
+    first = offer.item_id;
+    CU_ASSERT_EQUAL(label_next(conn, t.id, lab[1].id, false, &offer, &found, &unaffordable, &err),
+                    LODE_OK);
+    CU_ASSERT(found && !unaffordable);
+    CU_ASSERT_EQUAL(label_next(conn, t.id, lab[2].id, false, &offer, &found, &unaffordable, &err),
+                    LODE_OK);
+    CU_ASSERT(!found && unaffordable);
+    /* labeler 0 is paid: 5 left for labeler 1's lease, still nothing for labeler 2 */
+    CU_ASSERT_EQUAL(label(&t, first, lab[0].id, 0), LODE_OK);
+    pay.from.id = t.id;
+    pay.to.id = lab[0].id;
+    CU_ASSERT_EQUAL_FATAL(money_post(conn, &pay, 1, &context, NULL, &err), LODE_OK);
+    CU_ASSERT_EQUAL(label_next(conn, t.id, lab[2].id, false, &offer, &found, &unaffordable, &err),
+                    LODE_OK);
+    CU_ASSERT(!found && unaffordable);
+    /* labeler 1's lease expires: its budget share is free for labeler 2 */
+    db_params_init(&p);
+    db_params_int64(&p, t.id);
+    CU_ASSERT_EQUAL(db_query(conn,
+                             "UPDATE label_leases SET expires_at = now() - interval '1 second'"
+                             " WHERE task_id = $1",
+                             &p, NULL, &err),
+                    LODE_OK);
+    CU_ASSERT_EQUAL(label_next(conn, t.id, lab[2].id, false, &offer, &found, &unaffordable, &err),
+                    LODE_OK);
+    CU_ASSERT(found && !unaffordable);
     arena_destroy(a);
 }
 
 static const struct test_case label_cases[] = {
     {"tasks and gold", test_tasks_and_gold},
     {"assignment, overlap and one label per labeler", test_assignment},
+    {"multi-label and rating tasks", test_kinds},
+    {"leases hold an item for its labeler", test_leases},
+    {"a paying task leases what its budget pays", test_budget},
     {NULL, NULL},
 };
 

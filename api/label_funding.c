@@ -1,0 +1,178 @@
+/*
+ * api/label_funding.c — POST /v1/label-tasks/{id}/funding: the dataset's owner (or an
+ * operator) moves money from their own spendable account into the task's budget, from which
+ * each label is paid (api/labels.c, label_pay; docs/labeling.md, "Pay per label").
+ *
+ * One transaction: Idempotency-Key claim, the task and the caller's right to fund it, the
+ * posting USER(caller) -> TASK(task) in the task's currency (reason "task_funding", context
+ * ("task", id)), the new budget, and the stored response for replays.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/handlers.h"
+#include "api/internal.h"
+#include "core/json.h"
+#include "storage/idempotency_store.h"
+#include "storage/label_store.h"
+#include "storage/money_store.h"
+
+#define FUNDING_AMOUNT_MAX 9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
+
+struct funding_call {
+    int64_t task_id;
+    int64_t amount;
+    const char *currency; /* as given, or NULL */
+    const char *idem_key;
+    uint8_t request_hash[32];
+    struct label_task task;
+    int64_t posting_id;
+    bool replayed;
+    json_t *response; /* owned; released with the request */
+};
+
+static void release_json(void *value)
+{
+    json_decref(value);
+}
+
+static enum lode_code funding_tx(struct db_conn *conn, void *arg, struct lode_error *err)
+{
+    struct request *req = arg;
+    struct funding_call *call = req->user;
+    struct idempotency_response replay;
+    struct money_transfer fund;
+    struct money_context context;
+    int64_t actor = req->principal.account_id;
+    enum lode_code rc;
+    char *text;
+
+    call->replayed = false;
+    json_decref(call->response); /* db_tx may run this again */
+    call->response = NULL;
+    rc = idempotency_begin(conn, req->job_arena, actor, call->idem_key, call->request_hash,
+                           &replay, err);
+    if (rc == LODE_ECONFLICT)
+        return lode_error_set(err, LODE_ECONFLICT,
+                              "a request with this Idempotency-Key is still running; retry"
+                              " shortly");
+    if (rc != LODE_OK)
+        return rc;
+    if (replay.status != 0) {
+        call->response = json_loadb((const char *)replay.body, replay.body_bytes, 0, NULL);
+        call->replayed = true;
+        if (call->response == NULL)
+            return lode_error_set(err, LODE_EINTERNAL, "could not read the stored response");
+        return LODE_OK;
+    }
+    rc = label_task_get(conn, call->task_id, req->job_arena, &call->task, err);
+    if (rc != LODE_OK)
+        return rc;
+    if ((req->principal.roles & ROLE_OPERATOR) == 0 && call->task.owner_id != actor)
+        return lode_error_set(err, LODE_EFORBIDDEN,
+                              "only the dataset's owner or an operator may fund label task %lld",
+                              (long long)call->task_id);
+    if (call->currency != NULL && strcmp(call->currency, call->task.currency) != 0) {
+        lode_error_set(err, LODE_EINVAL, "label task %lld pays in %s, not %s",
+                       (long long)call->task_id, call->task.currency, call->currency);
+        lode_error_pointer(err, "/currency");
+        return err->code;
+    }
+    memset(&fund, 0, sizeof fund);
+    fund.from = (struct money_account){MONEY_ACCOUNT_USER, actor};
+    fund.to = (struct money_account){MONEY_ACCOUNT_TASK, call->task_id};
+    memcpy(fund.currency, call->task.currency, sizeof fund.currency);
+    fund.amount = call->amount;
+    fund.reason = "task_funding";
+    context = (struct money_context){"task", call->task_id};
+    rc = money_post(conn, &fund, 1, &context, &call->posting_id, err);
+    if (rc != LODE_OK)
+        return rc;
+    rc = money_balance(conn, fund.to, call->task.currency, &call->task.budget, err);
+    if (rc != LODE_OK)
+        return rc;
+    call->response = json_pack("{s:I, s:I, s:s, s:I, s:I, s:I}", "task",
+                               (json_int_t)call->task_id, "amount", (json_int_t)call->amount,
+                               "currency", call->task.currency, "posting",
+                               (json_int_t)call->posting_id, "budget",
+                               (json_int_t)call->task.budget, "pay_per_label",
+                               (json_int_t)call->task.pay_per_label);
+    text = call->response != NULL ? json_dumps(call->response, JSON_COMPACT) : NULL;
+    if (text == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not build the response");
+    rc = idempotency_finish(conn, actor, call->idem_key, 201, "application/json",
+                            (const uint8_t *)text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+static enum lode_code run_funding(struct db_conn *conn, struct db_job *job)
+{
+    struct request *req = job->arg;
+    struct funding_call *call = req->user;
+    enum lode_code rc = db_tx(conn, DB_READ_COMMITTED, funding_tx, req, &job->err);
+
+    if (call->response != NULL) {
+        if (rc != LODE_OK) {
+            json_decref(call->response);
+            call->response = NULL;
+        } else {
+            arena_defer(req->job_arena, release_json, call->response);
+        }
+    }
+    return rc;
+}
+
+static void after_funding(struct request *req)
+{
+    struct funding_call *call = req->user;
+
+    if (request_job_failed(req))
+        return;
+    if (call->replayed)
+        reply_header(req, "idempotent-replayed", "true");
+    reply_json(req, 201, json_deep_copy(call->response));
+}
+
+/*
+ * POST /v1/label-tasks/{id}/funding   body: {"amount", "currency"?}   header Idempotency-Key
+ * (the dataset's owner or an operator) moves amount from the caller's spendable money into the
+ * task's budget. 201 {task, amount, currency, posting, budget, pay_per_label} | 400 | 401 |
+ * 403 | 404 no task | 409 key still running | 422 insufficient balance, or the key was used
+ * for another request
+ */
+void handle_label_funding(struct request *req)
+{
+    static const char *const fields[] = {"amount", "currency", NULL};
+    struct funding_call *call = arena_calloc(req->arena, 1, sizeof *call);
+    struct lode_error err;
+    json_t *body;
+
+    req->user = call;
+    if (request_param_id(req, 0, &call->task_id, &err) != LODE_OK)
+        goto problem;
+    call->idem_key = request_header(req, "idempotency-key");
+    if (call->idem_key == NULL || !idempotency_key_is_valid(call->idem_key)) {
+        lode_error_set(&err, LODE_EINVAL,
+                       "an Idempotency-Key header of 1 to %d printable ASCII characters is"
+                       " required to move money",
+                       IDEMPOTENCY_KEY_BYTES_MAX);
+        lode_error_pointer(&err, "Idempotency-Key");
+        goto problem;
+    }
+    body = request_json_body(req, &err);
+    if (body == NULL)
+        goto problem;
+    request_own_json(req, body);
+    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+        json_get_int(body, "amount", true, 1, FUNDING_AMOUNT_MAX, &call->amount, &err) !=
+            LODE_OK ||
+        json_get_string(body, "currency", false, 16, &call->currency, &err) != LODE_OK)
+        goto problem;
+    idempotency_request_hash(req->method, req->path, (const uint8_t *)req->body, req->body_len,
+                             call->request_hash);
+    request_run_db(req, run_funding, after_funding);
+    return;
+problem:
+    reply_problem(req, &err);
+}
