@@ -189,11 +189,8 @@ static enum lode_code action_tx(struct db_conn *conn, void *arg, struct lode_err
     call->view = NULL;
     if (call->idem_key != NULL) {
         struct idempotency_response replay;
-        rc = idempotency_begin(conn, req->job_arena, actor, call->idem_key, call->request_hash,
-                               &replay, err);
-        if (rc == LODE_ECONFLICT)
-            return lode_error_set(err, LODE_ECONFLICT, "a request with this Idempotency-Key is "
-                                                       "still running; retry shortly");
+        rc = request_idempotency_claim(conn, req, call->idem_key, call->request_hash, &replay,
+                                       err);
         if (rc != LODE_OK)
             return rc;
         if (replay.status != 0)
@@ -282,22 +279,11 @@ static void action_start(struct request *req, struct bonds_call *call, bool key_
 {
     struct lode_error err;
 
-    call->idem_key = request_header(req, "idempotency-key");
-    if (call->idem_key == NULL && key_required) {
-        lode_error_set(&err, LODE_EINVAL, "this request moves money and needs an "
-                                          "Idempotency-Key header");
-        lode_error_pointer(&err, "Idempotency-Key");
+    if (!request_idempotency_key(req, key_required, &call->idem_key, &err)) {
         reply_problem(req, &err);
         return;
     }
     if (call->idem_key != NULL) {
-        if (!idempotency_key_is_valid(call->idem_key)) {
-            lode_error_set(&err, LODE_EINVAL, "Idempotency-Key must be 1 to %d printable ASCII "
-                                              "characters", IDEMPOTENCY_KEY_BYTES_MAX);
-            lode_error_pointer(&err, "Idempotency-Key");
-            reply_problem(req, &err);
-            return;
-        }
         idempotency_request_hash(req->method, req->path, (const uint8_t *)req->body,
                                  req->body_len, call->request_hash);
     }

@@ -137,6 +137,19 @@ bool request_query(struct request *req, const char *name, const char **value_out
 /* Parses route parameter i as a positive int64 id; fills err with a 404-worthy message. */
 enum lode_code request_param_id(struct request *req, int i, int64_t *id_out,
                                 struct lode_error *err);
+/* The Idempotency-Key header checked for form (1 to IDEMPOTENCY_KEY_BYTES_MAX printable ASCII
+ * characters). *key_out is NULL when the header is absent; that is an error only when
+ * `required` (money-moving requests). Returns false with a 400 problem in err. */
+bool request_idempotency_key(struct request *req, bool required, const char **key_out,
+                             struct lode_error *err);
+/* On a worker: claims the key for the caller's account or finds the response to replay
+ * (storage/idempotency_store.h, idempotency_begin), with the house message for a key whose first
+ * request still runs (LODE_ECONFLICT). */
+struct idempotency_response;
+enum lode_code request_idempotency_claim(struct db_conn *conn, struct request *req,
+                                         const char *key, const uint8_t request_hash[32],
+                                         struct idempotency_response *out,
+                                         struct lode_error *err);
 /* Parses the body as a JSON object under the route's limits. */
 json_t *request_json_body(struct request *req, struct lode_error *err);
 /* Renderers shared by the handlers: an RFC 3339 UTC time from Unix milliseconds (null for 0),

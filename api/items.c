@@ -322,12 +322,8 @@ static enum lode_code contribute_tx(struct db_conn *conn, void *arg, struct lode
         call->pending = NULL;
     }
     if (call->idem_key != NULL) {
-        rc = idempotency_begin(conn, req->job_arena, req->principal.account_id, call->idem_key,
-                               call->request_hash, &call->replay, err);
-        if (rc == LODE_ECONFLICT)
-            return lode_error_set(err, LODE_ECONFLICT,
-                                  "a request with this Idempotency-Key is "
-                                  "still running; retry shortly");
+        rc = request_idempotency_claim(conn, req, call->idem_key, call->request_hash,
+                                       &call->replay, err);
         if (rc != LODE_OK)
             return rc;
         if (call->replay.status != 0) {
@@ -662,15 +658,8 @@ void handle_items_create(struct request *req)
 
     if (request_param_id(req, 0, &call->dataset_id, &err) != LODE_OK)
         goto problem;
-    call->idem_key = request_header(req, "idempotency-key");
-    if (call->idem_key != NULL && !idempotency_key_is_valid(call->idem_key)) {
-        lode_error_set(&err, LODE_EINVAL,
-                       "the Idempotency-Key must be 1 to %d printable "
-                       "characters without spaces",
-                       IDEMPOTENCY_KEY_BYTES_MAX);
-        lode_error_pointer(&err, "Idempotency-Key");
+    if (!request_idempotency_key(req, false, &call->idem_key, &err))
         goto problem;
-    }
     if (ct == NULL) {
         lode_error_set(&err, LODE_EMEDIATYPE,
                        "a Content-Type header is required: "

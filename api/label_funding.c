@@ -50,12 +50,7 @@ static enum lode_code funding_tx(struct db_conn *conn, void *arg, struct lode_er
     call->replayed = false;
     json_decref(call->response); /* db_tx may run this again */
     call->response = NULL;
-    rc = idempotency_begin(conn, req->job_arena, actor, call->idem_key, call->request_hash,
-                           &replay, err);
-    if (rc == LODE_ECONFLICT)
-        return lode_error_set(err, LODE_ECONFLICT,
-                              "a request with this Idempotency-Key is still running; retry"
-                              " shortly");
+    rc = request_idempotency_claim(conn, req, call->idem_key, call->request_hash, &replay, err);
     if (rc != LODE_OK)
         return rc;
     if (replay.status != 0) {
@@ -151,15 +146,8 @@ void handle_label_funding(struct request *req)
     req->user = call;
     if (request_param_id(req, 0, &call->task_id, &err) != LODE_OK)
         goto problem;
-    call->idem_key = request_header(req, "idempotency-key");
-    if (call->idem_key == NULL || !idempotency_key_is_valid(call->idem_key)) {
-        lode_error_set(&err, LODE_EINVAL,
-                       "an Idempotency-Key header of 1 to %d printable ASCII characters is"
-                       " required to move money",
-                       IDEMPOTENCY_KEY_BYTES_MAX);
-        lode_error_pointer(&err, "Idempotency-Key");
+    if (!request_idempotency_key(req, true, &call->idem_key, &err))
         goto problem;
-    }
     body = request_json_body(req, &err);
     if (body == NULL)
         goto problem;

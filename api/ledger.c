@@ -568,11 +568,7 @@ static enum lode_code append_idempotent(struct db_conn *conn, void *arg, struct 
     char *body;
 
     call->replayed = false;
-    rc = idempotency_begin(conn, req->job_arena, req->principal.account_id, call->idem_key,
-                           call->request_hash, &replay, err);
-    if (rc == LODE_ECONFLICT)
-        return lode_error_set(err, LODE_ECONFLICT, "a request with this Idempotency-Key is still "
-                                                   "running; retry shortly");
+    rc = request_idempotency_claim(conn, req, call->idem_key, call->request_hash, &replay, err);
     if (rc != LODE_OK)
         return rc;
     if (replay.status != 0) {
@@ -640,14 +636,11 @@ void ledger_append_and_reply(struct request *req, json_t *entry)
     json_decref(entry);
     call->entry = arena_strndup(req->arena, bytes, call->entry_len);
     free(bytes);
-    call->idem_key = request_header(req, "idempotency-key");
+    if (!request_idempotency_key(req, false, &call->idem_key, &err)) {
+        reply_problem(req, &err);
+        return;
+    }
     if (call->idem_key != NULL) {
-        if (!idempotency_key_is_valid(call->idem_key)) {
-            lode_error_set(&err, LODE_EINVAL, "Idempotency-Key must be 1 to %d printable ASCII "
-                                              "characters", IDEMPOTENCY_KEY_BYTES_MAX);
-            reply_problem(req, &err);
-            return;
-        }
         idempotency_request_hash(req->method, req->path, (const uint8_t *)req->body,
                                  req->body_len, call->request_hash);
     }

@@ -303,12 +303,7 @@ static enum lode_code move_tx(struct db_conn *conn, void *arg, struct lode_error
         json_decref(call->pending);
         call->pending = NULL;
     }
-    rc = idempotency_begin(conn, req->job_arena, req->principal.account_id, call->idem_key,
-                           call->request_hash, &replay, err);
-    if (rc == LODE_ECONFLICT)
-        return lode_error_set(err, LODE_ECONFLICT,
-                              "a request with this Idempotency-Key is still running; retry"
-                              " shortly");
+    rc = request_idempotency_claim(conn, req, call->idem_key, call->request_hash, &replay, err);
     if (rc != LODE_OK)
         return rc;
     if (replay.status != 0) {
@@ -413,19 +408,8 @@ static void after_move(struct request *req)
 static bool idempotency_read(struct request *req, struct money_call *call,
                              struct lode_error *err)
 {
-    call->idem_key = request_header(req, "idempotency-key");
-    if (call->idem_key == NULL) {
-        lode_error_set(err, LODE_EINVAL, "an Idempotency-Key header is required to move money");
-        lode_error_pointer(err, "Idempotency-Key");
+    if (!request_idempotency_key(req, true, &call->idem_key, err))
         return false;
-    }
-    if (!idempotency_key_is_valid(call->idem_key)) {
-        lode_error_set(err, LODE_EINVAL,
-                       "the Idempotency-Key must be 1 to %d printable ASCII characters",
-                       IDEMPOTENCY_KEY_BYTES_MAX);
-        lode_error_pointer(err, "Idempotency-Key");
-        return false;
-    }
     idempotency_request_hash(req->method, req->path, (const uint8_t *)req->body, req->body_len,
                              call->request_hash);
     return true;

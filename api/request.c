@@ -13,6 +13,7 @@
 #include "core/encoding.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "storage/idempotency_store.h"
 
 uint64_t monotonic_ns(void)
 {
@@ -147,6 +148,42 @@ const char *request_header(const struct request *req, const char *lower_name)
         if (strcmp(req->headers[i].name, lower_name) == 0)
             return req->headers[i].value;
     return NULL;
+}
+
+bool request_idempotency_key(struct request *req, bool required, const char **key_out,
+                             struct lode_error *err)
+{
+    const char *key = request_header(req, "idempotency-key");
+
+    *key_out = NULL;
+    if (key == NULL && required) {
+        lode_error_set(err, LODE_EINVAL,
+                       "an Idempotency-Key header is required: this request moves money");
+        lode_error_pointer(err, "Idempotency-Key");
+        return false;
+    }
+    if (key != NULL && !idempotency_key_is_valid(key)) {
+        lode_error_set(err, LODE_EINVAL,
+                       "the Idempotency-Key must be 1 to %d printable ASCII characters",
+                       IDEMPOTENCY_KEY_BYTES_MAX);
+        lode_error_pointer(err, "Idempotency-Key");
+        return false;
+    }
+    *key_out = key;
+    return true;
+}
+
+enum lode_code request_idempotency_claim(struct db_conn *conn, struct request *req,
+                                         const char *key, const uint8_t request_hash[32],
+                                         struct idempotency_response *out,
+                                         struct lode_error *err)
+{
+    enum lode_code rc = idempotency_begin(conn, req->job_arena, req->principal.account_id, key,
+                                          request_hash, out, err);
+    if (rc == LODE_ECONFLICT)
+        return lode_error_set(err, LODE_ECONFLICT, "a request with this Idempotency-Key is still "
+                                                   "running; retry shortly");
+    return rc;
 }
 
 bool request_append_body(struct request *req, const char *data, size_t len)
