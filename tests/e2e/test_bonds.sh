@@ -64,12 +64,12 @@ for i in $(seq 1 12); do
 done
 
 # ---- the rules: the operator shortens the windows ----
-CFG='{"window_ms_min":100,"commit_ms":4000,"reveal_ms":4000,"appeal_window_ms":4000}'
+CFG='{"window_ms_min":100,"commit_ms":30000,"reveal_ms":30000,"appeal_window_ms":30000}'
 expect_eq "a publisher may not change the rules" 403 "$(put /v1/reputation/config "$CFG" -H "$(auth "$PUB")")"
 expect_eq "rules with an even jury are refused" 400 "$(put /v1/reputation/config '{"jury_seats":4}' -H "$(auth "$OP")")"
 expect_eq "an unknown parameter is refused" 400 "$(put /v1/reputation/config '{"jury_size":5}' -H "$(auth "$OP")")"
 expect_eq "the operator shortens the windows" 200 "$(put /v1/reputation/config "$CFG" -H "$(auth "$OP")")"
-check "the rules in force say so, the rest at defaults" jq -e '.params.commit_ms == 4000 and .params.window_ms_min == 100 and .params.jury_seats == 5 and .params.burn_bps == 2500' "$T/out"
+check "the rules in force say so, the rest at defaults" jq -e '.params.commit_ms == 30000 and .params.window_ms_min == 100 and .params.jury_seats == 5 and .params.burn_bps == 2500' "$T/out"
 expect_eq "anyone signed in reads the rules" 200 "$(get /v1/reputation/config -H "$(auth "$CH")")"
 
 # ---- money: deposits and juror stakes ----
