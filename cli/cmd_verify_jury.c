@@ -91,6 +91,14 @@ static int get_text(struct jury_fetch *f, const char *path, char **out, size_t *
     curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, &b);
     f->error[0] = '\0';
     cc = curl_easy_perform(f->curl);
+    if (cc == CURLE_HTTP_RETURNED_ERROR) {
+        long status = 0;
+        curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (status == 404) { /* nothing of that name was published: a negative answer */
+            free(b.data);
+            return jury_fail(EXIT_NEGATIVE, "%s: not found (404)", url);
+        }
+    }
     if (cc != CURLE_OK || b.data == NULL) {
         free(b.data);
         return jury_fail(EXIT_RUNTIME, "could not fetch %s: %s", url,

@@ -686,9 +686,48 @@ static bool int_array_init(struct int_array *a)
  * bond's currency, each with its reputation factor as of now; records it and its hash. The
  * balance rows are read FOR SHARE, so a concurrent juror-stake withdrawal either commits
  * first (and the snapshot sees it) or waits and then sees the snapshot's lock. */
+/* Refuses a filing whose snapshot could never seat a jury: fewer eligible members than seats
+ * (the draw's own rule, docs/reputation.md step 5), so no bond waits for a draw that cannot
+ * happen with both parties' money in escrow. LODE_OK or LODE_EUNPROCESSABLE. */
+static enum lode_code pool_check_seats(const struct bond_row *row, int round, int64_t challenger,
+                                       const struct reputation_juror *pool, size_t count,
+                                       struct lode_error *err)
+{
+    const struct reputation_config *cfg = &row->config;
+    int64_t seats = round == 0 ? cfg->jury_seats : cfg->appeal_jury_seats;
+    int64_t deposit = round == 0 ? cfg->seat_deposit : cfg->appeal_seat_deposit;
+    int64_t excluded[2] = {row->engine.publisher, challenger};
+    int64_t *weights, total = 0, eligible = 0;
+    enum lode_code rc;
+
+    if (count < (size_t)seats)
+        return lode_error_set(err, LODE_EUNPROCESSABLE,
+                              "could not accept the %s of bond %lld: %zu jurors have staked %s,"
+                              " the jury needs %lld seats",
+                              round == 0 ? "challenge" : "appeal", (long long)row->engine.id,
+                              count, row->currency, (long long)seats);
+    weights = calloc(count, sizeof *weights);
+    if (weights == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not hold the pool");
+    rc = reputation_jury_weights(cfg, pool, count, excluded, 2, deposit, weights, &total, err);
+    for (size_t i = 0; rc == LODE_OK && i < count; i++)
+        eligible += weights[i] > 0;
+    free(weights);
+    if (rc == LODE_OK && eligible < seats)
+        rc = lode_error_set(err, LODE_EUNPROCESSABLE,
+                            "could not accept the %s of bond %lld: %lld jurors are eligible to"
+                            " sit (stake of at least %lld %s, not a party), the jury needs %lld"
+                            " seats",
+                            round == 0 ? "challenge" : "appeal", (long long)row->engine.id,
+                            (long long)eligible, (long long)deposit, row->currency,
+                            (long long)seats);
+    return rc;
+}
+
 static enum lode_code pool_take(struct db_conn *conn, const struct bond_row *row, int round,
-                                int64_t now_ms, uint8_t hash_out[REPUTATION_HASH_BYTES],
-                                size_t *count_out, struct lode_error *err)
+                                int64_t challenger, int64_t now_ms,
+                                uint8_t hash_out[REPUTATION_HASH_BYTES], size_t *count_out,
+                                struct lode_error *err)
 {
     struct reputation_juror *pool = NULL;
     struct obs_row *obs = NULL;
@@ -744,6 +783,9 @@ static enum lode_code pool_take(struct db_conn *conn, const struct bond_row *row
             goto out;
         pool[i].factor_bps = reputation_juror_factor_bps(&row->config, &score, pool[i].stake);
     }
+    rc = pool_check_seats(row, round, challenger, pool, count, err);
+    if (rc != LODE_OK)
+        goto out;
     bond_pool_hash(row->engine.id, round, pool, count, hash_out);
     db_params_init(&p);
     db_params_int64(&p, row->engine.id);
@@ -1038,7 +1080,7 @@ enum lode_code bond_challenge(struct db_conn *conn, int64_t bond_id, int64_t cha
                             (long long)bond_id, (long long)row_out->engine.window_end_ms);
     if (rc != LODE_OK)
         goto out;
-    rc = pool_take(conn, row_out, 0, now_ms, pool_hash, &pool_count, err);
+    rc = pool_take(conn, row_out, 0, challenger, now_ms, pool_hash, &pool_count, err);
     if (rc != LODE_OK)
         goto out;
     rc = step_commit(conn, &s, pool_hash, pool_count, now_ms, err);
@@ -1127,7 +1169,8 @@ enum lode_code bond_appeal(struct db_conn *conn, int64_t bond_id, int64_t appell
         rc = lode_error_set(err, LODE_EGONE, "appeal window of bond %lld closed at %lld",
                             (long long)bond_id, (long long)row_out->engine.appeal_deadline_ms);
     if (rc == LODE_OK)
-        rc = pool_take(conn, row_out, 1, now_ms, pool_hash, &pool_count, err);
+        rc = pool_take(conn, row_out, 1, row_out->engine.challenger, now_ms, pool_hash,
+                       &pool_count, err);
     if (rc == LODE_OK)
         rc = step_commit(conn, &s, pool_hash, pool_count, now_ms, err);
 out:
@@ -1263,14 +1306,18 @@ static enum lode_code tick_one(struct db_conn *conn, void *arg, struct lode_erro
     memset(&step_err, 0, sizeof step_err);
     rc = draw ? bond_draw(conn, id, cp_size, root, t->now_ms, t->row, t->step, &step_err)
               : bond_advance(conn, id, t->now_ms, t->row, t->step, &step_err);
-    if (rc == LODE_EUNPROCESSABLE || rc == LODE_EPRECOND || rc == LODE_EINVAL ||
-        rc == LODE_ECONFLICT || rc == LODE_EFORBIDDEN || rc == LODE_EGONE) {
+    if (rc != LODE_OK && rc != LODE_EUNAVAIL && rc != LODE_ETIMEOUT && rc != LODE_EIO) {
+        /* anything but a lost or busy database is this bond's own trouble; the note is
+         * public, so a journal refusal (which names a juror's balance) is stated generally */
+        const char *note = strncmp(step_err.message, "insufficient balance", 20) == 0
+                               ? "a drawn juror's stake no longer covers its seats"
+                               : step_err.message;
         rc = db_exec(conn, "ROLLBACK TO SAVEPOINT bond_step", err);
         if (rc != LODE_OK)
             return rc;
         db_params_init(&p);
         db_params_int64(&p, id);
-        db_params_text(&p, step_err.message);
+        db_params_text(&p, note);
         db_params_int64(&p, t->now_ms + t->retry_ms);
         return db_query(conn, "UPDATE bonds SET draw_error = $2, draw_retry_ms = $3 WHERE id = $1",
                         &p, NULL, err);

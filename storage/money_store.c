@@ -1007,7 +1007,8 @@ enum lode_code money_withdrawals_list(struct db_conn *conn, enum money_withdrawa
     db_params_int64(&p, limit);
     rc = db_query(conn,
                   "SELECT " WITHDRAWAL_COLUMNS " FROM money_withdrawals"
-                  " WHERE ($1::text IS NULL OR state = $1) AND ($2 = 0 OR account_id = $2)"
+                  " WHERE ($1::text IS NULL OR state = $1)"
+                  " AND ($2::bigint = 0 OR account_id = $2::bigint)"
                   " AND id > $3 ORDER BY id LIMIT $4",
                   &p, &res, err);
     if (rc != LODE_OK)

@@ -212,7 +212,7 @@ expect_eq "no balance below zero but the outside world" 0 "$(sql "SELECT count(*
 expect_eq "every bond entry is in the ledger" 0 "$(sql "SELECT count(*) FROM bond_entries e JOIN ledger_queue q ON q.id = e.ledger_queue_id WHERE q.ledger_index IS NULL")"
 expect_eq "acting on a resolved bond is refused" 409 "$(post "/v1/bonds/$B/reveals" "{\"vote\":\"reject\",\"salt\":\"${SALT[$j0]}\"}" -H "$(auth "${TOKEN[$j0]}")")"
 
-# ---- a draw that cannot happen (one juror in USD) keeps the pool's stake locked ----
+# ---- a challenge no jury could ever decide (one juror in USD) is refused whole ----
 LOCKED_J=${JURORS[0]}
 ok=0
 for a in "$BOTH_ID:20000" "$CH_ID:20000" "$LOCKED_J:5000"; do
@@ -222,13 +222,15 @@ done
 expect_eq "USD deposits and one USD juror" 4 "$ok"
 post /v1/bonds "${BOND_BODY/EUR/USD}" -H "$(auth "$BOTH")" -H "$(key bond-usd)" >/dev/null
 BU=$(jq .bond.id "$T/out")
-expect_eq "a USD bond is challenged" 201 "$(post "/v1/bonds/$BU/challenges" '{"stake":10000,"evidence":"usd"}' -H "$(auth "$CH")" -H "$(key chal-usd)")"
-sleep 0.5
+USD_LINES=$(sql "SELECT count(*) FROM money_lines WHERE currency = 'USD'")
+expect_eq "a challenge with too few eligible jurors is 422" 422 "$(post "/v1/bonds/$BU/challenges" '{"stake":10000,"evidence":"usd"}' -H "$(auth "$CH")" -H "$(key chal-usd)")"
+check "the problem says how many jurors the jury needs" jq -e '.detail | test("1 jurors have staked USD, the jury needs 5 seats")' "$T/out"
 get "/v1/bonds/$BU" -H "$(auth "$OP")" >/dev/null
-check "it waits for its draw, saying why" jq -e '.state == "awaiting_draw" and (.draw_error | test("juror"))' "$T/out"
-expect_eq "the pool's juror may not withdraw its USD stake" 409 "$(post /v1/juror-stake/withdrawals '{"amount":3000,"currency":"USD"}' -H "$(auth "${TOKEN[$LOCKED_J]}")" -H "$(key unstake-1)")"
+check "the bond stays posted, unchallenged, with no challenge entry" jq -e '.state == "posted" and .challenger == 0 and all(.entries[]; .type != "challenge.filed")' "$T/out"
+expect_eq "no money moved for the refused challenge" "$USD_LINES" "$(sql "SELECT count(*) FROM money_lines WHERE currency = 'USD'")"
+expect_eq "no pool snapshot was kept" 0 "$(sql "SELECT count(*) FROM bond_pools WHERE bond_id = $BU")"
 expect_eq "lode verify jury says no for a draw that never happened" 1 "$("$LODE_BIN" verify jury --url "$H" --vkey "@$T/vkey" --bond "$BU" >/dev/null 2>&1; echo $?)"
-expect_eq "its EUR stake is free" 201 "$(post /v1/juror-stake/withdrawals '{"amount":100,"currency":"EUR"}' -H "$(auth "${TOKEN[$LOCKED_J]}")" -H "$(key unstake-2)")"
+expect_eq "the juror's USD stake is free" 201 "$(post /v1/juror-stake/withdrawals '{"amount":3000,"currency":"USD"}' -H "$(auth "${TOKEN[$LOCKED_J]}")" -H "$(key unstake-1)")"
 
 # ---- an unchallenged bond resolves by itself; a late challenge is 410 ----
 expect_eq "a bond with a short window" 201 "$(post /v1/bonds "${BOND_BODY/600000/300}" -H "$(auth "$PUB")" -H "$(key bond-short)")"
