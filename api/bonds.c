@@ -674,23 +674,30 @@ problem:
     reply_problem(req, &err);
 }
 
-static enum lode_code run_jury(struct db_conn *conn, struct db_job *job)
+/* The bond, the round's pool and the bond's entries from one snapshot, so the pool served is
+ * the one the latest filing entry hashes even while the scheduler renews it. */
+static enum lode_code jury_tx(struct db_conn *conn, void *arg, struct lode_error *err)
 {
-    struct request *req = job->arg;
+    struct request *req = arg;
     struct bonds_call *call = req->user;
     enum lode_code rc;
 
     call->row = arena_calloc(req->job_arena, 1, sizeof *call->row);
     if (call->row == NULL)
-        return lode_error_set(&job->err, LODE_ENOMEM, "could not hold the bond");
-    rc = bond_get(conn, call->bond_id, call->row, &job->err);
+        return lode_error_set(err, LODE_ENOMEM, "could not hold the bond");
+    rc = bond_get(conn, call->bond_id, call->row, err);
     if (rc == LODE_OK)
         rc = bond_pool_get(conn, call->bond_id, call->round, req->job_arena, &call->pool,
-                           &call->pool_count, call->pool_hash, &call->pool_drawn, &job->err);
+                           &call->pool_count, call->pool_hash, &call->pool_drawn, err);
     if (rc == LODE_OK)
         rc = bond_entries(conn, call->bond_id, req->job_arena, &call->entries,
-                          &call->entry_count, &job->err);
+                          &call->entry_count, err);
     return rc;
+}
+
+static enum lode_code run_jury(struct db_conn *conn, struct db_job *job)
+{
+    return db_tx(conn, DB_REPEATABLE_READ, jury_tx, job->arg, &job->err);
 }
 
 static void after_jury(struct request *req)
@@ -730,16 +737,26 @@ static void after_jury(struct request *req)
             json_array_append_new(drawn, json_integer((json_int_t)call->entries[i].index));
         json_decref(entry);
     }
-    for (size_t i = 0; i < call->entry_count; i++)
-        if (strcmp(call->entries[i].type, filing_type) == 0) {
-            json_t *entry = json_loads(call->entries[i].entry, 0, NULL);
-            json_decref(filing);
-            filing = json_pack("{s:o, s:o}", "index",
-                               call->entries[i].index >= 0
-                                   ? json_integer((json_int_t)call->entries[i].index)
-                                   : json_null(),
-                               "entry", entry != NULL ? entry : json_null());
+    /* the round's latest filing entry: its challenge.filed or appeal.filed, or the last
+     * pool.renewed of that round (the pool served is the one that entry hashes) */
+    for (size_t i = 0; i < call->entry_count; i++) {
+        json_t *entry;
+        if (strcmp(call->entries[i].type, filing_type) != 0 &&
+            strcmp(call->entries[i].type, "pool.renewed") != 0)
+            continue;
+        entry = json_loads(call->entries[i].entry, 0, NULL);
+        if (strcmp(call->entries[i].type, "pool.renewed") == 0 &&
+            json_integer_value(json_object_get(entry, "round")) != call->round) {
+            json_decref(entry);
+            continue;
         }
+        json_decref(filing);
+        filing = json_pack("{s:o, s:o}", "index",
+                           call->entries[i].index >= 0
+                               ? json_integer((json_int_t)call->entries[i].index)
+                               : json_null(),
+                           "entry", entry != NULL ? entry : json_null());
+    }
     body = json_pack("{s:I, s:i, s:o, s:I, s:I, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o}", "bond",
                      (json_int_t)b->id, "round", call->round, "drawn", json_boolean(call->pool_drawn),
                      "seats", (json_int_t)r->seats, "seat_deposit", (json_int_t)r->seat_deposit,

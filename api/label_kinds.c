@@ -12,6 +12,8 @@
 #include "core/limits.h"
 
 #define RATING_MAGNITUDE_STEPS_MAX 1e12 /* |min|, |max| in steps: 15 digits hold the grid */
+/* ratings beyond this lose the precision the aggregation's squares and sums need */
+#define RATING_MAGNITUDE_MAX 1e15
 
 static void error_at(struct lode_error *err, const char *pointer)
 {
@@ -102,6 +104,11 @@ static bool rating_parse(const json_t *schema, struct label_task *t, struct lode
                        "schema.step must be positive and divide max - min into 1 to %d steps",
                        LODE_LABEL_RATING_STEPS_MAX);
         error_at(err, "/schema/step");
+        return false;
+    }
+    if (fmax(fabs(t->rating_min), fabs(t->rating_max)) > RATING_MAGNITUDE_MAX) {
+        lode_error_set(err, LODE_EINVAL, "schema.min and schema.max must be within 1e15 of zero");
+        error_at(err, fabs(t->rating_min) > RATING_MAGNITUDE_MAX ? "/schema/min" : "/schema/max");
         return false;
     }
     if (fmax(fabs(t->rating_min), fabs(t->rating_max)) / t->rating_step >

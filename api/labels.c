@@ -106,15 +106,22 @@ static json_t *task_json(const struct label_task *t)
 
 /* ---- POST /v1/label-tasks ---- */
 
-static enum lode_code run_task_create(struct db_conn *conn, struct db_job *job)
+/* The task and the view of it answered, in one transaction: a failure after the insert leaves
+ * no task the client was not told about. */
+static enum lode_code task_create_tx(struct db_conn *conn, void *arg, struct lode_error *err)
 {
-    struct request *req = job->arg;
+    struct request *req = arg;
     struct labels_call *call = req->user;
     enum lode_code rc = label_task_create(conn, req->principal.account_id, is_operator(req),
-                                          &call->task, &job->err);
+                                          &call->task, err);
     if (rc != LODE_OK)
         return rc;
-    return label_task_get(conn, call->task.id, req->job_arena, &call->task, &job->err);
+    return label_task_get(conn, call->task.id, req->job_arena, &call->task, err);
+}
+
+static enum lode_code run_task_create(struct db_conn *conn, struct db_job *job)
+{
+    return db_tx(conn, DB_READ_COMMITTED, task_create_tx, job->arg, &job->err);
 }
 
 static void after_task(struct request *req, int status)
@@ -474,10 +481,12 @@ static enum lode_code submit_tx(struct db_conn *conn, void *arg, struct lode_err
     rc = label_commit(call, labeler, err);
     if (rc != LODE_OK)
         return rc;
-    entry = json_pack("{s:s, s:I, s:I, s:I, s:s, s:I, s:s}", "type", "label.submitted", "task",
+    /* the public entry names neither the label nor the item (the commitment binds both): how
+     * many labels an item gathers would otherwise tell gold items, offered to every labeler,
+     * from the rest */
+    entry = json_pack("{s:s, s:I, s:I, s:I, s:s}", "type", "label.submitted", "task",
                       (json_int_t)call->task_id, "dataset", (json_int_t)call->task.dataset_id,
-                      "item", (json_int_t)call->item_id, "item_sha256", call->sha256, "labeler",
-                      (json_int_t)labeler, "commitment", call->commitment);
+                      "labeler", (json_int_t)labeler, "commitment", call->commitment);
     if (entry == NULL)
         return lode_error_set(err, LODE_ENOMEM, "could not build the ledger entry");
     rc = ledger_entry_encode(entry, &bytes, &len, err);

@@ -7,7 +7,8 @@
  * checked with KEY), the draw's public inputs (BASE/v1/bonds/ID/jury), the filing entry and the
  * juror.drawn entries (BASE/v1/ledger/entries/N), an inclusion proof of the filing entry in the
  * tree the draw used and a consistency proof from that tree to the signed checkpoint. Checks
- * that the pool snapshot hashes to the value in the filing entry, that the draw's checkpoint
+ * that the pool snapshot hashes to the value in the filing entry (the round's challenge.filed
+ * or appeal.filed, or its latest pool.renewed after a refused draw), that the draw's checkpoint
  * covers the filing entry and is part of the signed log, then derives the seed and draws the
  * seats (reputation/reputation.h, the normative algorithm) and compares them with the recorded
  * jurors. Prints "verified: ..." and exits 0; 1 when anything does not match; 2 usage; 3 I/O.
@@ -188,6 +189,19 @@ static int entry_at(struct jury_fetch *f, int64_t index, json_t **entry_out,
     return EXIT_OK;
 }
 
+/* The round's filing entry is its challenge.filed (round 0) or appeal.filed (round 1), or a
+ * pool.renewed of that round when the scheduler renewed the pool after a refused draw. */
+static bool filing_type_ok(const json_t *filing, int round)
+{
+    const char *type = json_string_value(json_object_get(filing, "type"));
+
+    if (type == NULL)
+        return false;
+    if (strcmp(type, "pool.renewed") == 0)
+        return int_of(filing, "round") == round;
+    return strcmp(type, round == 0 ? "challenge.filed" : "appeal.filed") == 0;
+}
+
 static int verify(struct jury_fetch *f, const struct note_verifier *v, int64_t bond, int round)
 {
     uint8_t (*proof)[MERKLE_HASH_BYTES] = calloc(MERKLE_PROOF_HASHES_MAX, MERKLE_HASH_BYTES);
@@ -247,11 +261,8 @@ static int verify(struct jury_fetch *f, const struct note_verifier *v, int64_t b
     bond_pool_hash(bond, round, pool, pool_count, pool_hash);
     if ((rc = entry_at(f, filing_index, &filing, leaf)) != EXIT_OK)
         goto out;
-    if (strcmp(json_string_value(json_object_get(filing, "type")) != NULL
-                   ? json_string_value(json_object_get(filing, "type"))
-                   : "",
-               round == 0 ? "challenge.filed" : "appeal.filed") != 0 ||
-        int_of(filing, "bond") != bond || !hex32(json_object_get(filing, "pool"), filed_pool) ||
+    if (!filing_type_ok(filing, round) || int_of(filing, "bond") != bond ||
+        !hex32(json_object_get(filing, "pool"), filed_pool) ||
         memcmp(filed_pool, pool_hash, 32) != 0) {
         rc = jury_fail(EXIT_NEGATIVE, "the pool snapshot does not match the filing entry %" PRId64,
                        filing_index);

@@ -51,6 +51,7 @@
 #define LODE_LABEL_GOLD_PER_REQUEST_MAX 1000  /* gold answers in one request */
 #define LODE_LABEL_TASK_ANSWERS_MAX 1000000   /* labels of one task aggregated on request */
 #define LODE_LABEL_TASK_ITEMS_MAX 1000000     /* items of one task aggregated on request */
+#define LODE_LABEL_TASK_CELLS_MAX 2000000     /* items x classes of one aggregation (memory) */
 #define LODE_LABEL_MULTI_CLASSES_MAX 64       /* classes of a multi-label task (a 64-bit set) */
 #define LODE_LABEL_RATING_STEPS_MAX 1000000   /* grid steps of a rating task (max - min) / step */
 #define LODE_LABEL_LEASE_SECONDS_MAX 86400    /* how long /next may reserve an item */

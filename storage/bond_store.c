@@ -688,12 +688,15 @@ static bool int_array_init(struct int_array *a)
  * first (and the snapshot sees it) or waits and then sees the snapshot's lock. */
 /* Refuses a filing whose snapshot could never seat a jury: fewer eligible members than seats
  * (the draw's own rule, docs/reputation.md step 5), so no bond waits for a draw that cannot
- * happen with both parties' money in escrow. LODE_OK or LODE_EUNPROCESSABLE. */
+ * happen with both parties' money in escrow; a renewal is refused by the same rule (and the
+ * scheduler tries it again later). LODE_OK or LODE_EUNPROCESSABLE. */
 static enum lode_code pool_check_seats(const struct bond_row *row, int round, int64_t challenger,
-                                       const struct reputation_juror *pool, size_t count,
-                                       struct lode_error *err)
+                                       bool renew, const struct reputation_juror *pool,
+                                       size_t count, struct lode_error *err)
 {
     const struct reputation_config *cfg = &row->config;
+    const char *what = renew ? "renew the pool of" : round == 0 ? "accept the challenge of"
+                                                                 : "accept the appeal of";
     int64_t seats = round == 0 ? cfg->jury_seats : cfg->appeal_jury_seats;
     int64_t deposit = round == 0 ? cfg->seat_deposit : cfg->appeal_seat_deposit;
     int64_t excluded[2] = {row->engine.publisher, challenger};
@@ -702,9 +705,9 @@ static enum lode_code pool_check_seats(const struct bond_row *row, int round, in
 
     if (count < (size_t)seats)
         return lode_error_set(err, LODE_EUNPROCESSABLE,
-                              "could not accept the %s of bond %lld: %zu jurors have staked %s,"
+                              "could not %s bond %lld: %zu jurors have staked %s,"
                               " the jury needs %lld seats",
-                              round == 0 ? "challenge" : "appeal", (long long)row->engine.id,
+                              what, (long long)row->engine.id,
                               count, row->currency, (long long)seats);
     weights = calloc(count, sizeof *weights);
     if (weights == NULL)
@@ -715,17 +718,19 @@ static enum lode_code pool_check_seats(const struct bond_row *row, int round, in
     free(weights);
     if (rc == LODE_OK && eligible < seats)
         rc = lode_error_set(err, LODE_EUNPROCESSABLE,
-                            "could not accept the %s of bond %lld: %lld jurors are eligible to"
+                            "could not %s bond %lld: %lld jurors are eligible to"
                             " sit (stake of at least %lld %s, not a party), the jury needs %lld"
                             " seats",
-                            round == 0 ? "challenge" : "appeal", (long long)row->engine.id,
+                            what, (long long)row->engine.id,
                             (long long)eligible, (long long)deposit, row->currency,
                             (long long)seats);
     return rc;
 }
 
+/* With `renew`, the round's undrawn snapshot is replaced by the new one (its members and its
+ * hash), so the jury endpoint and the draw always read the latest. */
 static enum lode_code pool_take(struct db_conn *conn, const struct bond_row *row, int round,
-                                int64_t challenger, int64_t now_ms,
+                                int64_t challenger, bool renew, int64_t now_ms,
                                 uint8_t hash_out[REPUTATION_HASH_BYTES], size_t *count_out,
                                 struct lode_error *err)
 {
@@ -783,10 +788,23 @@ static enum lode_code pool_take(struct db_conn *conn, const struct bond_row *row
             goto out;
         pool[i].factor_bps = reputation_juror_factor_bps(&row->config, &score, pool[i].stake);
     }
-    rc = pool_check_seats(row, round, challenger, pool, count, err);
+    rc = pool_check_seats(row, round, challenger, renew, pool, count, err);
     if (rc != LODE_OK)
         goto out;
     bond_pool_hash(row->engine.id, round, pool, count, hash_out);
+    if (renew) {
+        db_params_init(&p);
+        db_params_int64(&p, row->engine.id);
+        db_params_int64(&p, round);
+        rc = db_query(conn, "DELETE FROM bond_pool_members WHERE bond_id = $1 AND round = $2",
+                      &p, NULL, err);
+        if (rc == LODE_OK)
+            rc = db_query(conn,
+                          "DELETE FROM bond_pools WHERE bond_id = $1 AND round = $2 AND NOT drawn",
+                          &p, NULL, err);
+        if (rc != LODE_OK)
+            goto out;
+    }
     db_params_init(&p);
     db_params_int64(&p, row->engine.id);
     db_params_int64(&p, round);
@@ -1080,7 +1098,7 @@ enum lode_code bond_challenge(struct db_conn *conn, int64_t bond_id, int64_t cha
                             (long long)bond_id, (long long)row_out->engine.window_end_ms);
     if (rc != LODE_OK)
         goto out;
-    rc = pool_take(conn, row_out, 0, challenger, now_ms, pool_hash, &pool_count, err);
+    rc = pool_take(conn, row_out, 0, challenger, false, now_ms, pool_hash, &pool_count, err);
     if (rc != LODE_OK)
         goto out;
     rc = step_commit(conn, &s, pool_hash, pool_count, now_ms, err);
@@ -1169,7 +1187,7 @@ enum lode_code bond_appeal(struct db_conn *conn, int64_t bond_id, int64_t appell
         rc = lode_error_set(err, LODE_EGONE, "appeal window of bond %lld closed at %lld",
                             (long long)bond_id, (long long)row_out->engine.appeal_deadline_ms);
     if (rc == LODE_OK)
-        rc = pool_take(conn, row_out, 1, row_out->engine.challenger, now_ms, pool_hash,
+        rc = pool_take(conn, row_out, 1, row_out->engine.challenger, false, now_ms, pool_hash,
                        &pool_count, err);
     if (rc == LODE_OK)
         rc = step_commit(conn, &s, pool_hash, pool_count, now_ms, err);
@@ -1219,6 +1237,59 @@ out:
     return rc;
 }
 
+/* Renews the filing of the round awaiting its draw after a refused draw: a fresh pool snapshot
+ * (current stakes and factors, the same eligibility rule and seating check) replaces the
+ * undrawn one, and a "pool.renewed" entry (bond, round, at_ms, pool, pool_members, reason)
+ * becomes the round's filing entry, so the draw waits for a checkpoint that covers it and its
+ * seed cannot be known when the snapshot is taken. Stored with the compare-and-set. Returns
+ * LODE_OK, LODE_ECONFLICT (no round awaits a draw, or the bond changed meanwhile),
+ * LODE_EUNPROCESSABLE (the jury cannot be seated now), or the mapped error. */
+static enum lode_code pool_renew(struct db_conn *conn, int64_t bond_id, int64_t now_ms,
+                                 struct bond_row *row_out, struct bond_step *step_out,
+                                 struct lode_error *err)
+{
+    struct step s = {.row = row_out, .out = step_out};
+    uint8_t hash[REPUTATION_HASH_BYTES];
+    char reason[sizeof row_out->draw_error];
+    size_t count = 0;
+    int64_t queue_id = 0;
+    json_t *entry;
+    int round;
+    enum lode_code rc = step_begin(conn, bond_id, now_ms, false, &s, err);
+
+    if (rc != LODE_OK)
+        goto out;
+    if (row_out->engine.state != REPUTATION_BOND_AWAITING_DRAW) {
+        rc = lode_error_set(err, LODE_ECONFLICT, "bond %lld awaits no draw", (long long)bond_id);
+        goto out;
+    }
+    round = row_out->engine.round_count - 1;
+    snprintf(reason, sizeof reason, "%s",
+             row_out->draw_error[0] != '\0' ? row_out->draw_error : "the draw was refused");
+    rc = pool_take(conn, row_out, round, row_out->engine.challenger, true, now_ms, hash, &count,
+                   err);
+    if (rc != LODE_OK)
+        goto out;
+    entry = json_pack("{s:s, s:I, s:i, s:I, s:o, s:I, s:s}", "type", "pool.renewed", "bond",
+                      (json_int_t)bond_id, "round", round, "at_ms", (json_int_t)now_ms, "pool",
+                      hex_json(hash, sizeof hash), "pool_members", (json_int_t)count, "reason",
+                      reason);
+    if (entry == NULL) {
+        rc = lode_error_set(err, LODE_ENOMEM, "could not build the ledger entry");
+        goto out;
+    }
+    rc = record_entry(conn, bond_id, "pool.renewed", entry, &queue_id, err);
+    if (rc != LODE_OK)
+        goto out;
+    if (step_out->queue_count < sizeof step_out->queue_ids / sizeof step_out->queue_ids[0])
+        step_out->queue_ids[step_out->queue_count++] = queue_id;
+    row_out->draw_queue_id = queue_id;
+    rc = bond_save(conn, row_out, err);
+out:
+    step_end(&s);
+    return rc;
+}
+
 enum lode_code bond_advance(struct db_conn *conn, int64_t bond_id, int64_t now_ms,
                             struct bond_row *row_out, struct bond_step *step_out,
                             struct lode_error *err)
@@ -1253,7 +1324,7 @@ static enum lode_code tick_one(struct db_conn *conn, void *arg, struct lode_erro
     uint64_t cp_size = 0;
     uint8_t root[REPUTATION_HASH_BYTES] = {0};
     struct lode_error step_err;
-    bool draw = false;
+    bool draw = false, renew = false;
     enum lode_code rc;
 
     t->found = false;
@@ -1261,8 +1332,9 @@ static enum lode_code tick_one(struct db_conn *conn, void *arg, struct lode_erro
     db_params_init(&p);
     db_params_int64(&p, t->now_ms);
     rc = db_query(conn,
-                  "SELECT b.id, b.state = 'awaiting_draw', coalesce(b.draw_queue_id, 0)"
-                  " FROM bonds b WHERE b.state <> 'resolved' AND b.draw_retry_ms <= $1 AND"
+                  "SELECT b.id, b.state = 'awaiting_draw', coalesce(b.draw_queue_id, 0),"
+                  " b.draw_error IS NOT NULL FROM bonds b WHERE b.state <> 'resolved'"
+                  " AND b.draw_retry_ms <= $1 AND"
                   " (b.next_deadline_ms <= $1 OR (b.state = 'awaiting_draw' AND EXISTS (SELECT 1"
                   " FROM ledger_queue q JOIN ledger_checkpoints c ON c.size > q.ledger_index"
                   " WHERE q.id = b.draw_queue_id)))"
@@ -1279,8 +1351,11 @@ static enum lode_code tick_one(struct db_conn *conn, void *arg, struct lode_erro
     id = db_result_int64(res, 0, 0);
     draw = db_result_bool(res, 0, 1);
     queue_id = db_result_int64(res, 0, 2);
+    /* the last attempt was refused: the same snapshot and seed would fail the same way, so
+     * this one renews the round's filing instead (and the draw waits for a new checkpoint) */
+    renew = draw && db_result_bool(res, 0, 3);
     PQclear(res);
-    if (draw) {
+    if (draw && !renew) {
         db_params_init(&p);
         db_params_int64(&p, queue_id);
         rc = db_query(conn,
@@ -1304,8 +1379,12 @@ static enum lode_code tick_one(struct db_conn *conn, void *arg, struct lode_erro
     if (rc != LODE_OK)
         return rc;
     memset(&step_err, 0, sizeof step_err);
-    rc = draw ? bond_draw(conn, id, cp_size, root, t->now_ms, t->row, t->step, &step_err)
-              : bond_advance(conn, id, t->now_ms, t->row, t->step, &step_err);
+    if (renew)
+        rc = pool_renew(conn, id, t->now_ms, t->row, t->step, &step_err);
+    else if (draw)
+        rc = bond_draw(conn, id, cp_size, root, t->now_ms, t->row, t->step, &step_err);
+    else
+        rc = bond_advance(conn, id, t->now_ms, t->row, t->step, &step_err);
     if (rc != LODE_OK && rc != LODE_EUNAVAIL && rc != LODE_ETIMEOUT && rc != LODE_EIO) {
         /* anything but a lost or busy database is this bond's own trouble; the note is
          * public, so a journal refusal (which names a juror's balance) is stated generally */

@@ -19,7 +19,10 @@
  *
  * Invariants. A bond's copy of the configuration never changes after it is posted. A stored
  * engine state is one the engine returned. The pool snapshot of a round awaiting its draw is
- * fixed, and bond_juror_stake_locked() tells the money layer how much juror stake must stay.
+ * fixed until a draw from it is refused; the scheduler then renews it once per retry (a new
+ * snapshot and a "pool.renewed" entry that becomes the round's filing entry, so the draw needs
+ * a later checkpoint). bond_juror_stake_locked() tells the money layer how much juror stake
+ * must stay.
  *
  * Ownership. Outputs are caller-owned structs; arrays come from the caller's arena.
  * Threads. Every call runs on the caller's connection and thread.
@@ -145,7 +148,10 @@ enum lode_code bond_advance(struct db_conn *conn, int64_t bond_id, int64_t now_m
  * (a deadline at or before now_ms, or awaiting a draw whose filing entry a checkpoint covers)
  * with FOR UPDATE SKIP LOCKED, and advances or draws it; a step the engine or the journal
  * refuses is rolled back to a savepoint, recorded in draw_error and retried after retry_ms,
- * so it never holds up the bonds behind it. Several replicas may tick
+ * so it never holds up the bonds behind it. The retry of a refused draw renews the round's
+ * filing instead of drawing (a fresh pool snapshot, checked that the jury can be seated, and
+ * a "pool.renewed" entry as the new filing entry); the draw follows once a checkpoint covers
+ * that entry. Several replicas may tick
  * at once: each step is applied once. *stepped_out counts the bonds stored. Returns LODE_OK
  * or the first database error. */
 enum lode_code bond_tick(struct db_conn *conn, int64_t now_ms, int max, int64_t retry_ms,

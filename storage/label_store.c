@@ -532,6 +532,12 @@ static enum lode_code next_tx(struct db_conn *conn, void *arg, struct lode_error
     }
     if (!*a->found_out)
         return LODE_OK;
+    /* a lease the caller still holds is on an item no longer offered (quarantined, say): it
+     * must not go on counting against the overlap and the budget */
+    rc = db_query(conn, "DELETE FROM label_leases WHERE task_id = $1 AND labeler_id = $2", &p,
+                  NULL, err);
+    if (rc != LODE_OK)
+        return rc;
     db_params_int64(&p, a->out->item_id);
     db_params_int64(&p, lease_seconds);
     return db_query(conn,
@@ -540,6 +546,51 @@ static enum lode_code next_tx(struct db_conn *conn, void *arg, struct lode_error
                     " ON CONFLICT ON CONSTRAINT label_leases_pkey"
                     " DO UPDATE SET expires_at = EXCLUDED.expires_at",
                     &p, NULL, err);
+}
+
+/* A paid label without the caller's live lease on its item may spend only budget no other
+ * labeler's live lease holds; taken under label_next's lock so the two never race.
+ * LODE_OK or LODE_ECONFLICT ("task budget exhausted"). */
+static enum lode_code label_budget_reserve(struct db_conn *conn, const struct label_task *task,
+                                           int64_t item_id, int64_t labeler_id,
+                                           struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+    int64_t budget = 0, held_by_others, own;
+
+    db_params_init(&p);
+    db_params_int64(&p, task->id);
+    db_params_int64(&p, NEXT_LOCK_CLASS);
+    db_params_int64(&p, labeler_id);
+    db_params_int64(&p, item_id);
+    rc = db_query(conn,
+                  "SELECT pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)::text,"
+                  " (SELECT count(*) FROM label_leases WHERE task_id = $1 AND labeler_id <> $3"
+                  "  AND expires_at > now()),"
+                  " (SELECT count(*) FROM label_leases WHERE task_id = $1 AND labeler_id = $3"
+                  "  AND item_id = $4 AND expires_at > now())",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    held_by_others = db_result_int64(res, 0, 1);
+    own = db_result_int64(res, 0, 2);
+    PQclear(res);
+    if (own > 0)
+        return LODE_OK; /* /next reserved this label's pay */
+    rc = money_balance(conn, (struct money_account){MONEY_ACCOUNT_TASK, task->id},
+                       task->currency, &budget, err);
+    if (rc != LODE_OK)
+        return rc;
+    if (budget / task->pay_per_label >= held_by_others + 1)
+        return LODE_OK;
+    lode_error_set(err, LODE_ECONFLICT,
+                   "task budget exhausted: what label task %" PRId64 " holds is reserved for"
+                   " items leased to other labelers",
+                   task->id);
+    lode_error_pointer(err, "/item");
+    return err->code;
 }
 
 enum lode_code label_next(struct db_conn *conn, int64_t task_id, int64_t labeler_id,
@@ -601,6 +652,11 @@ enum lode_code label_insert(struct db_conn *conn, const struct label_task *task,
                        label_kind_name(task->kind), task->id);
         lode_error_pointer(err, "/label");
         return err->code;
+    }
+    if (task->pay_per_label > 0) {
+        rc = label_budget_reserve(conn, task, item_id, labeler_id, err);
+        if (rc != LODE_OK)
+            return rc;
     }
     db_params_init(&p);
     db_params_int64(&p, task->id);
@@ -685,6 +741,14 @@ enum lode_code label_answers_load(struct db_conn *conn, const struct label_task 
                               "label task %" PRId64 " has more labels or items than one request"
                               " aggregates (%d labels, %d items)",
                               task->id, LODE_LABEL_TASK_ANSWERS_MAX, LODE_LABEL_TASK_ITEMS_MAX);
+    /* the engine keeps a posterior per item and class: bound that, not just the counts, so a
+     * task too large for one request's memory is a 413 and never a 503 to retry forever */
+    if (task->item_count * (int64_t)(task->class_count > 2 ? task->class_count : 2) >
+        LODE_LABEL_TASK_CELLS_MAX)
+        return lode_error_set(err, LODE_ETOOBIG,
+                              "label task %" PRId64 " has more items times classes than one"
+                              " request aggregates (%d)",
+                              task->id, LODE_LABEL_TASK_CELLS_MAX);
     db_params_init(&p);
     db_params_int64(&p, task->dataset_id);
     rc = db_query(conn,

@@ -161,7 +161,9 @@ enum lode_code label_item_check(struct db_conn *conn, const struct label_task *t
 
 /* Inserts a label of the task's kind (in the caller's transaction, with the nonce of its ledger
  * commitment and its ledger entry's queue id) and releases the labeler's lease on the item.
- * LODE_OK, LODE_ECONFLICT (this labeler already labeled the item). */
+ * A paid label without the labeler's live lease on the item may spend only budget no other
+ * labeler's live lease holds (taken under label_next's lock).
+ * LODE_OK, LODE_ECONFLICT (this labeler already labeled the item; or "task budget exhausted"). */
 enum lode_code label_insert(struct db_conn *conn, const struct label_task *task, int64_t item_id,
                             int64_t labeler_id, const struct label_value *value,
                             const uint8_t nonce[LABEL_NONCE_BYTES], int64_t queue_id,

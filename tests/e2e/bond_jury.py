@@ -4,12 +4,14 @@
 usage: bond_jury.py BASE_URL BOND ROUND
 
 Reads the pool snapshot and the indices of the draw's entries from the public GET
-/v1/bonds/{id}/jury, and everything else from the public ledger (GET /v1/ledger/entries/{i}): the filing entry (challenge.filed or appeal.filed) must hold
-the SHA-256 of that pool; every juror.drawn entry names the checkpoint (size, root) the seed came
-from; the root is recomputed as the RFC 9162 Merkle tree hash of the first `size` entries, which
-must include the filing entry; the seed and the seat draw follow docs/reputation.md ("jury
-draw", normative). Prints "ok ..." and exits 0 when the recomputed seats equal the recorded
-ones, else prints the difference and exits 1.
+/v1/bonds/{id}/jury, and everything else from the public ledger (GET /v1/ledger/entries/{i}):
+the round's latest filing entry (challenge.filed or appeal.filed, or a pool.renewed of that
+round when the pool was renewed after a refused draw) must hold the SHA-256 of that pool; every
+juror.drawn entry names the checkpoint (size, root) the seed came from; the root is recomputed
+as the RFC 9162 Merkle tree hash of the first `size` entries, which must include the filing
+entry; the seed and the seat draw follow docs/reputation.md ("jury draw", normative). Prints
+"ok ..." and exits 0 when the recomputed seats equal the recorded ones, else prints the
+difference and exits 1.
 """
 import base64
 import hashlib
@@ -105,8 +107,10 @@ def main():
 
     filing_index = jury["filing"]["index"]
     filing = public_entry(filing_index)["entry"]
-    if filing["type"] != filing_type or filing["bond"] != bond:
-        sys.exit("the filing entry at %d is not the %s of bond %d" % (filing_index, filing_type, bond))
+    renewal = filing["type"] == "pool.renewed" and filing.get("round") == rnd
+    if (filing["type"] != filing_type and not renewal) or filing["bond"] != bond:
+        sys.exit("the filing entry at %d is neither the %s nor a pool.renewed of bond %d round %d"
+                 % (filing_index, filing_type, bond, rnd))
     got_pool = pool_hash(bond, rnd, jury["pool"])
     if filing["pool"] != got_pool or jury["pool_sha256"] != got_pool:
         sys.exit("pool hash mismatch: ledger %s, recomputed %s" % (filing["pool"], got_pool))

@@ -261,6 +261,70 @@ get "/v1/accounts/$BOTH_ID/reputation" -H "$(auth "$CH")" >/dev/null
 check "a new labeler is uncertain, not trusted" jq -e '.roles.labeler.mean == 0.5 and .roles.labeler.interval[0] < 0.03 and .roles.labeler.interval[1] > 0.97 and .roles.labeler.established == false' "$T/out"
 expect_eq "an unknown account is 404" 404 "$(get /v1/accounts/999999/reputation -H "$(auth "$CH")")"
 
+# ---- a refused draw renews the pool: two bonds share five GBP jurors of one seat each ----
+# Both challenges are filed while no checkpoint can be written (a lock on ledger_checkpoints),
+# so both snapshots hold the same five jurors; the first draw takes every juror's stake, the
+# journal refuses the second, and its retry renews the pool (a pool.renewed entry, the new
+# filing entry) once the jurors stake again; the draw then follows from a later checkpoint.
+GJ=(); ok=0
+for i in 1 2 3 4 5; do
+    tok=$("$LODE_BIN" account create --role fact-checker --name "gbpjuror$i" | tail -n 1)
+    gid=$(id_of "$tok"); TOKEN[$gid]=$tok; GJ+=("$gid")
+    [ "$(post "/v1/accounts/$gid/deposits" "{\"amount\":2000,\"currency\":\"GBP\",\"reference\":\"gbp-$gid\"}" -H "$(auth "$OP")" -H "$(key "gbp-$gid")")" = 201 ] && ok=$((ok + 1))
+    [ "$(post /v1/juror-stake '{"amount":1000,"currency":"GBP"}' -H "$(auth "$tok")" -H "$(key "gbp-stake-$gid")")" = 201 ] && ok=$((ok + 1))
+done
+for a in "$PUB_ID" "$CH_ID"; do
+    [ "$(post "/v1/accounts/$a/deposits" "{\"amount\":20000,\"currency\":\"GBP\",\"reference\":\"gbp-$a\"}" -H "$(auth "$OP")" -H "$(key "gbp-$a")")" = 201 ] && ok=$((ok + 1))
+done
+expect_eq "five GBP jurors stake one seat deposit each" 12 "$ok"
+GBP_BOND="${BOND_BODY/EUR/GBP}"
+post /v1/bonds "${GBP_BOND/harvest/rainfall}" -H "$(auth "$PUB")" -H "$(key bond-gbp-1)" >/dev/null; BX=$(jq .bond.id "$T/out")
+post /v1/bonds "${GBP_BOND/harvest/wheat}" -H "$(auth "$PUB")" -H "$(key bond-gbp-2)" >/dev/null; BY=$(jq .bond.id "$T/out")
+PSQL="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/psql"
+"$PSQL" -h "$LODE_TEST_PG_DIR" -U lode -d "$E2E_DB" -qAtX -c "BEGIN" \
+    -c "LOCK TABLE ledger_checkpoints IN EXCLUSIVE MODE" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
+LOCKER=$!
+for _ in $(seq 1 50); do
+    [ "$(sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'ledger_checkpoints' AND l.mode = 'ExclusiveLock' AND l.granted")" = 1 ] && break
+    sleep 0.1
+done
+CHALS=()
+for b in "$BX" "$BY"; do
+    "${CURL[@]}" -o "$T/chal-$b" -w '%{http_code}' -H "$(auth "$CH")" -H "$(key "chal-gbp-$b")" "${JSON[@]}" \
+        --data-binary '{"stake":10000,"evidence":"gbp"}' "$H/v1/bonds/$b/challenges" >"$T/chal-$b.code" &
+    CHALS+=($!)
+done
+for _ in $(seq 1 50); do
+    [ "$(sql "SELECT count(*) FROM bonds WHERE id IN ($BX, $BY) AND state = 'awaiting_draw'")" = 2 ] && break
+    sleep 0.05
+done
+expect_eq "both challenges were filed before any checkpoint covered them" 0 "$(sql "SELECT count(*) FROM bond_entries e JOIN ledger_queue q ON q.id = e.ledger_queue_id JOIN ledger_checkpoints c ON c.size > q.ledger_index WHERE e.bond_id IN ($BX, $BY) AND e.type = 'challenge.filed'")"
+wait "$LOCKER" "${CHALS[@]}"
+expect_eq "both challenges are accepted" "201 201" "$(cat "$T/chal-$BX.code") $(cat "$T/chal-$BY.code")"
+for _ in $(seq 1 300); do
+    [ "$(sql "SELECT count(*) FROM bonds WHERE id IN ($BX, $BY) AND (state = 'commit' OR draw_error IS NOT NULL)")" = 2 ] && break
+    sleep 0.1
+done
+REF=$(sql "SELECT id FROM bonds WHERE id IN ($BX, $BY) AND state = 'awaiting_draw'")
+expect_eq "one draw takes every juror's stake, the journal refuses the other" 1 "$(sql "SELECT count(*) FROM bonds WHERE id IN ($BX, $BY) AND state = 'commit'")"
+get "/v1/bonds/$REF" -H "$(auth "$OP")" >/dev/null
+check "the refusal is shown without a balance" jq -e '.state == "awaiting_draw" and .draw_error == "a drawn juror'"'"'s stake no longer covers its seats"' "$T/out"
+ok=0
+for g in "${GJ[@]}"; do
+    [ "$(post /v1/juror-stake '{"amount":1000,"currency":"GBP"}' -H "$(auth "${TOKEN[$g]}")" -H "$(key "gbp-restake-$g")")" = 201 ] && ok=$((ok + 1))
+done
+expect_eq "the jurors stake again" 5 "$ok"
+check "the retry renews the pool and the jury is drawn" wait_state "$REF" commit
+get "/v1/bonds/$REF" -H "$(auth "$OP")" >/dev/null
+check "a pool.renewed entry of round 0 with the new pool hash and the reason" jq -e '([.entries[] | select(.type == "challenge.filed")][0].entry.pool) as $old | ([.entries[] | select(.type == "pool.renewed")] | length) == 1 and any(.entries[]; .type == "pool.renewed" and .entry.round == 0 and .entry.reason == "a drawn juror'"'"'s stake no longer covers its seats" and (.entry.pool | length) == 64 and .entry.pool != $old)' "$T/out"
+expect_eq "its jury data is public" 200 "$(get "/v1/bonds/$REF/jury?round=0")"
+check "the filing is the renewal, its hash the pool's, the draw's checkpoint covers it" jq -e '.filing.entry.type == "pool.renewed" and .pool_sha256 == .filing.entry.pool and .checkpoint.size > .filing.index and ([.jurors[].seats] | add) == 5' "$T/out"
+expect_eq "the recomputed draw after a renewal matches, from public data" 0 "$(python3 "$HERE/bond_jury.py" "$H" "$REF" 0 >"$T/vr" 2>&1; echo $?)"
+cat "$T/vr"
+expect_eq "lode verify jury checks the draw after a renewal" 0 "$("$LODE_BIN" verify jury --url "$H" --vkey "@$T/vkey" --bond "$REF" --round 0 >"$T/vj" 2>&1; echo $?)"
+cat "$T/vj"
+expect_eq "money is still conserved" 0 "$(sql "SELECT sum(balance) FROM money_balances")"
+
 # ---- two replicas ticked the same database: every step once ----
 expect_eq "one bond.resolved per resolved bond" 0 "$(sql "SELECT count(*) FROM bonds b WHERE b.state = 'resolved' AND (SELECT count(*) FROM bond_entries e WHERE e.bond_id = b.id AND e.type = 'bond.resolved') <> 1")"
 expect_eq "one round.decided per round" 0 "$(sql "SELECT count(*) FROM (SELECT bond_id, entry::jsonb->>'round' FROM bond_entries WHERE type = 'round.decided' GROUP BY 1, 2 HAVING count(*) > 1) x")"

@@ -377,6 +377,9 @@ expect_eq "labeler 2 is offered an item (7 left pays one)" 200 "$(get "/v1/label
 ITEM2=$(jq .item.id "$T/out")
 expect_eq "labeler 3 waits: the 7 left is reserved for labeler 2's lease" 204 "$("${CURL[@]}" -D "$T/headers" -o /dev/null -w '%{http_code}' -H "$(auth "${LT[3]}")" "$H/v1/label-tasks/$PAY/next")"
 check "the reason is the budget" grep -qi '^lode-reason: task budget exhausted' "$T/headers"
+UNASKED=$(for x in "${PITEMS[@]}"; do [ "$x" != "${PITEMS[0]}" ] && [ "$x" != "$ITEM2" ] && echo "$x"; done | head -n 1)
+expect_eq "labeler 3 may not take the reserved pay with a label it was not offered" 409 "$(post "/v1/label-tasks/$PAY/labels" "{\"item\":$UNASKED,\"label\":\"yes\"}" -H "$(auth "${LT[3]}")")"
+check "the problem says the budget is reserved for leased items" jq -e '.detail // .title | test("reserved for items leased to other labelers")' "$T/out"
 expect_eq "labeler 2 labels" 201 "$(post "/v1/label-tasks/$PAY/labels" "{\"item\":$ITEM2,\"label\":\"yes\"}" -H "$(auth "${LT[2]}")")"
 expect_eq "labeler 2 is paid" 5 "$(balance_of "${LID[2]}")"
 OTHER=$(for x in "${PITEMS[@]}"; do [ "$x" != "${PITEMS[0]}" ] && [ "$x" != "$ITEM2" ] && echo "$x"; done | head -n 1)

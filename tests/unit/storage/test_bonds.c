@@ -2,8 +2,10 @@
  * tests/unit/storage/test_bonds.c — storage/bond_store.h against a scratch database: the stored
  * bond reads back equal, refusals leave nothing, compare-and-set and SKIP LOCKED apply every
  * scheduler step once even with two connections ticking at once, juror stake in a pending
- * pool is locked, and a full lifecycle (bond, challenge, draw, votes, appeal, second jury,
- * settlement) moves money by the documented rules and conserves it.
+ * pool is locked, a full lifecycle (bond, challenge, draw, votes, appeal, second jury,
+ * settlement) moves money by the documented rules and conserves it, and a draw the journal
+ * refuses is followed by a renewed pool (a pool.renewed entry) and a draw from a checkpoint
+ * that covers the renewal.
  */
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -11,11 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "core/encoding.h"
 #include "scratch_db.h"
 #include "storage/account_store.h"
 #include "storage/bond_store.h"
 #include "storage/db_internal.h"
+#include "storage/ledger_sequencer.h"
 #include "storage/ledger_store.h"
 #include "storage/money_store.h"
 #include "test_main.h"
@@ -24,6 +29,7 @@
 #define T0 INT64_C(1700000000000)
 
 static char db_url[SCRATCH_URL_BYTES];
+static char key_path[64];
 static struct db_conn *conn;
 static struct account publisher, challenger, jurors[JURORS];
 static struct bond_row row;
@@ -637,6 +643,179 @@ static void test_reputation_evidence(void)
     CU_ASSERT_EQUAL(rec[REPUTATION_ROLE_LABELER].counts[REPUTATION_OBS_LABEL_GOLD_CORRECT], 0);
 }
 
+/* Runs the sequencer until every queued entry is integrated and checkpointed. */
+static void sequence_all(void)
+{
+    struct ledger_sequencer_config cfg = {
+        .database_url = db_url,
+        .origin = "test.example/lode",
+        .signing_key_path = key_path,
+        .batch_max = 256,
+        .batch_delay_ms = 5,
+    };
+    struct ledger_sequencer *seq = NULL;
+    struct ledger_checkpoint cp;
+    struct lode_error err = {0};
+    struct timespec pause = {0, 20000000};
+    int64_t queued = sql_int("SELECT count(*) FROM ledger_queue");
+    bool done = false;
+
+    CU_ASSERT_FATAL(ledger_sequencer_start(&cfg, &seq, &err) == LODE_OK);
+    for (int waited = 0; !done && waited < 3000; waited++) {
+        done = ledger_checkpoint_latest(conn, &cp, &err) == LODE_OK &&
+               (int64_t)cp.size >= queued;
+        if (!done)
+            nanosleep(&pause, NULL);
+    }
+    ledger_sequencer_stop(seq);
+    CU_ASSERT_FATAL(done);
+}
+
+static int64_t bond_int(const char *sql_fmt, int64_t id)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, sql_fmt, (long long)id);
+    return sql_int(sql);
+}
+
+/* A draw the journal refuses (every juror's stake moved away after the snapshot) is recorded;
+ * the next retry renews the pool, or waits while the jury cannot be seated; the renewal is a
+ * pool.renewed entry that becomes the filing entry, and the draw follows from a checkpoint
+ * that covers it. Nothing is half-written and money is conserved. */
+static void test_pool_renewed(void)
+{
+    struct lode_error err;
+    int64_t id = post_bond(10000, 1000, T0, LODE_OK);
+    struct op_arg a = {.op = OP_CHALLENGE, .bond = id, .actor = challenger.id, .amount = 10000,
+                       .text = "renewal evidence", .now = T0 + 10};
+    int64_t stakes[JURORS], filing, renewal, lines, now = T0 + 100;
+    struct reputation_juror *pool = NULL;
+    uint8_t first_hash[32], hash[32];
+    char hex[65], sql[256];
+    size_t pool_count = 0;
+    bool drawn = true;
+    int stepped = -1;
+
+    CU_ASSERT_EQUAL_FATAL(run(&a, &err), LODE_OK);
+    filing = row.draw_queue_id;
+    CU_ASSERT_EQUAL_FATAL(bond_pool_get(conn, id, 0, NULL, &pool, &pool_count, first_hash,
+                                        &drawn, &err),
+                          LODE_OK);
+    free(pool);
+    /* every juror's stake leaves after the snapshot (the money layer alone does not stop it):
+     * whoever the draw picks, the journal refuses to move its seat deposit */
+    for (int i = 0; i < JURORS; i++) {
+        stakes[i] = balance(MONEY_ACCOUNT_JUROR_STAKE, jurors[i].id);
+        if (stakes[i] > 0)
+            move(acct(MONEY_ACCOUNT_JUROR_STAKE, jurors[i].id),
+                 acct(MONEY_ACCOUNT_USER, jurors[i].id), stakes[i], "juror_stake_withdrawal");
+    }
+    /* no checkpoint covers the filing yet: the bond is not due */
+    CU_ASSERT_EQUAL(bond_tick(conn, now, 1000, 1000, &stepped, &err), LODE_OK);
+    CU_ASSERT_EQUAL(bond_int("SELECT count(*) FROM bonds WHERE id = %lld AND state ="
+                             " 'awaiting_draw' AND draw_error IS NULL",
+                             id),
+                    1);
+    /* once one does, the draw is refused, rolled back and noted */
+    sequence_all();
+    lines = sql_int("SELECT count(*) FROM money_lines");
+    CU_ASSERT_EQUAL(bond_tick(conn, now, 1000, 1000, &stepped, &err), LODE_OK);
+    CU_ASSERT_EQUAL(bond_int("SELECT count(*) FROM bonds WHERE id = %lld AND state ="
+                             " 'awaiting_draw' AND draw_error = 'a drawn juror''s stake no longer"
+                             " covers its seats'",
+                             id),
+                    1);
+    CU_ASSERT_EQUAL(bond_int("SELECT count(*) FROM bond_entries WHERE bond_id = %lld AND type IN"
+                             " ('juror.drawn', 'pool.renewed')",
+                             id),
+                    0);
+    CU_ASSERT_EQUAL(bond_int("SELECT coalesce(draw_queue_id, 0) FROM bonds WHERE id = %lld", id),
+                    filing);
+    /* the retry cannot seat a jury from the empty pool: it waits, saying why, and writes
+     * nothing (the old snapshot stays) */
+    now += 1000;
+    CU_ASSERT_EQUAL(bond_tick(conn, now, 1000, 1000, &stepped, &err), LODE_OK);
+    CU_ASSERT_EQUAL(bond_int("SELECT count(*) FROM bonds WHERE id = %lld AND state ="
+                             " 'awaiting_draw' AND draw_error LIKE 'could not renew the pool of"
+                             " bond %%'",
+                             id),
+                    1);
+    CU_ASSERT_EQUAL(bond_int("SELECT count(*) FROM bond_entries WHERE bond_id = %lld AND type ="
+                             " 'pool.renewed'",
+                             id),
+                    0);
+    CU_ASSERT_EQUAL(bond_pool_get(conn, id, 0, NULL, &pool, &pool_count, hash, &drawn, &err),
+                    LODE_OK);
+    free(pool);
+    CU_ASSERT_EQUAL(memcmp(hash, first_hash, 32), 0);
+    CU_ASSERT_EQUAL(sql_int("SELECT count(*) FROM money_lines"), lines);
+    /* the stake comes back (one juror's a little less): the next retry renews the pool */
+    for (int i = 0; i < JURORS; i++)
+        if (stakes[i] > 0)
+            move(acct(MONEY_ACCOUNT_USER, jurors[i].id),
+                 acct(MONEY_ACCOUNT_JUROR_STAKE, jurors[i].id), stakes[i] - (i == 0 ? 500 : 0),
+                 "juror_stake");
+    now += 1000;
+    CU_ASSERT_EQUAL(bond_tick(conn, now, 1000, 1000, &stepped, &err), LODE_OK);
+    CU_ASSERT_EQUAL(bond_int("SELECT count(*) FROM bonds WHERE id = %lld AND state ="
+                             " 'awaiting_draw' AND draw_error IS NULL",
+                             id),
+                    1);
+    renewal = bond_int("SELECT coalesce(max(ledger_queue_id), 0) FROM bond_entries WHERE"
+                       " bond_id = %lld AND type = 'pool.renewed'",
+                       id);
+    CU_ASSERT(renewal > filing);
+    CU_ASSERT_EQUAL(bond_int("SELECT coalesce(draw_queue_id, 0) FROM bonds WHERE id = %lld", id),
+                    renewal);
+    CU_ASSERT_EQUAL(bond_pool_get(conn, id, 0, NULL, &pool, &pool_count, hash, &drawn, &err),
+                    LODE_OK);
+    CU_ASSERT_FALSE(drawn);
+    CU_ASSERT_NOT_EQUAL(memcmp(hash, first_hash, 32), 0);
+    {
+        uint8_t again[32];
+        bond_pool_hash(id, 0, pool, pool_count, again);
+        CU_ASSERT_EQUAL(memcmp(again, hash, 32), 0);
+    }
+    free(pool);
+    /* the entry carries the new hash, the round and the reason */
+    hex_encode(hash, 32, hex);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM bond_entries WHERE bond_id = %lld AND type = 'pool.renewed'"
+             " AND entry LIKE '%%\"pool\":\"%s\"%%' AND entry LIKE '%%\"round\":0%%'"
+             " AND entry LIKE '%%\"reason\":\"could not renew%%'",
+             (long long)id, hex);
+    CU_ASSERT_EQUAL(sql_int(sql), 1);
+    /* no checkpoint covers the renewal yet: the bond waits (the old one's seed is no use) */
+    CU_ASSERT_EQUAL(bond_tick(conn, now, 1000, 1000, &stepped, &err), LODE_OK);
+    CU_ASSERT_EQUAL(bond_int("SELECT count(*) FROM bonds WHERE id = %lld AND state ="
+                             " 'awaiting_draw'",
+                             id),
+                    1);
+    /* once one does, the draw succeeds from a checkpoint that covers the renewal */
+    sequence_all();
+    CU_ASSERT_EQUAL(bond_tick(conn, now, 1000, 1000, &stepped, &err), LODE_OK);
+    CU_ASSERT_EQUAL(bond_int("SELECT count(*) FROM bonds WHERE id = %lld AND state = 'commit'",
+                             id),
+                    1);
+    CU_ASSERT_EQUAL(bond_pool_get(conn, id, 0, NULL, &pool, &pool_count, hash, &drawn, &err),
+                    LODE_OK);
+    free(pool);
+    CU_ASSERT(drawn);
+    CU_ASSERT(bond_int("SELECT count(*) FROM bond_entries WHERE bond_id = %lld AND type ="
+                       " 'juror.drawn'",
+                       id) > 0);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM bond_entries e, ledger_queue q WHERE e.bond_id = %lld AND"
+             " e.type = 'juror.drawn' AND q.id = %lld AND (e.entry::jsonb->>'checkpoint_size')"
+             "::bigint <= q.ledger_index",
+             (long long)id, (long long)renewal);
+    CU_ASSERT_EQUAL(sql_int(sql), 0);
+    /* both parties' money and the seat deposits are in escrow */
+    CU_ASSERT_EQUAL(balance(MONEY_ACCOUNT_ESCROW, id),
+                    20000 + row.config.jury_seats * row.config.seat_deposit);
+    check_conserved();
+}
+
 static const struct test_case bond_cases[] = {
     {"round_trip", test_round_trip},
     {"refusals_leave_nothing", test_refusals_leave_nothing},
@@ -646,6 +825,7 @@ static const struct test_case bond_cases[] = {
     {"deadlines", test_deadlines},
     {"catch_up", test_catch_up},
     {"reputation_evidence", test_reputation_evidence},
+    {"pool_renewed", test_pool_renewed},
     {NULL, NULL},
 };
 
@@ -684,7 +864,21 @@ int main(void)
         move(acct(MONEY_ACCOUNT_USER, jurors[i].id), acct(MONEY_ACCOUNT_JUROR_STAKE, jurors[i].id),
              10000, "juror_stake");
     }
+    {
+        uint8_t seed[32];
+        char b64[BASE64_ENCODED_BYTES(32)];
+        FILE *fp;
+        int fd;
+        randombytes_buf(seed, sizeof seed);
+        base64_encode(seed, sizeof seed, b64);
+        snprintf(key_path, sizeof key_path, "/tmp/lode_bond_key_XXXXXX");
+        fd = mkstemp(key_path);
+        fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (fp == NULL || fprintf(fp, "%s\n", b64) < 0 || fclose(fp) != 0)
+            return 1;
+    }
     rc = test_main(suites);
+    remove(key_path);
     db_conn_close(conn);
     scratch_db_cleanup();
     return rc;
