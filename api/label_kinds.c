@@ -314,7 +314,11 @@ static enum lode_code multi_aggregate(const struct label_task *t, const struct l
                                       struct lode_error *err)
 {
     const uint32_t K = t->class_count, I = a->item_count, W = a->labeler_count;
-    struct arena *scratch = arena_create(LODE_REQUEST_ARENA_BYTES_MAX);
+    /* per-class scratch within what is left of the request's budget, so one request never
+     * holds more than LODE_REQUEST_ARENA_BYTES_MAX in all */
+    size_t used = arena_used_bytes(arena);
+    struct arena *scratch =
+        arena_create(used < LODE_REQUEST_ARENA_BYTES_MAX ? LODE_REQUEST_ARENA_BYTES_MAX - used : 1);
     struct labeling_answer *bin = NULL;
     struct labeling_gold *gold = NULL;
     struct labeling_options options;
