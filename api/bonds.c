@@ -84,12 +84,18 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The request's call state, or NULL after answering the problem (out of memory). */
 static struct bonds_call *call_new(struct request *req)
 {
     struct bonds_call *call = arena_calloc(req->arena, 1, sizeof *call);
     req->user = call;
-    if (call != NULL)
-        call->now_ms = wall_ms();
+    if (call == NULL) {
+        struct lode_error err;
+        lode_error_set(&err, LODE_ENOMEM, "out of memory");
+        reply_problem(req, &err);
+        return NULL;
+    }
+    call->now_ms = wall_ms();
     return call;
 }
 
@@ -322,10 +328,8 @@ void handle_bonds_post(struct request *req)
     struct lode_error err;
     json_t *body;
 
-    if (call == NULL) {
-        lode_error_set(&err, LODE_ENOMEM, "out of memory");
-        goto problem;
-    }
+    if (call == NULL)
+        return;
     call->action = ACTION_POST;
     body = request_json_body(req, &err);
     if (body == NULL)
@@ -387,10 +391,8 @@ void handle_bonds_challenge(struct request *req)
     struct lode_error err;
     json_t *body;
 
-    if (call == NULL) {
-        lode_error_set(&err, LODE_ENOMEM, "out of memory");
-        goto problem;
-    }
+    if (call == NULL)
+        return;
     call->action = ACTION_CHALLENGE;
     if (request_param_id(req, 0, &call->bond_id, &err) != LODE_OK)
         goto problem;
@@ -425,10 +427,8 @@ void handle_bonds_commit(struct request *req)
     struct lode_error err;
     json_t *body;
 
-    if (call == NULL) {
-        lode_error_set(&err, LODE_ENOMEM, "out of memory");
-        goto problem;
-    }
+    if (call == NULL)
+        return;
     call->action = ACTION_COMMIT;
     if (request_param_id(req, 0, &call->bond_id, &err) != LODE_OK)
         goto problem;
@@ -457,10 +457,8 @@ void handle_bonds_reveal(struct request *req)
     struct lode_error err;
     json_t *body;
 
-    if (call == NULL) {
-        lode_error_set(&err, LODE_ENOMEM, "out of memory");
-        goto problem;
-    }
+    if (call == NULL)
+        return;
     call->action = ACTION_REVEAL;
     if (request_param_id(req, 0, &call->bond_id, &err) != LODE_OK)
         goto problem;
@@ -498,10 +496,8 @@ void handle_bonds_appeal(struct request *req)
     struct lode_error err;
     json_t *body;
 
-    if (call == NULL) {
-        lode_error_set(&err, LODE_ENOMEM, "out of memory");
-        goto problem;
-    }
+    if (call == NULL)
+        return;
     call->action = ACTION_APPEAL;
     if (request_param_id(req, 0, &call->bond_id, &err) != LODE_OK)
         goto problem;
@@ -570,9 +566,9 @@ void handle_bonds_get(struct request *req)
     struct bonds_call *call = call_new(req);
     struct lode_error err;
 
-    if (call == NULL || request_param_id(req, 0, &call->bond_id, &err) != LODE_OK) {
-        if (call == NULL)
-            lode_error_set(&err, LODE_ENOMEM, "out of memory");
+    if (call == NULL)
+        return;
+    if (request_param_id(req, 0, &call->bond_id, &err) != LODE_OK) {
         reply_problem(req, &err);
         return;
     }
@@ -621,10 +617,8 @@ void handle_bonds_list(struct request *req)
     struct lode_error err;
     char *end = NULL;
 
-    if (call == NULL) {
-        lode_error_set(&err, LODE_ENOMEM, "out of memory");
-        goto problem;
-    }
+    if (call == NULL)
+        return;
     call->limit = LIST_LIMIT_DEFAULT;
     if (!request_query(req, "cursor", &cursor, &err) || !request_query(req, "limit", &limit, &err) ||
         !request_query(req, "state", &state, &err) || !request_query(req, "subject", &subject, &err))
@@ -787,10 +781,8 @@ void handle_bonds_jury(struct request *req)
     const char *round = NULL;
     struct lode_error err;
 
-    if (call == NULL) {
-        lode_error_set(&err, LODE_ENOMEM, "out of memory");
-        goto problem;
-    }
+    if (call == NULL)
+        return;
     if (request_param_id(req, 0, &call->bond_id, &err) != LODE_OK ||
         !request_query(req, "round", &round, &err))
         goto problem;
@@ -866,9 +858,9 @@ void handle_account_reputation(struct request *req)
     struct bonds_call *call = call_new(req);
     struct lode_error err;
 
-    if (call == NULL || request_param_id(req, 0, &call->account_id, &err) != LODE_OK) {
-        if (call == NULL)
-            lode_error_set(&err, LODE_ENOMEM, "out of memory");
+    if (call == NULL)
+        return;
+    if (request_param_id(req, 0, &call->account_id, &err) != LODE_OK) {
         reply_problem(req, &err);
         return;
     }
@@ -905,12 +897,8 @@ static void after_config(struct request *req)
 void handle_reputation_config_get(struct request *req)
 {
     struct bonds_call *call = call_new(req);
-    if (call == NULL) {
-        struct lode_error err;
-        lode_error_set(&err, LODE_ENOMEM, "out of memory");
-        reply_problem(req, &err);
+    if (call == NULL)
         return;
-    }
     request_run_db(req, run_config_get, after_config);
 }
 
@@ -920,10 +908,8 @@ void handle_reputation_config_put(struct request *req)
     struct bonds_call *call = call_new(req);
     struct lode_error err;
 
-    if (call == NULL) {
-        lode_error_set(&err, LODE_ENOMEM, "out of memory");
-        goto problem;
-    }
+    if (call == NULL)
+        return;
     if (reputation_config_parse(req->body != NULL ? req->body : "", req->body_len, &call->cfg,
                                 &err) != LODE_OK)
         goto problem;

@@ -449,7 +449,7 @@ static enum lode_code label_pay(struct db_conn *conn, struct labels_call *call, 
         return LODE_OK;
     memcpy(pay.currency, call->task.currency, sizeof pay.currency);
     rc = money_post(conn, &pay, 1, &context, NULL, err);
-    if (rc == LODE_EUNPROCESSABLE && strncmp(err->message, "insufficient balance", 20) == 0) {
+    if (rc != LODE_OK && money_error_is_insufficient(err)) {
         lode_error_set(err, LODE_ECONFLICT,
                        "task budget exhausted: label task %lld cannot pay %lld %s for a label",
                        (long long)call->task_id, (long long)call->task.pay_per_label,

@@ -1054,13 +1054,30 @@ out:
     return rc;
 }
 
+/* The size of the latest checkpoint (0 before the first): what a filing records, so the draw
+ * waits for a later checkpoint. */
+static enum lode_code ledger_size_now(struct db_conn *conn, int64_t *size_out,
+                                      struct lode_error *err)
+{
+    struct ledger_checkpoint *cp = malloc(sizeof *cp); /* about 4 KiB: not on the stack */
+    enum lode_code rc;
+
+    *size_out = 0;
+    if (cp == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not hold the checkpoint");
+    rc = ledger_checkpoint_latest(conn, cp, err);
+    if (rc == LODE_OK)
+        *size_out = (int64_t)cp->size;
+    free(cp);
+    return rc == LODE_ENOTFOUND ? LODE_OK : rc;
+}
+
 enum lode_code bond_challenge(struct db_conn *conn, int64_t bond_id, int64_t challenger,
                               int64_t stake, const char *evidence, int64_t now_ms,
                               struct bond_row *row_out, struct bond_step *step_out,
                               struct lode_error *err)
 {
     struct step s = {.row = row_out, .out = step_out};
-    struct ledger_checkpoint *cp = NULL;
     uint8_t evidence_hash[REPUTATION_HASH_BYTES], pool_hash[REPUTATION_HASH_BYTES];
     int64_t ledger_size = 0;
     size_t pool_count = 0;
@@ -1072,18 +1089,8 @@ enum lode_code bond_challenge(struct db_conn *conn, int64_t bond_id, int64_t cha
                               LODE_BOND_EVIDENCE_BYTES_MAX);
     crypto_hash_sha256(evidence_hash, (const uint8_t *)evidence, strlen(evidence));
     rc = step_begin(conn, bond_id, now_ms, false, &s, err);
-    if (rc != LODE_OK)
-        goto out;
-    cp = malloc(sizeof *cp);
-    if (cp == NULL) {
-        rc = lode_error_set(err, LODE_ENOMEM, "could not hold the checkpoint");
-        goto out;
-    }
-    rc = ledger_checkpoint_latest(conn, cp, err);
     if (rc == LODE_OK)
-        ledger_size = (int64_t)cp->size;
-    else if (rc == LODE_ENOTFOUND)
-        rc = LODE_OK;
+        rc = ledger_size_now(conn, &ledger_size, err);
     if (rc != LODE_OK)
         goto out;
     rc = reputation_bond_challenge(&row_out->config, &row_out->engine, challenger, stake,
@@ -1109,7 +1116,6 @@ enum lode_code bond_challenge(struct db_conn *conn, int64_t bond_id, int64_t cha
     db_params_text(&p, evidence);
     rc = db_query(conn, "UPDATE bonds SET evidence = $2 WHERE id = $1", &p, NULL, err);
 out:
-    free(cp);
     step_end(&s);
     return rc;
 }
@@ -1157,24 +1163,16 @@ enum lode_code bond_appeal(struct db_conn *conn, int64_t bond_id, int64_t appell
                            struct lode_error *err)
 {
     struct step s = {.row = row_out, .out = step_out};
-    struct ledger_checkpoint *cp = NULL;
     uint8_t pool_hash[REPUTATION_HASH_BYTES];
     int64_t ledger_size = 0;
     size_t pool_count = 0;
     enum lode_code rc = step_begin(conn, bond_id, now_ms, false, &s, err);
 
-    if (rc != LODE_OK)
-        goto out;
-    cp = malloc(sizeof *cp);
-    if (cp == NULL) {
-        rc = lode_error_set(err, LODE_ENOMEM, "could not hold the checkpoint");
-        goto out;
+    if (rc != LODE_OK) {
+        step_end(&s);
+        return rc;
     }
-    rc = ledger_checkpoint_latest(conn, cp, err);
-    if (rc == LODE_OK)
-        ledger_size = (int64_t)cp->size;
-    else if (rc == LODE_ENOTFOUND)
-        rc = LODE_OK;
+    rc = ledger_size_now(conn, &ledger_size, err);
     if (rc == LODE_OK)
         rc = reputation_bond_appeal(&row_out->config, &row_out->engine, appellant, ledger_size,
                                     now_ms, &s.next, s.fx, err);
@@ -1191,8 +1189,6 @@ enum lode_code bond_appeal(struct db_conn *conn, int64_t bond_id, int64_t appell
                        &pool_count, err);
     if (rc == LODE_OK)
         rc = step_commit(conn, &s, pool_hash, pool_count, now_ms, err);
-out:
-    free(cp);
     step_end(&s);
     return rc;
 }
@@ -1388,7 +1384,7 @@ static enum lode_code tick_one(struct db_conn *conn, void *arg, struct lode_erro
     if (rc != LODE_OK && rc != LODE_EUNAVAIL && rc != LODE_ETIMEOUT && rc != LODE_EIO) {
         /* anything but a lost or busy database is this bond's own trouble; the note is
          * public, so a journal refusal (which names a juror's balance) is stated generally */
-        const char *note = strncmp(step_err.message, "insufficient balance", 20) == 0
+        const char *note = money_error_is_insufficient(&step_err)
                                ? "a drawn juror's stake no longer covers its seats"
                                : step_err.message;
         rc = db_exec(conn, "ROLLBACK TO SAVEPOINT bond_step", err);

@@ -428,25 +428,27 @@ struct next_args {
     bool unaffordable;
 };
 
-/* Can the task's budget pay one label more than the other labelers' live leases? */
-static enum lode_code budget_check(struct db_conn *conn, struct next_args *a, int64_t pay,
-                                   const char *currency, struct lode_error *err)
+/* Can the task's budget pay one label more than the other labelers' live leases (each may
+ * turn into a paid label)? Run under label_next's lock. */
+static enum lode_code budget_covers(struct db_conn *conn, int64_t task_id, int64_t labeler_id,
+                                    int64_t pay, const char *currency, bool *covers_out,
+                                    struct lode_error *err)
 {
     struct db_params p;
     PGresult *res = NULL;
     enum lode_code rc;
     int64_t budget = 0, leased;
 
-    a->unaffordable = false;
+    *covers_out = true;
     if (pay <= 0)
         return LODE_OK;
-    rc = money_balance(conn, (struct money_account){MONEY_ACCOUNT_TASK, a->task_id}, currency,
+    rc = money_balance(conn, (struct money_account){MONEY_ACCOUNT_TASK, task_id}, currency,
                        &budget, err);
     if (rc != LODE_OK)
         return rc;
     db_params_init(&p);
-    db_params_int64(&p, a->task_id);
-    db_params_int64(&p, a->labeler_id);
+    db_params_int64(&p, task_id);
+    db_params_int64(&p, labeler_id);
     rc = db_query(conn,
                   "SELECT count(*) FROM label_leases WHERE task_id = $1 AND labeler_id <> $2"
                   " AND expires_at > now()",
@@ -455,7 +457,7 @@ static enum lode_code budget_check(struct db_conn *conn, struct next_args *a, in
         return rc;
     leased = db_result_int64(res, 0, 0);
     PQclear(res);
-    a->unaffordable = budget / pay < leased + 1;
+    *covers_out = budget / pay >= leased + 1;
     return LODE_OK;
 }
 
@@ -468,6 +470,7 @@ static enum lode_code next_tx(struct db_conn *conn, void *arg, struct lode_error
     int lease_seconds;
     int64_t pay;
     char currency[4];
+    bool covers = true;
 
     *a->found_out = false;
     a->unaffordable = false;
@@ -512,7 +515,8 @@ static enum lode_code next_tx(struct db_conn *conn, void *arg, struct lode_error
     PQclear(res);
     if (*a->found_out)
         return LODE_OK;
-    rc = budget_check(conn, a, pay, currency, err);
+    rc = budget_covers(conn, a->task_id, a->labeler_id, pay, currency, &covers, err);
+    a->unaffordable = rc == LODE_OK && !covers;
     if (rc != LODE_OK || a->unaffordable)
         return rc;
     if (a->want_gold) {
@@ -558,7 +562,7 @@ static enum lode_code label_budget_reserve(struct db_conn *conn, const struct la
     struct db_params p;
     PGresult *res = NULL;
     enum lode_code rc;
-    int64_t budget = 0, held_by_others, own;
+    bool own, covers = true;
 
     db_params_init(&p);
     db_params_int64(&p, task->id);
@@ -567,24 +571,19 @@ static enum lode_code label_budget_reserve(struct db_conn *conn, const struct la
     db_params_int64(&p, item_id);
     rc = db_query(conn,
                   "SELECT pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)::text,"
-                  " (SELECT count(*) FROM label_leases WHERE task_id = $1 AND labeler_id <> $3"
-                  "  AND expires_at > now()),"
-                  " (SELECT count(*) FROM label_leases WHERE task_id = $1 AND labeler_id = $3"
+                  " EXISTS (SELECT 1 FROM label_leases WHERE task_id = $1 AND labeler_id = $3"
                   "  AND item_id = $4 AND expires_at > now())",
                   &p, &res, err);
     if (rc != LODE_OK)
         return rc;
-    held_by_others = db_result_int64(res, 0, 1);
-    own = db_result_int64(res, 0, 2);
+    own = db_result_bool(res, 0, 1);
     PQclear(res);
-    if (own > 0)
+    if (own)
         return LODE_OK; /* /next reserved this label's pay */
-    rc = money_balance(conn, (struct money_account){MONEY_ACCOUNT_TASK, task->id},
-                       task->currency, &budget, err);
-    if (rc != LODE_OK)
+    rc = budget_covers(conn, task->id, labeler_id, task->pay_per_label, task->currency, &covers,
+                       err);
+    if (rc != LODE_OK || covers)
         return rc;
-    if (budget / task->pay_per_label >= held_by_others + 1)
-        return LODE_OK;
     lode_error_set(err, LODE_ECONFLICT,
                    "task budget exhausted: what label task %" PRId64 " holds is reserved for"
                    " items leased to other labelers",

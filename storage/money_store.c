@@ -36,6 +36,12 @@ const char *money_account_kind_name(enum money_account_kind kind)
     return NULL;
 }
 
+bool money_error_is_insufficient(const struct lode_error *err)
+{
+    return err->code == LODE_EUNPROCESSABLE &&
+           strcmp(err->constraint, MONEY_INSUFFICIENT_CONSTRAINT) == 0;
+}
+
 bool money_currency_is_valid(const char *currency)
 {
     if (currency == NULL)
@@ -337,12 +343,17 @@ static enum lode_code post_check(struct post_key *keys, size_t n, struct post_li
                                   " %s, receives %" PRId64,
                                   money_account_kind_name((enum money_account_kind)k->kind),
                                   k->id, k->balance, k->currency, net);
-        if (after < 0 && k->kind != MONEY_ACCOUNT_EXTERNAL)
-            return lode_error_set(err, LODE_EUNPROCESSABLE,
-                                  "insufficient balance: %s account %" PRId64 " holds %" PRId64
-                                  " %s, needs %" PRId64,
-                                  money_account_kind_name((enum money_account_kind)k->kind),
-                                  k->id, k->balance, k->currency, -net);
+        if (after < 0 && k->kind != MONEY_ACCOUNT_EXTERNAL) {
+            lode_error_set(err, LODE_EUNPROCESSABLE,
+                           "insufficient balance: %s account %" PRId64 " holds %" PRId64
+                           " %s, needs %" PRId64,
+                           money_account_kind_name((enum money_account_kind)k->kind), k->id,
+                           k->balance, k->currency, -net);
+            if (err != NULL) /* the rule the database would enforce, named the same way */
+                snprintf(err->constraint, sizeof err->constraint, "%s",
+                         MONEY_INSUFFICIENT_CONSTRAINT);
+            return LODE_EUNPROCESSABLE;
+        }
         k->balance = after;
     }
     for (size_t i = 0; i < line_count; i++)

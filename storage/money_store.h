@@ -93,6 +93,11 @@ bool money_currency_unpack(uint32_t packed, char currency_out[4]);
 enum lode_code money_transfer_from_engine(const struct reputation_transfer *in,
                                           struct money_transfer *out, struct lode_error *err);
 
+/* The constraint name money_post's "insufficient balance" refusal carries (that of the CHECK the
+ * balances table would enforce), and the predicate callers test it with instead of the text. */
+#define MONEY_INSUFFICIENT_CONSTRAINT "money_balances_nonnegative"
+bool money_error_is_insufficient(const struct lode_error *err);
+
 /* Posts the transfers all or nothing in the caller's transaction (see above); *posting_id_out
  * (may be NULL) receives the posting's id. Returns LODE_OK; LODE_EINVAL (no transfers, more
  * than MONEY_POSTING_TRANSFERS_MAX, amount <= 0, a transfer to itself, bad kind, id,
