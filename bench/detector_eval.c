@@ -32,7 +32,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/limits.h"
 #include "detector/detector.h"
+#include "detector/internal.h"
 
 
 /* Mask of the comma-separated feature names in `list`; exits 2 on an unknown name. */
@@ -61,7 +63,8 @@ struct text {
     size_t len;
     int label;
     char source[64];
-    double lz;
+    double lz;      /* ZipPy's delta on the text as given */
+    double lz_norm; /* the same on the detector's normalised text, against the normalised prelude */
 };
 
 static struct text *texts;
@@ -167,11 +170,74 @@ static char *prelude;
 static size_t prelude_len;
 static double prelude_ratio;
 
+static char *norm_prelude;
+static size_t norm_prelude_len;
+static double norm_prelude_ratio;
+
+static double delta_of(const char *pre, size_t pre_len, double pre_ratio, const char *s, size_t n)
+{
+    size_t len = n < 32768 ? n : 32768; /* the same cap as the detector's window */
+    double combined = (double)lzma_size(pre, pre_len, s, len) / (double)(pre_len + len);
+    return pre_ratio - combined;
+}
+
 static double zippy_delta(const struct text *t)
 {
-    size_t len = t->len < 32768 ? t->len : 32768; /* the same cap as the detector's window */
-    double combined = (double)lzma_size(prelude, prelude_len, t->s, len) / (double)(prelude_len + len);
-    return prelude_ratio - combined;
+    return delta_of(prelude, prelude_len, prelude_ratio, t->s, t->len);
+}
+
+/* ZipPy's rule on the text as the detector sees it (case folded, digits, quotes, whitespace and
+ * tokeniser spacing normalised): how much of ZipPy's margin is formatting. Texts the detector
+ * refuses keep their raw delta. */
+static double zippy_delta_normalised(const struct text *t)
+{
+    struct detector_text d;
+    struct lode_error why;
+    bool insufficient;
+    if (detector_text_prepare(t->s, t->len, &d, &insufficient, &why) != LODE_OK)
+        return zippy_delta(t);
+    double v = delta_of(norm_prelude, norm_prelude_len, norm_prelude_ratio, d.buf, d.len);
+    detector_text_release(&d);
+    return v;
+}
+
+/* The prelude normalised as the detector normalises text, in chunks of at most 16 KB (the
+ * detector scores at most DETECTOR_WINDOW_BYTES of one text). */
+static void normalise_prelude(void)
+{
+    size_t off = 0, cap = 0;
+    norm_prelude = NULL;
+    norm_prelude_len = 0;
+    while (off < prelude_len) {
+        size_t end = off + 16384 < prelude_len ? off + 16384 : prelude_len;
+        while (end < prelude_len && prelude[end] != ' ' && prelude[end] != '\n')
+            end++;
+        struct detector_text d;
+        struct lode_error why;
+        bool insufficient;
+        if (detector_text_prepare(prelude + off, end - off, &d, &insufficient, &why) == LODE_OK) {
+            if (norm_prelude_len + d.len + 1 > cap) { /* normalising can lengthen text */
+                cap = 2 * (norm_prelude_len + d.len + 1);
+                norm_prelude = realloc(norm_prelude, cap);
+                if (norm_prelude == NULL) {
+                    fprintf(stderr, "out of memory\n");
+                    exit(3);
+                }
+            }
+            if (norm_prelude_len > 0)
+                norm_prelude[norm_prelude_len++] = ' ';
+            memcpy(norm_prelude + norm_prelude_len, d.buf, d.len);
+            norm_prelude_len += d.len;
+            detector_text_release(&d);
+        }
+        off = end;
+    }
+    if (norm_prelude_len == 0) {
+        fprintf(stderr, "the ZipPy corpus has no text the detector accepts\n");
+        exit(2);
+    }
+    norm_prelude_ratio = (double)lzma_size(norm_prelude, norm_prelude_len, "", 0) /
+                         (double)norm_prelude_len;
 }
 
 struct scored {
@@ -331,10 +397,20 @@ static char *shuffle_sentences(const char *t, size_t len, uint64_t seed, size_t 
 }
 
 static struct detector_sample *train;
-static FILE *dump; /* DETECTOR_EVAL_DUMP=FILE: one TSV row per scored held-out text */
+/* for data like the training data: every feature learned from it, fitted by a logistic
+ * regression (machine_reference_llr needs no training data and is measured separately) */
+#define DETECTOR_IN_DOMAIN_DROP "machine_reference_llr"
+
+/* DETECTOR_EVAL_DUMP=FILE: one TSV row per scored held-out text (with its features), and per
+ * text scored in the in-domain runs (unit "cv0:<source>" for the equal-weights run, "cv1:..."
+ * for the logistic one; no features) */
+static FILE *dump;
 static double l2;                   /* DETECTOR_EVAL_L2, 0: the engine's default */
 static bool equal_weights = true;   /* DETECTOR_EVAL_COMBINE=logistic turns it off */
-static struct scored *det, *base;
+static struct scored *det, *base, *basen;
+static const char *reference_path; /* detector/reference/machine-text.txt */
+static char *reference_text;
+static size_t reference_len;
 
 /* Leave-one-source-out over all units with the given dropped features; prints one table. */
 static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool feature_table,
@@ -343,11 +419,12 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
     struct lode_error err;
     double pert_auc[32][2], pert_tpr[32][2];
     struct scored *pv = malloc(ntexts * sizeof *pv);
-    printf("\n%-16s %6s %6s %7s | %-28s | %-28s\n", "", "", "", "", "      lode detector", "   ZipPy-style LZMA baseline");
-    printf("%-16s %6s %6s %7s | %7s %6s %6s %6s | %7s %6s %6s %7s\n", "held-out source", "human",
-           "machine", "scored", "AUROC", "FPR", "TPR", "unsure", "AUROC", "FPR", "TPR",
-           "TPR@FPR");
-    double sum_auc[2] = {0, 0}, feat_auc[32][DETECTOR_FEATURE_COUNT], unit_auc[32];
+    printf("\n%-16s %6s %6s %7s | %-28s | %-37s\n", "", "", "", "", "      lode detector",
+           "   ZipPy-style LZMA baseline");
+    printf("%-16s %6s %6s %7s | %7s %6s %6s %6s | %7s %6s %6s %7s %8s\n", "held-out source",
+           "human", "machine", "scored", "AUROC", "FPR", "TPR", "unsure", "AUROC", "FPR", "TPR",
+           "TPR@FPR", "norm.AUC");
+    double sum_auc[3] = {0, 0, 0}, feat_auc[32][DETECTOR_FEATURE_COUNT], unit_auc[32];
     struct scored *fs = malloc(ntexts * sizeof *fs * DETECTOR_FEATURE_COUNT);
     int n_auc = 0;
     for (size_t u = 0; u < nunits; u++) {
@@ -360,7 +437,8 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
             if (!in_test(&texts[i], units[u]))
                 train[ntrain++] = (struct detector_sample){texts[i].s, texts[i].len,
                                                            texts[i].label, texts[i].source};
-        struct detector_train_options opt = {1, NULL, NULL, drop, l2, equal_weights};
+        struct detector_train_options opt = {1,    NULL,          NULL,          drop,
+                                             l2,   equal_weights, reference_text, reference_len};
         if (detector_train(train, ntrain, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
             detector_model_load_buffer(model_bytes, model_len, &m, &err) != LODE_OK) {
             fprintf(stderr, "could not train without %s: %s\n", units[u], err.message);
@@ -377,6 +455,8 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
                 continue; /* too short for either method to be asked */
             human += !texts[i].label;
             machine += texts[i].label;
+            basen[nbase].p = texts[i].lz_norm;
+            basen[nbase].label = texts[i].label;
             base[nbase].p = texts[i].lz;
             base[nbase++].label = texts[i].label;
             bfp += !texts[i].label && texts[i].lz > 0;
@@ -385,8 +465,9 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
             tp += texts[i].label && r.verdict == DETECTOR_SYNTHETIC;
             unsure += r.verdict == DETECTOR_UNCERTAIN;
             if (dump != NULL && r.has_probability) {
-                fprintf(dump, "%s\t%s\t%d\t%s\t%.17g", units[u], texts[i].source, texts[i].label,
-                        detector_verdict_name(r.verdict), r.probability);
+                fprintf(dump, "%zu\t%s\t%s\t%d\t%s\t%.17g\t%.17g", i, units[u], texts[i].source,
+                        texts[i].label, detector_verdict_name(r.verdict), r.probability,
+                        texts[i].lz);
                 for (size_t k = 0; k < DETECTOR_FEATURE_COUNT; k++)
                     fprintf(dump, "\t%.17g", r.features[k]);
                 fprintf(dump, "\n");
@@ -432,11 +513,12 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
             pert_auc[u][kind] = auroc(pv, npv);
             pert_tpr[u][kind] = asked ? (double)flagged / (double)asked : 0;
         }
-        double a = auroc(det, ndet), b = auroc(base, nbase);
+        double a = auroc(det, ndet), b = auroc(base, nbase), bn = auroc(basen, nbase);
         unit_auc[u] = a;
         if (!isnan(a) && !isnan(b)) {
             sum_auc[0] += a;
             sum_auc[1] += b;
+            sum_auc[2] += bn;
             n_auc++;
         }
         /* the baseline's share of machine texts flagged when its threshold is moved so that it
@@ -453,18 +535,18 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
         for (size_t i = 0; i < nbase; i++)
             btp_eq += base[i].label && base[i].p > base_t;
         printf("%-16s %6zu %6zu %7zu | %7.3f %5.1f%% %5.1f%% %5.1f%% | %7.3f %5.1f%% %5.1f%% "
-               "%6.1f%%\n",
+               "%6.1f%% %8.3f\n",
                units[u], human, machine, ndet, a, human ? 100.0 * (double)fp / (double)human : 0,
                machine ? 100.0 * (double)tp / (double)machine : 0,
                100.0 * (double)unsure / (double)(human + machine ? human + machine : 1), b,
                human ? 100.0 * (double)bfp / (double)human : 0,
                machine ? 100.0 * (double)btp / (double)machine : 0,
-               machine ? 100.0 * (double)btp_eq / (double)machine : 0);
+               machine ? 100.0 * (double)btp_eq / (double)machine : 0, bn);
         fflush(stdout);
         detector_model_free(m);
     }
-    printf("%-16s %6s %6s %7s | %7.3f %20s | %7.3f\n", "mean", "", "", "", sum_auc[0] / n_auc, "",
-           sum_auc[1] / n_auc);
+    printf("%-16s %6s %6s %7s | %7.3f %20s | %7.3f %22s %8.3f\n", "mean", "", "", "",
+           sum_auc[0] / n_auc, "", sum_auc[1] / n_auc, "", sum_auc[2] / n_auc);
     printf("(FPR: human texts flagged synthetic; TPR: machine texts flagged; unsure: uncertain "
            "verdicts;\n texts with fewer than %d words are left out of both columns)\n",
            DETECTOR_MIN_WORDS);
@@ -506,6 +588,71 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
 
 }
 
+/* In-domain: 5-fold cross-validation inside each source (its texts split by index; the
+ * training set is every other source plus the other four folds), the setting of ZipPy's own
+ * figures, whose reference corpus is drawn from the kind of text it is tested on. Prints the
+ * out-of-fold AUROC per source next to the baseline's AUROC on the same texts. */
+static void run_in_domain(char units[][64], size_t nunits, uint32_t drop, bool eq, double l2v,
+                          const char *label)
+{
+    enum { FOLDS = 5 };
+    struct lode_error err;
+    double sum[2] = {0, 0};
+    printf("\n== in-domain, 5-fold cross-validation within each source: %s ==\n", label);
+    printf("%-16s %7s | %7s %6s | %7s\n", "source", "scored", "AUROC", "FPR", "ZipPy");
+    for (size_t u = 0; u < nunits; u++) {
+        size_t ndet = 0, nbase = 0, human = 0, fp = 0;
+        for (int k = 0; k < FOLDS; k++) {
+            size_t ntrain = 0;
+            uint8_t *model_bytes = NULL;
+            size_t model_len = 0;
+            struct detector_model *m = NULL;
+            for (size_t i = 0; i < ntexts; i++)
+                if (!in_test(&texts[i], units[u]) || (int)(i % FOLDS) != k)
+                    train[ntrain++] = (struct detector_sample){texts[i].s, texts[i].len,
+                                                               texts[i].label, texts[i].source};
+            struct detector_train_options opt = {1,   NULL, NULL,           drop,
+                                                 l2v, eq,   reference_text, reference_len};
+            if (detector_train(train, ntrain, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
+                detector_model_load_buffer(model_bytes, model_len, &m, &err) != LODE_OK) {
+                fprintf(stderr, "could not train for %s fold %d: %s\n", units[u], k,
+                        err.message);
+                exit(3);
+            }
+            free(model_bytes);
+            for (size_t i = 0; i < ntexts; i++) {
+                struct detector_result r;
+                if (!in_test(&texts[i], units[u]) || (int)(i % FOLDS) != k)
+                    continue;
+                if (detector_score(m, texts[i].s, texts[i].len, &r, &err) != LODE_OK ||
+                    r.verdict == DETECTOR_INSUFFICIENT)
+                    continue;
+                base[nbase].p = texts[i].lz;
+                base[nbase++].label = texts[i].label;
+                human += !texts[i].label;
+                fp += !texts[i].label && r.verdict == DETECTOR_SYNTHETIC;
+                if (r.has_probability) {
+                    det[ndet].p = r.probability;
+                    det[ndet++].label = texts[i].label;
+                }
+                if (dump != NULL && r.has_probability)
+                    fprintf(dump, "%zu\tcv%d:%s\t%s\t%d\t%s\t%.17g\t%.17g\n", i, eq ? 0 : 1,
+                            units[u], texts[i].source, texts[i].label,
+                            detector_verdict_name(r.verdict), r.probability, texts[i].lz);
+            }
+            detector_model_free(m);
+        }
+        double a = auroc(det, ndet), b = auroc(base, nbase);
+        sum[0] += isnan(a) ? 0.5 : a; /* a source with one class only counts as chance */
+        sum[1] += isnan(b) ? 0.5 : b;
+        printf("%-16s %7zu | %7.3f %5.1f%% | %7.3f\n", units[u], ndet, a,
+               human ? 100.0 * (double)fp / (double)human : 0, b);
+        fflush(stdout);
+    }
+    printf("%-16s %7s | %7.3f %6s | %7.3f\n", "mean", "", sum[0] / (double)nunits, "",
+           sum[1] / (double)nunits);
+}
+
 int main(int argc, char **argv)
 {
     char units[32][64];
@@ -513,9 +660,29 @@ int main(int argc, char **argv)
     struct lode_error err;
     double t0;
 
-    if (argc != 3) {
-        fprintf(stderr, "usage: detector_eval JSONL_DIR ZIPPY_PRELUDE\n");
+    if (argc != 4) {
+        fprintf(stderr, "usage: detector_eval JSONL_DIR ZIPPY_PRELUDE MACHINE_REFERENCE\n");
         return 2;
+    }
+    reference_path = argv[3];
+    {
+        FILE *f = fopen(reference_path, "rb");
+        if (f == NULL) {
+            perror(reference_path);
+            return 2;
+        }
+        reference_text = malloc(LODE_DETECTOR_REFERENCE_BYTES_MAX + 1);
+        if (reference_text == NULL) {
+            fprintf(stderr, "out of memory\n");
+            return 3;
+        }
+        reference_len = fread(reference_text, 1, LODE_DETECTOR_REFERENCE_BYTES_MAX + 1, f);
+        fclose(f);
+        if (reference_len > LODE_DETECTOR_REFERENCE_BYTES_MAX) {
+            fprintf(stderr, "%s: larger than %u bytes\n", reference_path,
+                    LODE_DETECTOR_REFERENCE_BYTES_MAX);
+            return 2;
+        }
     }
     load_dir(argv[1]);
     {
@@ -543,10 +710,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < ntexts; i++)
         texts[i].lz = skip != NULL && skip[0] == '1' ? 0 : zippy_delta(&texts[i]);
     double lz_time = now() - t0;
+    normalise_prelude();
+    for (size_t i = 0; i < ntexts; i++)
+        texts[i].lz_norm = skip != NULL && skip[0] == '1' ? 0 : zippy_delta_normalised(&texts[i]);
 
     train = malloc(ntexts * sizeof *train);
     det = malloc(ntexts * sizeof *det);
     base = malloc(ntexts * sizeof *base);
+    basen = malloc(ntexts * sizeof *basen);
     /* DETECTOR_EVAL_DROP=names replaces the shipped drop list (for measuring feature sets);
      * DETECTOR_EVAL_QUICK=1 leaves out the all-features run */
     const char *drop_names = getenv("DETECTOR_EVAL_DROP");
@@ -561,7 +732,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (dump != NULL) {
-        fprintf(dump, "unit\tsource\tlabel\tverdict\tp");
+        fprintf(dump, "index\tunit\tsource\tlabel\tverdict\tp\tbaseline");
         for (size_t k = 0; k < DETECTOR_FEATURE_COUNT; k++)
             fprintf(dump, "\t%s", detector_feature_name(k));
         fprintf(dump, "\n");
@@ -576,6 +747,13 @@ int main(int argc, char **argv)
     }
     printf("\n== shipped configuration (drops %s) ==", drop_names[0] ? drop_names : "nothing");
     run_loso(units, nunits, shipped_drop, true, true);
+    /* DETECTOR_EVAL_IN_DOMAIN=0 leaves the in-domain cross-validation out */
+    const char *in_domain = getenv("DETECTOR_EVAL_IN_DOMAIN");
+    if (in_domain == NULL || in_domain[0] != '0') {
+        run_in_domain(units, nunits, shipped_drop, equal_weights, l2, "shipped configuration");
+        run_in_domain(units, nunits, drop_mask_of(DETECTOR_IN_DOMAIN_DROP), false, 0,
+                      "all features but machine_reference_llr, logistic regression");
+    }
 
     /* throughput of the full model on all texts, one thread */
     {
@@ -588,7 +766,8 @@ int main(int argc, char **argv)
                                                 texts[i].source};
             bytes += texts[i].len;
         }
-        struct detector_train_options opt = {1, NULL, NULL, shipped_drop, l2, equal_weights};
+        struct detector_train_options opt = {1,    NULL,          NULL,          shipped_drop,
+                                             l2,   equal_weights, reference_text, reference_len};
         t0 = now();
         if (detector_train(train, ntexts, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
             detector_model_load_buffer(model_bytes, model_len, &m, &err) != LODE_OK) {
@@ -620,7 +799,10 @@ int main(int argc, char **argv)
     free(train);
     free(det);
     free(base);
+    free(basen);
     free(prelude);
+    free(norm_prelude);
+    free(reference_text);
     free(lz_buf);
     if (dump != NULL)
         fclose(dump);

@@ -7,4 +7,5 @@ data="${1:?usage: detector_eval.sh DATA_DIR [BUILD_DIR]}"
 build="${2:-build}"
 here="$(cd "$(dirname "$0")" && pwd)"
 python3 "$here/detector_prepare.py" "$data" "$build/detector-data"
-exec "$build/bench/detector_eval" "$build/detector-data" "$data/zippy/zippy/ai-generated.txt"
+exec "$build/bench/detector_eval" "$build/detector-data" "$data/zippy/zippy/ai-generated.txt" \
+    "$here/../detector/reference/machine-text.txt"

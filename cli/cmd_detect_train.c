@@ -244,10 +244,23 @@ static int load_folder(struct corpus *c, const char *dir, int label, json_t *pro
     return source == NULL ? EXIT_RUNTIME : rc;
 }
 
+/* Index of the feature named by the l bytes at name (detector_feature_name() of it is NULL when
+ * there is none). */
+static size_t feature_index(const char *name, size_t l)
+{
+    size_t k;
+    for (k = 0; detector_feature_name(k) != NULL; k++)
+        if (strlen(detector_feature_name(k)) == l && strncmp(name, detector_feature_name(k), l) == 0)
+            break;
+    return k;
+}
+
 int cmd_detect_train(int argc, char **argv)
 {
     const char *out = NULL, *human = NULL, *machine = NULL, *exclude = NULL, *drop = NULL;
-    const char *combine = NULL;
+    const char *combine = NULL, *reference = NULL;
+    char *ref_text = NULL, ref_hex[65] = "";
+    size_t ref_len = 0;
     uint32_t drop_mask = 0;
     int64_t seed = 1;
     const struct option_spec options[] = {
@@ -261,6 +274,11 @@ int cmd_detect_train(int argc, char **argv)
          "comma-separated features to give weight 0 (empty: use all; see docs/detector.md)", 0, 0},
         {"combine", OPTION_STRING, &combine, "equal",
          "how features are combined: equal (weights +1/-1) or logistic (L2 logistic regression)",
+         0, 0},
+        {"machine-reference", OPTION_STRING, &reference, NULL,
+         "machine-written reference corpus (detector/reference/machine-text.txt): pieces "
+         "separated by lines holding only %%; needed unless machine_reference_llr is "
+         "dropped",
          0, 0},
         {0},
     };
@@ -290,10 +308,7 @@ int cmd_detect_train(int argc, char **argv)
         return EXIT_USAGE;
     }
     for (const char *p = drop; p != NULL && *p != '\0';) {
-        size_t l = strcspn(p, ","), k;
-        for (k = 0; detector_feature_name(k) != NULL; k++)
-            if (strlen(detector_feature_name(k)) == l && strncmp(p, detector_feature_name(k), l) == 0)
-                break;
+        size_t l = strcspn(p, ","), k = feature_index(p, l);
         if (detector_feature_name(k) == NULL) {
             fprintf(stderr, "lode detect-train: unknown feature \"%.*s\"\n", (int)l, p);
             return EXIT_USAGE;
@@ -303,6 +318,16 @@ int cmd_detect_train(int argc, char **argv)
     }
     if (sodium_init() < 0)
         return EXIT_RUNTIME;
+    if (reference != NULL) {
+        errno = 0;
+        ref_text = read_file(reference, &ref_len, LODE_DETECTOR_REFERENCE_BYTES_MAX);
+        if (ref_text == NULL) {
+            fprintf(stderr, "lode detect-train: could not read \"%s\": %s\n", reference,
+                    errno != 0 ? strerror(errno) : "larger than the limit");
+            return EXIT_RUNTIME;
+        }
+        sha256_hex(ref_text, ref_len, ref_hex);
+    }
     prov = json_array();
     for (int i = first; i < argc && rc == EXIT_OK; i++)
         rc = load_jsonl(&c, argv[i], prov);
@@ -314,9 +339,16 @@ int cmd_detect_train(int argc, char **argv)
         json_t *p = json_pack("{s:s,s:I,s:s?,s:s,s:s?,s:o}", "command", "lode detect-train",
                               "seed", (json_int_t)seed, "drop_features", drop, "combine", combine,
                               "exclude_source", exclude, "inputs", prov);
+        if (reference != NULL && (drop_mask & 1u << feature_index("machine_reference_llr", strlen("machine_reference_llr"))))
+            fprintf(stderr, "lode detect-train: machine_reference_llr is dropped: the reference "
+                            "corpus is not used\n");
+        else if (reference != NULL)
+            json_object_set_new(p, "machine_reference",
+                                json_pack("{s:s,s:s}", "name", base_name(reference), "sha256",
+                                          ref_hex));
         char *ptext = json_dumps(p, JSON_SORT_KEYS | JSON_COMPACT);
         struct detector_train_options opt = {(uint64_t)seed, ptext, exclude, drop_mask, 0,
-                                             strcmp(combine, "equal") == 0};
+                                             strcmp(combine, "equal") == 0, ref_text, ref_len};
         json_decref(p);
         prov = NULL;
         if (detector_train(c.s, c.n, &opt, &model, &model_len, &err) != LODE_OK) {
@@ -341,6 +373,7 @@ int cmd_detect_train(int argc, char **argv)
         }
     }
     free(model);
+    free(ref_text);
     for (size_t i = 0; i < c.nowned; i++)
         free(c.owned[i]);
     free(c.owned);

@@ -61,6 +61,7 @@
 #define LODE_DETECTOR_MODEL_BYTES_MAX (16u << 20) /* a model file */
 #define LODE_DETECTOR_LINE_BYTES_MAX (8u << 20)   /* one JSONL line for detect / detect-train */
 #define LODE_DETECTOR_TRAIN_SAMPLES_MAX 1000000   /* texts in one training run */
+#define LODE_DETECTOR_REFERENCE_BYTES_MAX (4u << 20) /* the machine reference corpus file */
 
 /* Reputation: bonds, juries, settlement parameters */
 #define LODE_JURY_SEATS_MAX 63             /* seats of one jury round */

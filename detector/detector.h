@@ -6,7 +6,9 @@
  * and dashes mapped to ASCII, whitespace and tokeniser spacing around punctuation collapsed, so
  * that corpus conventions such as all-lower-case text or " , " spacing carry no signal), and
  * described by DETECTOR_FEATURE_COUNT features: zstd cross-entropy against a human and a
- * machine reference dictionary, hashed character and word n-gram log-likelihood ratios,
+ * machine dictionary of training text, how much more the opening's characters resemble a
+ * machine-written reference corpus than human training text (character-model likelihood
+ * ratio), hashed character and word n-gram log-likelihood ratios,
  * surprisal under the pooled training text, word-frequency ranks in the human training text,
  * and stylometric rates. A linear score of the standardised features (equal +1/-1 weights or a
  * logistic regression, chosen at training) with Platt calibration gives the probability that
@@ -36,7 +38,7 @@
 
 #include "core/error.h"
 
-#define DETECTOR_FEATURE_COUNT 20
+#define DETECTOR_FEATURE_COUNT 21
 #define DETECTOR_EVIDENCE_MAX 4
 #define DETECTOR_REASON_MAX 512
 #define DETECTOR_WINDOW_BYTES 32768 /* normalised bytes that are scored */
@@ -47,7 +49,8 @@
 #define DETECTOR_DEFAULT_DROP                                                                    \
     "zstd_cross_entropy,char_ngrams,word_ngrams,sentence_length_variation,word_length,"          \
     "comma_rate,semicolon_colon_rate,parenthesis_rate,question_exclamation_rate,"                \
-    "word_surprisal_spread,rank_top10,rank_top100,rank_top1000,sentence_surprisal_spread"
+    "word_surprisal_spread,rank_top10,rank_top100,rank_top1000,sentence_surprisal_spread,"      \
+    "machine_reference_llr"
 
 enum detector_verdict {
     DETECTOR_HUMAN,
@@ -94,6 +97,11 @@ struct detector_train_options {
     double l2;                  /* L2 penalty of the logistic regression; 0: the default (30) */
     bool equal_weights;         /* weights +1/-1 on standardised features (signs from the data)
                                  * instead of a logistic regression; calibration is the same */
+    /* Machine-written reference corpus for machine_reference_llr: pieces separated by
+     * lines holding only "%%" (detector/reference/machine-text.txt); may be NULL when that
+     * feature is dropped. Stored in the model file, normalised. */
+    const char *reference_machine;
+    size_t reference_machine_len;
 };
 
 /* Reads and validates a model file of at most LODE_DETECTOR_MODEL_BYTES_MAX bytes.

@@ -16,13 +16,16 @@
 #include "core/error.h"
 #include "detector/detector.h"
 
-#define DETECTOR_FORMAT_VERSION 2
+#define DETECTOR_FORMAT_VERSION 3
 #define DETECTOR_CHAR_N 4
 #define DETECTOR_TABLE_BITS 18 /* buckets per n-gram table: 2^18 */
 #define DETECTOR_LLR_SCALE 2048.0 /* int16 table entries are LLR * scale */
 #define DETECTOR_SURPRISAL_SCALE 1024.0 /* int16 background entries are bits * scale */
 #define DETECTOR_DICT_BYTES_MAX (1u << 20)
 #define DETECTOR_ZSTD_LEVEL 3
+#define DETECTOR_REF_WINDOW 2048 /* normalised bytes compared against the reference corpus */
+#define DETECTOR_LM_ORDER 3      /* character language models: contexts of up to 2 characters */
+#define DETECTOR_LM_ALPHABET 64  /* symbols assumed by the unigram smoothing */
 #define DETECTOR_REFERENCE_MAX 16
 
 enum detector_feature {
@@ -46,6 +49,8 @@ enum detector_feature {
     FEAT_RANK_TOP1000,  /* share among ranks 101-1000 */
     FEAT_SENT_SURPRISAL_SD, /* standard deviation of per-sentence mean word surprisal */
     FEAT_TRIGRAM_REPEAT, /* share of word 3-grams repeated within 100-word windows */
+    FEAT_REF_LLR,       /* mean log-likelihood ratio of the opening's characters: machine
+                         * reference corpus vs pooled training text (character models) */
 };
 
 /* Rank classes of a word under the human word-frequency table (the RKWD section). */
@@ -86,6 +91,39 @@ size_t detector_word_unigrams(const struct detector_text *t, detector_gram_fn fn
 
 /* Compressed size of t with a dictionary (a fresh context per call: thread-safe). 0 = failure. */
 size_t detector_compressed_size(const ZSTD_CDict *dict, const struct detector_text *t);
+
+/* Character language model over hashed 1..DETECTOR_LM_ORDER-gram counts (2^DETECTOR_TABLE_BITS
+ * buckets): counts minus `minus` (held-out counts, or NULL); total = count of all characters
+ * (1-grams) after the subtraction. */
+struct detector_lm {
+    const double *counts, *minus;
+    double total;
+};
+
+/* Calls fn for every 1..DETECTOR_LM_ORDER-gram ending at each byte of buf. Returns their number. */
+size_t detector_lm_grams(const char *buf, size_t len, detector_gram_fn fn, void *ctx);
+
+/* log2 P(buf[k] | up to DETECTOR_LM_ORDER - 1 preceding bytes) under lm. */
+double detector_lm_log2p(const struct detector_lm *lm, const char *buf, size_t k);
+
+/* machine_reference_llr of t: mean over the first DETECTOR_REF_WINDOW normalised bytes of
+ * log2 P_reference - log2 P_background (> 0: the text reads more like the machine reference
+ * corpus than like the pooled training text). 0 when a model is empty. */
+double detector_reference_llr(const struct detector_lm *reference,
+                              const struct detector_lm *background, const struct detector_text *t);
+
+/* Normalises a reference corpus (pieces separated by lines holding only "%%") into one
+ * dictionary buffer: each piece as detector_text_prepare() normalises it, pieces joined by a
+ * newline; pieces the detector would refuse are left out. *out is malloc'd. Returns LODE_OK,
+ * LODE_EINVAL (no usable piece, or the result exceeds DETECTOR_DICT_BYTES_MAX), LODE_ENOMEM. */
+enum lode_code detector_reference_prepare(const char *corpus, size_t len, char **out,
+                                          size_t *len_out, size_t *pieces_out,
+                                          struct lode_error *err);
+
+struct detector_dicts {
+    const uint8_t *human, *machine, *reference;
+    size_t human_len, machine_len, reference_len;
+};
 ZSTD_CDict *detector_cdict_create(const void *dict, size_t len);
 
 struct detector_model {
@@ -97,9 +135,10 @@ struct detector_model {
     double platt_a, platt_b;
     double threshold_synthetic, threshold_human;
     double ood_z_max; /* |standardised feature| above this: out of distribution */
-    const uint8_t *dict_human, *dict_machine; /* into file */
-    size_t dict_human_len, dict_machine_len;
-    ZSTD_CDict *cdict_human, *cdict_machine;
+    ZSTD_CDict *cdict_human, *cdict_machine; /* NULL when their section is empty */
+    double *ref_counts, *bg_counts; /* character models (2^DETECTOR_TABLE_BITS each) */
+    double bg_total;                /* characters of the background model */
+    struct detector_lm ref_lm, bg_lm; /* over ref_counts / bg_counts */
     int16_t *char_llr, *word_llr; /* 2^DETECTOR_TABLE_BITS each */
     int16_t *char_bg, *word_bg;   /* surprisal under the pooled corpus, same size */
     int16_t *word_rank;           /* rank class (0..DETECTOR_RANK_CLASSES-1) of each word bucket */
@@ -130,9 +169,8 @@ void detector_model_features(const struct detector_model *m, const struct detect
                              double f[DETECTOR_FEATURE_COUNT]);
 
 /* Serialises a model file from its parts. meta_json is the JSON metadata section. */
-enum lode_code detector_model_write(const char *meta_json, const uint8_t *dict_h, size_t dict_h_len,
-                                    const uint8_t *dict_m, size_t dict_m_len,
-                                    const int16_t *const tables[5],
+enum lode_code detector_model_write(const char *meta_json, const struct detector_dicts *dicts,
+                                    const int16_t *const tables[5], const float *bg_counts,
                                     uint8_t **out, size_t *len_out, struct lode_error *err);
 
 #endif

@@ -8,9 +8,14 @@
  *     META  JSON: features (name, mean, scale, weight), bias, Platt a/b, thresholds,
  *           parameters, training provenance and figures, reference texts and their scores
  *     DICH  zstd raw-content dictionary of human text      DICM  the same of machine text
+ *           (both empty when zstd_cross_entropy has weight 0)
  *     CHAR  2^18 int16 char 4-gram log-likelihood ratios  WORD  the same for word 1+2-grams
  *     BGCH  2^18 int16 char 4-gram surprisal (bits) under the pooled corpus  BGWD  words
  *     RKWD  2^18 int16 rank class (0..3) of each word bucket in the human word-frequency table
+ *     REFM  normalised machine-written reference corpus (empty when machine_reference_llr has
+ *           weight 0); its character model is counted when the file is loaded
+ *     BGLM  2^18 float32 weighted counts of character 1..3-grams of the human training text
+ *           (the background character model of machine_reference_llr; empty when unused)
  *   32-byte BLAKE2b-256 of every byte before it
  * Every section must appear exactly once; anything else is refused.
  */
@@ -34,7 +39,7 @@
 #define TABLE_ENTRIES ((size_t)1 << DETECTOR_TABLE_BITS)
 #define META_BYTES_MAX (1u << 20)
 #define REFERENCE_TEXT_BYTES_MAX 4096
-#define NSECTIONS 8
+#define NSECTIONS 10
 
 static const char *const feature_names[DETECTOR_FEATURE_COUNT] = {
     "zstd_cross_entropy", "char_ngrams",  "word_ngrams", "sentence_length_variation",
@@ -42,7 +47,7 @@ static const char *const feature_names[DETECTOR_FEATURE_COUNT] = {
     "semicolon_colon_rate", "parenthesis_rate", "question_exclamation_rate",
     "function_word_rate", "char_surprisal", "word_surprisal", "word_surprisal_spread",
     "rank_top10", "rank_top100", "rank_top1000", "sentence_surprisal_spread",
-    "word_trigram_repeat",
+    "word_trigram_repeat", "machine_reference_llr",
 };
 
 const char *detector_feature_name(size_t i)
@@ -74,9 +79,8 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-enum lode_code detector_model_write(const char *meta_json, const uint8_t *dict_h, size_t dict_h_len,
-                                    const uint8_t *dict_m, size_t dict_m_len,
-                                    const int16_t *const tables[5],
+enum lode_code detector_model_write(const char *meta_json, const struct detector_dicts *dicts,
+                                    const int16_t *const tables[5], const float *bg_counts,
                                     uint8_t **out, size_t *len_out, struct lode_error *err)
 {
     size_t meta_len = strlen(meta_json), table_bytes = TABLE_ENTRIES * 2;
@@ -87,19 +91,22 @@ enum lode_code detector_model_write(const char *meta_json, const uint8_t *dict_h
         const int16_t *table;
     } sec[] = {
         {"META", (const uint8_t *)meta_json, meta_len, NULL},
-        {"DICH", dict_h, dict_h_len, NULL},
-        {"DICM", dict_m, dict_m_len, NULL},
+        {"DICH", dicts->human, dicts->human_len, NULL},
+        {"DICM", dicts->machine, dicts->machine_len, NULL},
         {"CHAR", NULL, table_bytes, tables[0]},
         {"WORD", NULL, table_bytes, tables[1]},
         {"BGCH", NULL, table_bytes, tables[2]},
         {"BGWD", NULL, table_bytes, tables[3]},
         {"RKWD", NULL, table_bytes, tables[4]},
+        {"REFM", dicts->reference, dicts->reference_len, NULL},
+        {"BGLM", (const uint8_t *)bg_counts, bg_counts != NULL ? TABLE_ENTRIES * 4 : 0, NULL},
     };
     size_t nsec = sizeof sec / sizeof sec[0], total = HEADER_BYTES + CHECKSUM_BYTES, off;
     uint8_t *buf;
 
-    if (meta_len > META_BYTES_MAX || dict_h_len > DETECTOR_DICT_BYTES_MAX ||
-        dict_m_len > DETECTOR_DICT_BYTES_MAX)
+    if (meta_len > META_BYTES_MAX || dicts->human_len > DETECTOR_DICT_BYTES_MAX ||
+        dicts->machine_len > DETECTOR_DICT_BYTES_MAX ||
+        dicts->reference_len > DETECTOR_DICT_BYTES_MAX)
         return lode_error_set(err, LODE_EINVAL, "could not write the model: a section is too big");
     for (size_t i = 0; i < nsec; i++)
         total += SECTION_HEADER_BYTES + sec[i].len;
@@ -119,6 +126,12 @@ enum lode_code detector_model_write(const char *meta_json, const uint8_t *dict_h
                 uint16_t v = (uint16_t)sec[i].table[k];
                 buf[off + 2 * k] = (uint8_t)v;
                 buf[off + 2 * k + 1] = (uint8_t)(v >> 8);
+            }
+        } else if (bg_counts != NULL && sec[i].data == (const uint8_t *)bg_counts) {
+            for (size_t k = 0; k < TABLE_ENTRIES; k++) {
+                uint32_t v;
+                memcpy(&v, &bg_counts[k], 4);
+                put_u32(buf + off + 4 * k, v);
             }
         } else if (sec[i].len > 0) {
             memcpy(buf + off, sec[i].data, sec[i].len);
@@ -141,6 +154,8 @@ void detector_model_free(struct detector_model *m)
         return;
     ZSTD_freeCDict(m->cdict_human);
     ZSTD_freeCDict(m->cdict_machine);
+    free(m->ref_counts);
+    free(m->bg_counts);
     free(m->char_llr);
     free(m->word_llr);
     free(m->char_bg);
@@ -200,7 +215,9 @@ static enum lode_code parse_meta(struct detector_model *m, const uint8_t *p, siz
         !get_number(params, "char_n", &v) || v != DETECTOR_CHAR_N ||
         !get_number(params, "window_bytes", &v) || v != DETECTOR_WINDOW_BYTES ||
         !get_number(params, "min_words", &v) || v != DETECTOR_MIN_WORDS ||
-        !get_number(params, "zstd_level", &v) || v != DETECTOR_ZSTD_LEVEL) {
+        !get_number(params, "zstd_level", &v) || v != DETECTOR_ZSTD_LEVEL ||
+        !get_number(params, "reference_window_bytes", &v) || v != DETECTOR_REF_WINDOW ||
+        !get_number(params, "lm_order", &v) || v != DETECTOR_LM_ORDER) {
         bad(err, "model parameters do not match this engine");
         goto out;
     }
@@ -223,7 +240,9 @@ static enum lode_code parse_meta(struct detector_model *m, const uint8_t *p, siz
         !get_number(root, "platt_b", &m->platt_b) ||
         !get_number(root, "threshold_synthetic", &m->threshold_synthetic) ||
         !get_number(root, "threshold_human", &m->threshold_human) ||
-        !get_number(root, "ood_z_max", &m->ood_z_max) || fabs(m->bias) > 1e6 ||
+        !get_number(root, "ood_z_max", &m->ood_z_max) ||
+        !get_number(root, "background_characters", &m->bg_total) || !(m->bg_total >= 0) ||
+        m->bg_total > 1e12 || fabs(m->bias) > 1e6 ||
         fabs(m->platt_a) > 1e6 || fabs(m->platt_b) > 1e6 || !(m->threshold_human >= 0) ||
         !(m->threshold_human <= m->threshold_synthetic) || !(m->threshold_synthetic <= 1) ||
         !(m->ood_z_max > 0)) {
@@ -258,6 +277,11 @@ out:
     return rc;
 }
 
+static void lm_add(uint32_t bucket, void *ctx)
+{
+    ((double *)ctx)[bucket] += 1;
+}
+
 static int16_t *load_table(const uint8_t *p)
 {
     int16_t *t = malloc(TABLE_ENTRIES * sizeof *t);
@@ -272,8 +296,8 @@ enum lode_code detector_model_load_buffer(const uint8_t *buf, size_t len,
                                           struct detector_model **model_out,
                                           struct lode_error *err)
 {
-    static const char *const tags[NSECTIONS] = {"META", "DICH", "DICM", "CHAR",
-                                                "WORD", "BGCH", "BGWD", "RKWD"};
+    static const char *const tags[NSECTIONS] = {"META", "DICH", "DICM", "CHAR", "WORD",
+                                                "BGCH", "BGWD", "RKWD", "REFM", "BGLM"};
     const uint8_t *sec[NSECTIONS] = {0};
     size_t sec_len[NSECTIONS] = {0}, off, end, nsec;
     uint8_t sum[CHECKSUM_BYTES];
@@ -327,33 +351,63 @@ enum lode_code detector_model_load_buffer(const uint8_t *buf, size_t len,
     memcpy(m->file, buf, len);
     m->file_len = len;
     rc = parse_meta(m, sec[0], sec_len[0], err);
-    for (size_t k = 3; rc == LODE_OK && k < NSECTIONS; k++)
+    for (size_t k = 3; rc == LODE_OK && k < 8; k++)
         if (sec_len[k] != TABLE_ENTRIES * 2)
             rc = bad(err, "n-gram table has the wrong size");
-    if (rc == LODE_OK && (sec_len[1] == 0 || sec_len[2] == 0 ||
-                          sec_len[1] > DETECTOR_DICT_BYTES_MAX ||
-                          sec_len[2] > DETECTOR_DICT_BYTES_MAX))
-        rc = bad(err, "dictionary missing or too big");
+    /* a dictionary may be empty only when the feature that uses it has weight 0 */
+    if (rc == LODE_OK && (sec_len[1] > DETECTOR_DICT_BYTES_MAX ||
+                          sec_len[2] > DETECTOR_DICT_BYTES_MAX ||
+                          sec_len[8] > DETECTOR_DICT_BYTES_MAX))
+        rc = bad(err, "dictionary too big");
+    if (rc == LODE_OK && m->weight[FEAT_ZSTD_XENT] != 0 && (sec_len[1] == 0 || sec_len[2] == 0))
+        rc = bad(err, "zstd_cross_entropy is used but a training-text dictionary is missing");
+    if (rc == LODE_OK && m->weight[FEAT_REF_LLR] != 0 && sec_len[8] == 0)
+        rc = bad(err, "machine_reference_llr is used but the reference corpus is missing");
+    if (rc == LODE_OK && sec_len[9] != TABLE_ENTRIES * 4 &&
+        (sec_len[9] != 0 || m->weight[FEAT_REF_LLR] != 0))
+        rc = bad(err, "background character model has the wrong size");
     if (rc != LODE_OK) {
         detector_model_free(m);
         return rc;
     }
-    m->dict_human = m->file + (sec[1] - buf);
-    m->dict_human_len = sec_len[1];
-    m->dict_machine = m->file + (sec[2] - buf);
-    m->dict_machine_len = sec_len[2];
-    m->cdict_human = detector_cdict_create(m->dict_human, m->dict_human_len);
-    m->cdict_machine = detector_cdict_create(m->dict_machine, m->dict_machine_len);
+    m->cdict_human = sec_len[1] > 0 ? detector_cdict_create(m->file + (sec[1] - buf), sec_len[1])
+                                    : NULL;
+    m->cdict_machine =
+        sec_len[2] > 0 ? detector_cdict_create(m->file + (sec[2] - buf), sec_len[2]) : NULL;
+    bool lm = m->weight[FEAT_REF_LLR] != 0; /* the character models only when used */
+    m->ref_counts = lm ? calloc(TABLE_ENTRIES, sizeof(double)) : NULL;
+    m->bg_counts = lm ? calloc(TABLE_ENTRIES, sizeof(double)) : NULL;
     m->char_llr = load_table(sec[3]);
     m->word_llr = load_table(sec[4]);
     m->char_bg = load_table(sec[5]);
     m->word_bg = load_table(sec[6]);
     m->word_rank = load_table(sec[7]);
-    if (m->cdict_human == NULL || m->cdict_machine == NULL || m->char_llr == NULL ||
+    if ((sec_len[1] > 0 && m->cdict_human == NULL) || (sec_len[2] > 0 && m->cdict_machine == NULL) ||
+        (lm && (m->ref_counts == NULL || m->bg_counts == NULL)) || m->char_llr == NULL ||
         m->word_llr == NULL || m->char_bg == NULL || m->word_bg == NULL ||
         m->word_rank == NULL) {
         detector_model_free(m);
         return lode_error_set(err, LODE_ENOMEM, "could not build the model's dictionaries");
+    }
+    for (size_t k = 0; sec_len[9] > 0 && k < TABLE_ENTRIES; k++) {
+        uint32_t v = get_u32(sec[9] + 4 * k);
+        float c;
+        memcpy(&c, &v, 4);
+        if (!isfinite(c) || c < 0 || c > 1e12f) {
+            detector_model_free(m);
+            return bad(err, "background character model holds a count out of range");
+        }
+        if (lm)
+            m->bg_counts[k] = c;
+    }
+    if (lm) {
+        if (!(m->bg_total > 0)) {
+            detector_model_free(m);
+            return bad(err, "machine_reference_llr is used but the background model is empty");
+        }
+        detector_lm_grams((const char *)sec[8], sec_len[8], lm_add, m->ref_counts);
+        m->ref_lm = (struct detector_lm){m->ref_counts, NULL, (double)sec_len[8]};
+        m->bg_lm = (struct detector_lm){m->bg_counts, NULL, m->bg_total};
     }
     for (size_t k = 0; k < TABLE_ENTRIES; k++)
         if (m->word_rank[k] < 0 || m->word_rank[k] >= DETECTOR_RANK_CLASSES) {

@@ -65,11 +65,13 @@ void detector_model_features(const struct detector_model *m, const struct detect
         zm = detector_compressed_size(m->cdict_machine, t);
         f[FEAT_ZSTD_XENT] = t->len > 0 ? 8.0 * ((double)zh - (double)zm) / (double)t->len : 0;
     }
+    if (m->weight[FEAT_REF_LLR] != 0)
+        f[FEAT_REF_LLR] = detector_reference_llr(&m->ref_lm, &m->bg_lm, t);
 }
 
 /* Plain-words labels of each feature, for the evidence. */
 static const char *const labels[DETECTOR_FEATURE_COUNT] = {
-    "compression against machine-written versus human-written reference text",
+    "compression against machine-written versus human-written training text",
     "character patterns",
     "word choice and word pairs",
     "variation of sentence lengths",
@@ -89,6 +91,7 @@ static const char *const labels[DETECTOR_FEATURE_COUNT] = {
     "share of fairly common words (frequency ranks 101-1000)",
     "variation of word rarity between sentences",
     "repetition of three-word phrases",
+    "likeness of the opening's letter sequences to machine-written reference text",
 };
 
 static void explain(struct detector_evidence *e, size_t i, double z)

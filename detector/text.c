@@ -524,6 +524,111 @@ size_t detector_compressed_size(const ZSTD_CDict *dict, const struct detector_te
     return ZSTD_isError(r) ? 0 : r;
 }
 
+size_t detector_lm_grams(const char *buf, size_t len, detector_gram_fn fn, void *ctx)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < len; k++)
+        for (size_t order = 1; order <= DETECTOR_LM_ORDER && order <= k + 1; order++) {
+            fn(bucket_of(hash_bytes(buf + k + 1 - order, order)), ctx);
+            n++;
+        }
+    return n;
+}
+
+static double lm_count(const struct detector_lm *lm, const char *g, size_t n)
+{
+    uint32_t b = bucket_of(hash_bytes(g, n));
+    double c = lm->counts[b] - (lm->minus != NULL ? lm->minus[b] : 0);
+    return c > 0 ? c : 0;
+}
+
+double detector_lm_log2p(const struct detector_lm *lm, const char *buf, size_t k)
+{
+    /* interpolated estimate: the add-half unigram, then each longer context mixed in with
+     * weight count(context) / (count(context) + 3), as long as the context was seen */
+    double p = (lm_count(lm, buf + k, 1) + 0.5) / (lm->total + 0.5 * DETECTOR_LM_ALPHABET);
+    for (size_t order = 2; order <= DETECTOR_LM_ORDER && order <= k + 1; order++) {
+        const char *g = buf + k + 1 - order;
+        double cc = lm_count(lm, g, order - 1);
+        if (cc <= 0)
+            break;
+        double lambda = cc / (cc + 3.0);
+        p = lambda * lm_count(lm, g, order) / cc + (1 - lambda) * p;
+    }
+    return log2(p < 1 ? p : 1); /* hash collisions can push an estimate past 1 */
+}
+
+double detector_reference_llr(const struct detector_lm *reference,
+                              const struct detector_lm *background, const struct detector_text *t)
+{
+    size_t n = t->len < DETECTOR_REF_WINDOW ? t->len : DETECTOR_REF_WINDOW;
+    double sum = 0;
+    if (n == 0 || reference->total <= 0 || background->total <= 0)
+        return 0;
+    for (size_t k = 0; k < n; k++)
+        sum += detector_lm_log2p(reference, t->buf, k) - detector_lm_log2p(background, t->buf, k);
+    return sum / (double)n;
+}
+
+enum lode_code detector_reference_prepare(const char *corpus, size_t len, char **out,
+                                          size_t *len_out, size_t *pieces_out,
+                                          struct lode_error *err)
+{
+    char *buf = malloc(DETECTOR_DICT_BYTES_MAX);
+    size_t used = 0, pieces = 0, off = 0;
+    if (buf == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the reference corpus");
+    while (off < len) {
+        /* a piece runs to the next line holding only "%%" */
+        size_t start = off, end = off;
+        for (;;) {
+            const char *nl = memchr(corpus + end, '\n', len - end);
+            size_t line_end = nl != NULL ? (size_t)(nl - corpus) : len;
+            size_t l = line_end - end;
+            if (l >= 2 && corpus[end] == '%' && corpus[end + 1] == '%' &&
+                (l == 2 || (l == 3 && corpus[end + 2] == '\r'))) {
+                off = line_end < len ? line_end + 1 : len;
+                break;
+            }
+            end = line_end < len ? line_end + 1 : len;
+            if (end >= len) {
+                off = len;
+                break;
+            }
+        }
+        struct detector_text t;
+        struct lode_error why;
+        bool insufficient;
+        enum lode_code rc = detector_text_prepare(corpus + start, end - start, &t, &insufficient,
+                                                  &why);
+        if (rc == LODE_ENOMEM) {
+            free(buf);
+            return lode_error_set(err, rc, "%s", why.message);
+        }
+        if (rc != LODE_OK)
+            continue;
+        if (used + t.len + 1 > DETECTOR_DICT_BYTES_MAX) {
+            detector_text_release(&t);
+            free(buf);
+            return lode_error_set(err, LODE_EINVAL, "the reference corpus is larger than %u bytes",
+                                  DETECTOR_DICT_BYTES_MAX);
+        }
+        memcpy(buf + used, t.buf, t.len);
+        used += t.len;
+        buf[used++] = '\n';
+        pieces++;
+        detector_text_release(&t);
+    }
+    if (pieces == 0) {
+        free(buf);
+        return lode_error_set(err, LODE_EINVAL, "the reference corpus has no usable piece");
+    }
+    *out = buf;
+    *len_out = used;
+    *pieces_out = pieces;
+    return LODE_OK;
+}
+
 enum lode_code detector_text_features(const char *text, size_t len,
                                       double features_out[DETECTOR_FEATURE_COUNT],
                                       size_t *words_out, struct lode_error *err)

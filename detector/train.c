@@ -5,10 +5,13 @@
  *    short, not English, ...) are left out and counted.
  * 2. Each (source, label) group gets equal weight, and each label half of the total, so that a
  *    large corpus cannot dominate and no source's length or topic can stand in for the label.
- * 3. The zstd dictionaries take an equal byte quota from every group (samples in hash order);
- *    those samples are then kept out of the classifier's fit, because their own bytes would be
- *    in the dictionary.
- * 4. N-gram tables are weighted counts per label; a sample's n-gram features are computed with
+ * 3. Only when zstd_cross_entropy is used: the zstd dictionaries take an equal byte quota from
+ *    every group (samples in hash order); those samples are then kept out of the classifier's
+ *    fit, because their own bytes would be in the dictionary. Unused, no dictionary is built or
+ *    stored (a dictionary is excerpts of the training corpora).
+ * 4. machine_reference_llr, when used, compares character models of the machine reference
+ *    corpus and of the human training text, the text's corpus family held out of the latter.
+ *    N-gram tables are weighted counts per label; a sample's n-gram features are computed with
  *    its own counts removed (leave-one-out), so the fit sees them as it would an unseen text.
  * 5. L2 logistic regression on standardised features by Newton's method (features in the
  *    options' drop mask get weight 0); Platt scaling fitted on 5-fold out-of-fold logits; the
@@ -50,7 +53,7 @@ struct tsample {
 struct group {
     const char *source;
     int label;
-    size_t count, used, in_dict, grams_char, grams_word, words;
+    size_t count, used, in_dict, grams_char, grams_word, words, chars;
 };
 
 /* Reference texts written for this purpose (not taken from any corpus). */
@@ -333,6 +336,10 @@ struct trainer {
     double rank_cut[DETECTOR_RANK_CLASSES - 1]; /* counts of the 10th, 100th, 1000th word */
     char *dict[2];
     size_t dict_len[2];
+    char *ref; /* normalised machine reference corpus, or NULL when its feature is dropped */
+    size_t ref_len, ref_pieces;
+    double *lm_ref, *lm_bg; /* character models of the reference and of the training text */
+    double lm_bg_total;
     double mean[NF], scale[NF], beta[NF + 1], platt_a, platt_b, t_synth, ood_z;
     double (*x)[NF + 1];
     double *oof;
@@ -355,6 +362,9 @@ static void trainer_free(struct trainer *tr)
         free(tr->counts_word[c]);
         free(tr->dict[c]);
     }
+    free(tr->ref);
+    free(tr->lm_ref);
+    free(tr->lm_bg);
     free(tr->human_word);
     free(tr->x);
     free(tr->oof);
@@ -503,6 +513,110 @@ static void heldout_features(const struct trainer *tr, const struct heldout *h,
     s->f[FEAT_SENT_SURPRISAL_SD] = detector_sentence_spread(&s->t, surp);
 }
 
+/* Numbers the corpus families of the groups (fam_of[group]); returns how many there are. */
+static int family_index(const struct trainer *tr, int fam_of[GROUPS_MAX])
+{
+    int nfam = 0;
+    for (int g = 0; g < tr->ngroups; g++) {
+        int f = 0;
+        while (f < g && !same_family(tr->g[f].source, tr->g[g].source))
+            f++;
+        fam_of[g] = f < g ? fam_of[f] : nfam++;
+    }
+    return nfam;
+}
+
+/* Weight of one character of sample s in the background character model: every (source,
+ * label) group carries the same number of characters, the mean over groups. */
+static double lm_weight(const struct trainer *tr, const struct tsample *s, double mean_chars)
+{
+    return mean_chars / (double)tr->g[s->group].chars;
+}
+
+/* machine_reference_llr of samples members[0..nm) with their human texts held out of the
+ * background model (`minus` is all zero before and after). */
+static void reference_holdout(struct trainer *tr, const struct detector_lm *ref, double *minus,
+                              const size_t *members, size_t nm, double mean_chars)
+{
+    double held = 0;
+    for (int reset = 0; reset < 2; reset++) {
+        for (size_t k = 0; k < nm; k++) {
+            const struct tsample *s = &tr->s[members[k]];
+            if (s->label != 0)
+                continue;
+            struct heldout_acc a = {minus, lm_weight(tr, s, mean_chars), reset == 1};
+            detector_lm_grams(s->t.buf, s->t.len, heldout_add, &a);
+            held += a.w * (double)s->t.len;
+        }
+        if (reset == 1)
+            break;
+        const struct detector_lm bg = {tr->lm_bg, minus, tr->lm_bg_total - held};
+        for (size_t k = 0; k < nm; k++)
+            if (!tr->s[members[k]].in_dict)
+                tr->s[members[k]].f[FEAT_REF_LLR] =
+                    detector_reference_llr(ref, &bg, &tr->s[members[k]].t);
+    }
+}
+
+/* machine_reference_llr of every fitted sample, with its corpus family held out of the
+ * background character model (each sample alone with a single family), as for the pooled
+ * features. Builds tr->lm_ref and tr->lm_bg. */
+static enum lode_code reference_features(struct trainer *tr, struct lode_error *err)
+{
+    double *minus = calloc(NB, sizeof(double)), mean_chars = 0;
+    size_t *members = malloc((tr->n + 1) * sizeof *members);
+    int fam_of[GROUPS_MAX], nfam = family_index(tr, fam_of), ng = 0;
+    tr->lm_ref = calloc(NB, sizeof(double));
+    tr->lm_bg = calloc(NB, sizeof(double));
+    if (minus == NULL || members == NULL || tr->lm_ref == NULL || tr->lm_bg == NULL) {
+        free(minus);
+        free(members);
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the character models");
+    }
+    struct heldout_acc a = {tr->lm_ref, 1, false};
+    detector_lm_grams(tr->ref, tr->ref_len, heldout_add, &a);
+    for (int g = 0; g < tr->ngroups; g++)
+        if (tr->g[g].chars > 0 && tr->g[g].label == 0) {
+            mean_chars += (double)tr->g[g].chars;
+            ng++;
+        }
+    mean_chars /= ng > 0 ? ng : 1;
+    tr->lm_bg_total = 0;
+    for (size_t i = 0; i < tr->n; i++) {
+        const struct tsample *s = &tr->s[i];
+        if (s->label != 0)
+            continue;
+        a = (struct heldout_acc){tr->lm_bg, lm_weight(tr, s, mean_chars), false};
+        detector_lm_grams(s->t.buf, s->t.len, heldout_add, &a);
+        tr->lm_bg_total += a.w * (double)s->t.len;
+    }
+    const struct detector_lm ref = {tr->lm_ref, NULL, (double)tr->ref_len};
+    for (int f = 0; f < (nfam < 2 ? (int)tr->n : nfam); f++) {
+        size_t nm = 0;
+        if (nfam < 2)
+            members[nm++] = (size_t)f;
+        else
+            for (size_t i = 0; i < tr->n; i++)
+                if (fam_of[tr->s[i].group] == f)
+                    members[nm++] = i;
+        /* a family holding (nearly) all the human text would leave no background: its texts
+         * are then held out one at a time */
+        double held = 0;
+        for (size_t k = 0; k < nm; k++)
+            if (tr->s[members[k]].label == 0)
+                held += lm_weight(tr, &tr->s[members[k]], mean_chars) *
+                        (double)tr->s[members[k]].t.len;
+        if (tr->lm_bg_total - held >= 0.1 * tr->lm_bg_total)
+            reference_holdout(tr, &ref, minus, members, nm, mean_chars);
+        else
+            for (size_t k = 0; k < nm; k++)
+                reference_holdout(tr, &ref, minus, &members[k], 1, mean_chars);
+    }
+    free(minus);
+    free(members);
+    return LODE_OK;
+}
+
 /* Computes the pooled features of every fitted sample with its own corpus family held out of
  * the pooled and human tables (source name up to '-': the SeqXGPT generators and their human
  * texts are one family), so that the fit sees these features as they are on a corpus the
@@ -513,18 +627,12 @@ static enum lode_code pooled_features(struct trainer *tr, size_t maxwords, struc
                         calloc(NB, sizeof(double)), 0, 0, {0}, malloc(NB * sizeof(double))};
     size_t *members = malloc((tr->n + 1) * sizeof *members);
     double *surp = malloc((maxwords + 1) * sizeof *surp);
-    int fam_of[GROUPS_MAX], nfam = 0;
+    int fam_of[GROUPS_MAX], nfam = family_index(tr, fam_of);
     enum lode_code rc = LODE_OK;
     if (h.chr == NULL || h.word == NULL || h.human == NULL || h.sorted == NULL ||
         members == NULL || surp == NULL) {
         rc = lode_error_set(err, LODE_ENOMEM, "could not allocate the held-out tables");
         goto out;
-    }
-    for (int g = 0; g < tr->ngroups; g++) {
-        int f = 0;
-        while (f < g && !same_family(tr->g[f].source, tr->g[g].source))
-            f++;
-        fam_of[g] = f < g ? fam_of[f] : nfam++;
     }
     if (nfam < 2) {
         memcpy(h.cut, tr->rank_cut, sizeof h.cut);
@@ -692,6 +800,7 @@ static enum lode_code compute_features(struct trainer *tr, struct lode_error *er
         tr->g[s->group].grams_char += s->nchar;
         tr->g[s->group].grams_word += s->nword;
         tr->g[s->group].words += s->t.nwords;
+        tr->g[s->group].chars += s->t.len;
         maxgrams = s->nchar > maxgrams ? s->nchar : maxgrams;
         maxgrams = s->nword > maxgrams ? s->nword : maxgrams;
         maxwords = s->t.nwords > maxwords ? s->t.nwords : maxwords;
@@ -714,10 +823,11 @@ static enum lode_code compute_features(struct trainer *tr, struct lode_error *er
     enum lode_code rc = build_rank_table(tr, err);
     if (rc != LODE_OK)
         return rc;
-    cd[0] = detector_cdict_create(tr->dict[0], tr->dict_len[0]);
-    cd[1] = detector_cdict_create(tr->dict[1], tr->dict_len[1]);
+    bool xent = (tr->drop & 1u << FEAT_ZSTD_XENT) == 0;
+    cd[0] = xent ? detector_cdict_create(tr->dict[0], tr->dict_len[0]) : NULL;
+    cd[1] = xent ? detector_cdict_create(tr->dict[1], tr->dict_len[1]) : NULL;
     struct collect col = {malloc((maxgrams + 1) * sizeof(uint32_t)), 0};
-    if (cd[0] == NULL || cd[1] == NULL || col.b == NULL) {
+    if ((xent && (cd[0] == NULL || cd[1] == NULL)) || col.b == NULL) {
         ZSTD_freeCDict(cd[0]);
         ZSTD_freeCDict(cd[1]);
         free(col.b);
@@ -728,9 +838,11 @@ static enum lode_code compute_features(struct trainer *tr, struct lode_error *er
         if (s->in_dict)
             continue;
         detector_text_style(&s->t, s->f);
-        size_t zh = detector_compressed_size(cd[0], &s->t);
-        size_t zm = detector_compressed_size(cd[1], &s->t);
-        s->f[FEAT_ZSTD_XENT] = 8.0 * ((double)zh - (double)zm) / (double)s->t.len;
+        if (xent) {
+            size_t zh = detector_compressed_size(cd[0], &s->t);
+            size_t zm = detector_compressed_size(cd[1], &s->t);
+            s->f[FEAT_ZSTD_XENT] = 8.0 * ((double)zh - (double)zm) / (double)s->t.len;
+        }
         col.n = 0;
         detector_char_grams(&s->t, collect_gram, &col);
         s->f[FEAT_CHAR_NGRAM] = loo_mean(col.b, col.n, tr->counts_char, tr->total_char, s->label,
@@ -743,7 +855,10 @@ static enum lode_code compute_features(struct trainer *tr, struct lode_error *er
     free(col.b);
     ZSTD_freeCDict(cd[0]);
     ZSTD_freeCDict(cd[1]);
-    return pooled_features(tr, maxwords, err);
+    rc = pooled_features(tr, maxwords, err);
+    if (rc == LODE_OK && tr->ref != NULL)
+        rc = reference_features(tr, err);
+    return rc;
 }
 
 /* Records, for every feature, the range of its AUROC alone over the training sources: for each
@@ -984,17 +1099,20 @@ static json_t *meta_json(const struct trainer *tr, const struct detector_train_o
     }
     json_decref(fpr);
     return json_pack(
-        "{s:s,s:i,s:{s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:i},s:o,s:f,s:f,s:f,s:f,s:f,s:f,s:o,"
-        "s:{s:I,s:I,s:f,s:o,s:o,s:s}}",
+        "{s:s,s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:i},s:o,s:f,s:f,s:f,s:f,s:f,s:f,s:f,"
+        "s:o,s:{s:I,s:I,s:f,s:o,s:o,s:s,s:I}}",
         "format", "lode-detector", "version", DETECTOR_FORMAT_VERSION, "parameters", "table_bits",
         DETECTOR_TABLE_BITS, "char_n", DETECTOR_CHAR_N, "window_bytes", DETECTOR_WINDOW_BYTES,
-        "min_words", DETECTOR_MIN_WORDS, "zstd_level", DETECTOR_ZSTD_LEVEL, "l2", tr->l2,
+        "min_words", DETECTOR_MIN_WORDS, "zstd_level", DETECTOR_ZSTD_LEVEL,
+        "reference_window_bytes", DETECTOR_REF_WINDOW, "lm_order", DETECTOR_LM_ORDER, "l2", tr->l2,
         "target_fpr", TARGET_FPR, "folds", FOLDS, "features", features, "bias", tr->beta[NF],
         "platt_a", tr->platt_a, "platt_b", tr->platt_b, "threshold_synthetic", tr->t_synth,
         "threshold_human", fmin(THRESHOLD_HUMAN, tr->t_synth), "ood_z_max", tr->ood_z,
+        "background_characters", tr->lm_bg != NULL ? tr->lm_bg_total : 0.0,
         "reference", reference, "training", "seed", (json_int_t)opt->seed, "rejected_texts",
         (json_int_t)tr->rejected, "oof_auroc", tr->oof_auroc, "groups", groups, "provenance",
-        provenance, "combine", tr->equal ? "equal_weights" : "logistic_regression");
+        provenance, "combine", tr->equal ? "equal_weights" : "logistic_regression",
+        "reference_pieces", (json_int_t)tr->ref_pieces);
 }
 
 static enum lode_code emit_model(const struct trainer *tr, const struct detector_train_options *opt,
@@ -1039,9 +1157,24 @@ static enum lode_code emit_model(const struct trainer *tr, const struct detector
                                     DETECTOR_SURPRISAL_SCALE);
         tab[4][b] = (int16_t)rank_class(tr, tr->human_word[b]);
     }
-    rc = detector_model_write(text, (const uint8_t *)tr->dict[0], tr->dict_len[0],
-                              (const uint8_t *)tr->dict[1], tr->dict_len[1],
-                              (const int16_t *const *)tab, out, len_out, err);
+    /* the dictionaries are stored only when their feature is used: a dictionary of training
+     * text is excerpts of the training corpora */
+    bool xent = (tr->drop & 1u << FEAT_ZSTD_XENT) == 0;
+    const struct detector_dicts dicts = {
+        xent ? (const uint8_t *)tr->dict[0] : NULL, xent ? (const uint8_t *)tr->dict[1] : NULL,
+        (const uint8_t *)tr->ref, xent ? tr->dict_len[0] : 0, xent ? tr->dict_len[1] : 0,
+        tr->ref_len};
+    float *bg = tr->lm_bg != NULL ? calloc(NB, sizeof(float)) : NULL;
+    if (tr->lm_bg != NULL && bg == NULL) {
+        free(text);
+        for (int k = 0; k < 5; k++)
+            free(tab[k]);
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the background model");
+    }
+    for (size_t b = 0; tr->lm_bg != NULL && b < NB; b++)
+        bg[b] = (float)tr->lm_bg[b];
+    rc = detector_model_write(text, &dicts, (const int16_t *const *)tab, bg, out, len_out, err);
+    free(bg);
     free(text);
     for (int k = 0; k < 5; k++)
         free(tab[k]);
@@ -1069,8 +1202,17 @@ enum lode_code detector_train(const struct detector_sample *samples, size_t n,
         return lode_error_set(err, LODE_EINVAL, "more than %d training texts",
                               LODE_DETECTOR_TRAIN_SAMPLES_MAX);
     rc = prepare_samples(&tr, samples, n, opt, err);
-    if (rc == LODE_OK)
+    if (rc == LODE_OK && (tr.drop & 1u << FEAT_ZSTD_XENT) == 0)
         rc = build_dicts(&tr, err);
+    if (rc == LODE_OK && (tr.drop & 1u << FEAT_REF_LLR) == 0) {
+        if (opt->reference_machine == NULL)
+            rc = lode_error_set(err, LODE_EINVAL,
+                                "machine_reference_llr needs a machine reference corpus (or drop "
+                                "that feature)");
+        else
+            rc = detector_reference_prepare(opt->reference_machine, opt->reference_machine_len,
+                                            &tr.ref, &tr.ref_len, &tr.ref_pieces, err);
+    }
     if (rc == LODE_OK)
         rc = compute_features(&tr, err);
     if (rc == LODE_OK)

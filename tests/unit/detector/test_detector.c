@@ -11,6 +11,7 @@
 
 #include "core/limits.h"
 #include "detector/detector.h"
+#include "detector/internal.h"
 #include "test_main.h"
 
 enum { F_SENT_CV = 3, F_SENT_LEN = 4, F_MATTR = 5, F_WORD_LEN = 6, F_COMMA = 7, F_SEMI = 8,
@@ -220,21 +221,132 @@ static char *make_text(unsigned seed, int label)
     return s;
 }
 
+/* A machine reference corpus of formulaic pieces (other seeds than the training texts). */
+static char *make_reference(void)
+{
+    char *ref = calloc(1, 8 * 4200);
+    for (unsigned i = 0; i < 8; i++) {
+        char *piece = make_text(500 + i, 1);
+        strcat(ref, piece);
+        strcat(ref, i + 1 < 8 ? "\n%%\n" : "\n");
+        free(piece);
+    }
+    return ref;
+}
+
 static uint8_t *train_small(size_t *len, uint32_t drop)
 {
     struct detector_sample s[48];
-    char *texts[48];
+    char *texts[48], *ref = make_reference();
     uint8_t *model = NULL;
     struct lode_error err;
     for (int i = 0; i < 48; i++) {
         texts[i] = make_text((unsigned)i, i % 2);
         s[i] = (struct detector_sample){texts[i], strlen(texts[i]), i % 2, i < 24 ? "a" : "b"};
     }
-    struct detector_train_options opt = {7, "{\"test\":true}", NULL, drop, 0, false};
+    struct detector_train_options opt = {7, "{\"test\":true}", NULL, drop, 0, false,
+                                         ref,   strlen(ref)};
     CU_ASSERT_EQUAL(detector_train(s, 48, &opt, &model, len, &err), LODE_OK);
+    /* without a reference corpus, machine_reference_llr must be dropped */
+    uint8_t *none = NULL;
+    size_t none_len = 0;
+    opt.reference_machine = NULL;
+    opt.reference_machine_len = 0;
+    if ((drop & 1u << FEAT_REF_LLR) == 0) {
+        CU_ASSERT_EQUAL(detector_train(s, 48, &opt, &none, &none_len, &err), LODE_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "reference"));
+    }
+    free(none);
     for (int i = 0; i < 48; i++)
         free(texts[i]);
+    free(ref);
     return model;
+}
+
+/* Length of section `tag` of a model file, or -1 when absent. */
+static long section_len(const uint8_t *a, size_t len, const char *tag)
+{
+    for (size_t off = 16; off + 8 <= len - 32;) {
+        size_t l = (size_t)a[off + 4] | (size_t)a[off + 5] << 8 | (size_t)a[off + 6] << 16 |
+                   (size_t)a[off + 7] << 24;
+        if (memcmp(a + off, tag, 4) == 0)
+            return (long)l;
+        off += 8 + l;
+    }
+    return -1;
+}
+
+static void add_count(uint32_t bucket, void *ctx)
+{
+    ((double *)ctx)[bucket] += 1;
+}
+
+static void test_reference_corpus(void)
+{
+    char *p1 = make_text(300, 1), *p2 = make_text(301, 1), corpus[8192];
+    snprintf(corpus, sizeof corpus, "%s\n%%%%\r\ntoo short to keep\n%%%%\n%s\n", p1, p2);
+    free(p1);
+    free(p2);
+    char *dict = NULL;
+    size_t dict_len = 0, pieces = 0;
+    struct lode_error err;
+    CU_ASSERT_EQUAL_FATAL(
+        detector_reference_prepare(corpus, strlen(corpus), &dict, &dict_len, &pieces, &err),
+        LODE_OK);
+    CU_ASSERT_EQUAL(pieces, 2); /* the short middle piece is left out */
+    CU_ASSERT_EQUAL(memchr(dict, '%', dict_len), NULL);
+    CU_ASSERT_EQUAL(memchr(dict, 'F', dict_len), NULL); /* normalised: case folded */
+    /* character models: the reference corpus, and a background of the casual texts */
+    double *ref = calloc((size_t)1 << DETECTOR_TABLE_BITS, sizeof(double));
+    double *bg = calloc((size_t)1 << DETECTOR_TABLE_BITS, sizeof(double));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bg);
+    size_t bg_chars = 0;
+    detector_lm_grams(dict, dict_len, add_count, ref);
+    for (unsigned i = 0; i < 6; i++) {
+        char *h = make_text(900 + i, 0);
+        struct detector_text t;
+        bool insufficient;
+        CU_ASSERT_EQUAL_FATAL(detector_text_prepare(h, strlen(h), &t, &insufficient, &err),
+                              LODE_OK);
+        detector_lm_grams(t.buf, t.len, add_count, bg);
+        bg_chars += t.len;
+        detector_text_release(&t);
+        free(h);
+    }
+    const struct detector_lm rl = {ref, NULL, (double)dict_len}, bl = {bg, NULL, (double)bg_chars};
+    char *machine = make_text(77, 1), *human = make_text(78, 0);
+    struct detector_text tm, th;
+    bool insufficient;
+    CU_ASSERT_EQUAL_FATAL(detector_text_prepare(machine, strlen(machine), &tm, &insufficient, &err),
+                          LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(detector_text_prepare(human, strlen(human), &th, &insufficient, &err),
+                          LODE_OK);
+    double lm = detector_reference_llr(&rl, &bl, &tm), lh = detector_reference_llr(&rl, &bl, &th);
+    /* the formulaic text reads like the reference, the casual one like the background */
+    CU_ASSERT_TRUE(lm > 0.5);
+    CU_ASSERT_TRUE(lh < -0.5);
+    /* the same model on both sides: no evidence either way */
+    CU_ASSERT_DOUBLE_EQUAL(detector_reference_llr(&rl, &rl, &tm), 0.0, 1e-12);
+    /* a conditional probability is a probability */
+    for (size_t k = 0; k < tm.len; k++) {
+        double l = detector_lm_log2p(&rl, tm.buf, k);
+        CU_ASSERT_TRUE(l < 0 && l > -20);
+    }
+    /* held-out counts are subtracted: removing everything leaves the smoothed unigram only */
+    const struct detector_lm gone = {ref, ref, 0};
+    CU_ASSERT_DOUBLE_EQUAL(detector_lm_log2p(&gone, tm.buf, 10), log2(1.0 / DETECTOR_LM_ALPHABET),
+                           1e-12);
+    detector_text_release(&tm);
+    detector_text_release(&th);
+    free(ref);
+    free(bg);
+    free(dict);
+    free(machine);
+    free(human);
+    CU_ASSERT_EQUAL(detector_reference_prepare("%%\nshort\n%%\n", 13, &dict, &dict_len, &pieces,
+                                               &err),
+                    LODE_EINVAL);
 }
 
 static void test_train_deterministic_and_scores(void)
@@ -249,7 +361,23 @@ static void test_train_deterministic_and_scores(void)
     CU_ASSERT_EQUAL(la, lb);
     CU_ASSERT_EQUAL(memcmp(a, b, la), 0);
     CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, la, &m, &err), LODE_OK);
-    CU_ASSERT_PTR_NOT_NULL(strstr(detector_model_version(m), "lode-detector/2/"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(detector_model_version(m), "lode-detector/3/"));
+    /* every feature used: the dictionaries, the reference corpus and its background model are
+     * stored; with the features that need them dropped, those sections are empty */
+    CU_ASSERT_TRUE(section_len(a, la, "DICH") > 0);
+    CU_ASSERT_TRUE(section_len(a, la, "REFM") > 0);
+    CU_ASSERT_EQUAL(section_len(a, la, "BGLM"), 4L << DETECTOR_TABLE_BITS);
+    size_t lc = 0;
+    uint8_t *c = train_small(&lc, 1u << FEAT_ZSTD_XENT | 1u << FEAT_REF_LLR);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(section_len(c, lc, "DICH"), 0);
+    CU_ASSERT_EQUAL(section_len(c, lc, "DICM"), 0);
+    CU_ASSERT_EQUAL(section_len(c, lc, "REFM"), 0);
+    CU_ASSERT_EQUAL(section_len(c, lc, "BGLM"), 0);
+    struct detector_model *mc = NULL;
+    CU_ASSERT_EQUAL(detector_model_load_buffer(c, lc, &mc, &err), LODE_OK);
+    detector_model_free(mc);
+    free(c);
     char *human = make_text(1000, 0), *machine = make_text(1001, 1);
     CU_ASSERT_EQUAL(detector_score(m, machine, strlen(machine), &r, &err), LODE_OK);
     CU_ASSERT_TRUE(r.has_probability);
@@ -376,10 +504,10 @@ static void test_loader_rejects(void)
     CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "checksum"));
     a[100] ^= 1;
-    a[8] = 3; /* version */
+    a[8] = 2; /* version */
     reseal(a, len);
     CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
-    a[8] = 2;
+    a[8] = 3;
     uint8_t *rank = memmem(a, len, "RKWD", 4); /* a rank class out of range */
     CU_ASSERT_PTR_NOT_NULL_FATAL(rank);
     rank[8] = 4;
@@ -446,6 +574,19 @@ static void test_shipped_model_reproduces_reference(void)
         CU_ASSERT_EQUAL(r.verdict, v);
         CU_ASSERT_DOUBLE_EQUAL(r.probability, p, 1e-9);
     }
+    /* the shipped model holds no excerpt of its training corpora: the training-text
+     * dictionaries are empty (zstd_cross_entropy is not used), and so are the machine reference
+     * corpus and its background model (machine_reference_llr is not used) */
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    uint8_t *bytes = malloc(LODE_DETECTOR_MODEL_BYTES_MAX);
+    size_t n = fread(bytes, 1, LODE_DETECTOR_MODEL_BYTES_MAX, f);
+    fclose(f);
+    CU_ASSERT_EQUAL(section_len(bytes, n, "DICH"), 0);
+    CU_ASSERT_EQUAL(section_len(bytes, n, "DICM"), 0);
+    CU_ASSERT_EQUAL(section_len(bytes, n, "REFM"), 0);
+    CU_ASSERT_EQUAL(section_len(bytes, n, "BGLM"), 0);
+    free(bytes);
     char located[4096];
     CU_ASSERT_EQUAL(detector_model_locate(path, located, sizeof located, &err), LODE_OK);
     CU_ASSERT_STRING_EQUAL(located, path);
@@ -459,6 +600,7 @@ static const struct test_case feature_cases[] = {
     {"repeated word 3-grams per 100-word window", test_trigram_repeat},
     {"case, spacing, newlines and quotes are neutralised", test_normalisation_neutralises_conventions},
     {"bad input is refused with a reason", test_bad_input},
+    {"machine reference corpus and character models", test_reference_corpus},
     {NULL, NULL},
 };
 
