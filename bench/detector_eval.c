@@ -412,6 +412,31 @@ static const char *reference_path; /* detector/reference/machine-text.txt */
 static char *reference_text;
 static size_t reference_len;
 
+/* A model trained on every text but unit's (fold < 0), or but those of unit's texts whose
+ * index modulo IN_DOMAIN_FOLDS is fold; exits when training fails. */
+#define IN_DOMAIN_FOLDS 5
+static struct detector_model *train_without(const char *unit, int fold, uint32_t drop, bool eq,
+                                            double l2v)
+{
+    struct lode_error err;
+    uint8_t *model_bytes = NULL;
+    size_t model_len = 0, ntrain = 0;
+    struct detector_model *m = NULL;
+    for (size_t i = 0; i < ntexts; i++)
+        if (!in_test(&texts[i], unit) || (fold >= 0 && (int)(i % IN_DOMAIN_FOLDS) != fold))
+            train[ntrain++] = (struct detector_sample){texts[i].s, texts[i].len, texts[i].label,
+                                                       texts[i].source};
+    struct detector_train_options opt = {1, NULL, NULL, drop, l2v, eq, reference_text,
+                                         reference_len};
+    if (detector_train(train, ntrain, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
+        detector_model_load_buffer(model_bytes, model_len, &m, &err) != LODE_OK) {
+        fprintf(stderr, "could not train without %s (fold %d): %s\n", unit, fold, err.message);
+        exit(3);
+    }
+    free(model_bytes);
+    return m;
+}
+
 /* Leave-one-source-out over all units with the given dropped features; prints one table. */
 static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool feature_table,
                      bool perturb)
@@ -428,23 +453,9 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
     struct scored *fs = malloc(ntexts * sizeof *fs * DETECTOR_FEATURE_COUNT);
     int n_auc = 0;
     for (size_t u = 0; u < nunits; u++) {
-        size_t ntrain = 0, ndet = 0, nbase = 0, human = 0, machine = 0, fp = 0, tp = 0,
-               bfp = 0, btp = 0, unsure = 0;
-        uint8_t *model_bytes = NULL;
-        size_t model_len = 0;
-        struct detector_model *m = NULL;
-        for (size_t i = 0; i < ntexts; i++)
-            if (!in_test(&texts[i], units[u]))
-                train[ntrain++] = (struct detector_sample){texts[i].s, texts[i].len,
-                                                           texts[i].label, texts[i].source};
-        struct detector_train_options opt = {1,    NULL,          NULL,          drop,
-                                             l2,   equal_weights, reference_text, reference_len};
-        if (detector_train(train, ntrain, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
-            detector_model_load_buffer(model_bytes, model_len, &m, &err) != LODE_OK) {
-            fprintf(stderr, "could not train without %s: %s\n", units[u], err.message);
-            exit(3);
-        }
-        free(model_bytes);
+        size_t ndet = 0, nbase = 0, human = 0, machine = 0, fp = 0, tp = 0, bfp = 0, btp = 0,
+               unsure = 0;
+        struct detector_model *m = train_without(units[u], -1, drop, equal_weights, l2);
         for (size_t i = 0; i < ntexts; i++) {
             struct detector_result r;
             if (!in_test(&texts[i], units[u]))
@@ -595,34 +606,17 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
 static void run_in_domain(char units[][64], size_t nunits, uint32_t drop, bool eq, double l2v,
                           const char *label)
 {
-    enum { FOLDS = 5 };
     struct lode_error err;
     double sum[2] = {0, 0};
     printf("\n== in-domain, 5-fold cross-validation within each source: %s ==\n", label);
     printf("%-16s %7s | %7s %6s | %7s\n", "source", "scored", "AUROC", "FPR", "ZipPy");
     for (size_t u = 0; u < nunits; u++) {
         size_t ndet = 0, nbase = 0, human = 0, fp = 0;
-        for (int k = 0; k < FOLDS; k++) {
-            size_t ntrain = 0;
-            uint8_t *model_bytes = NULL;
-            size_t model_len = 0;
-            struct detector_model *m = NULL;
-            for (size_t i = 0; i < ntexts; i++)
-                if (!in_test(&texts[i], units[u]) || (int)(i % FOLDS) != k)
-                    train[ntrain++] = (struct detector_sample){texts[i].s, texts[i].len,
-                                                               texts[i].label, texts[i].source};
-            struct detector_train_options opt = {1,   NULL, NULL,           drop,
-                                                 l2v, eq,   reference_text, reference_len};
-            if (detector_train(train, ntrain, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
-                detector_model_load_buffer(model_bytes, model_len, &m, &err) != LODE_OK) {
-                fprintf(stderr, "could not train for %s fold %d: %s\n", units[u], k,
-                        err.message);
-                exit(3);
-            }
-            free(model_bytes);
+        for (int k = 0; k < IN_DOMAIN_FOLDS; k++) {
+            struct detector_model *m = train_without(units[u], k, drop, eq, l2v);
             for (size_t i = 0; i < ntexts; i++) {
                 struct detector_result r;
-                if (!in_test(&texts[i], units[u]) || (int)(i % FOLDS) != k)
+                if (!in_test(&texts[i], units[u]) || (int)(i % IN_DOMAIN_FOLDS) != k)
                     continue;
                 if (detector_score(m, texts[i].s, texts[i].len, &r, &err) != LODE_OK ||
                     r.verdict == DETECTOR_INSUFFICIENT)
