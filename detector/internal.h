@@ -168,7 +168,9 @@ void detector_surprisal_features(double char_sum, size_t nchar, double word_sum,
 void detector_model_features(const struct detector_model *m, const struct detector_text *t,
                              double f[DETECTOR_FEATURE_COUNT]);
 
-/* Serialises a model file from its parts. meta_json is the JSON metadata section. */
+/* Serialises a model file from its parts. meta_json is the JSON metadata section; tables are
+ * CHAR, WORD, BGCH, BGWD, RKWD, of which CHAR and WORD may be NULL (written empty); bg_counts
+ * NULL writes an empty BGLM. */
 enum lode_code detector_model_write(const char *meta_json, const struct detector_dicts *dicts,
                                     const int16_t *const tables[5], const float *bg_counts,
                                     uint8_t **out, size_t *len_out, struct lode_error *err);

@@ -10,6 +10,7 @@
  *     DICH  zstd raw-content dictionary of human text      DICM  the same of machine text
  *           (both empty when zstd_cross_entropy has weight 0)
  *     CHAR  2^18 int16 char 4-gram log-likelihood ratios  WORD  the same for word 1+2-grams
+ *           (each empty when its feature has weight 0)
  *     BGCH  2^18 int16 char 4-gram surprisal (bits) under the pooled corpus  BGWD  words
  *     RKWD  2^18 int16 rank class (0..3) of each word bucket in the human word-frequency table
  *     REFM  normalised machine-written reference corpus (empty when machine_reference_llr has
@@ -93,8 +94,8 @@ enum lode_code detector_model_write(const char *meta_json, const struct detector
         {"META", (const uint8_t *)meta_json, meta_len, NULL},
         {"DICH", dicts->human, dicts->human_len, NULL},
         {"DICM", dicts->machine, dicts->machine_len, NULL},
-        {"CHAR", NULL, table_bytes, tables[0]},
-        {"WORD", NULL, table_bytes, tables[1]},
+        {"CHAR", NULL, tables[0] != NULL ? table_bytes : 0, tables[0]},
+        {"WORD", NULL, tables[1] != NULL ? table_bytes : 0, tables[1]},
         {"BGCH", NULL, table_bytes, tables[2]},
         {"BGWD", NULL, table_bytes, tables[3]},
         {"RKWD", NULL, table_bytes, tables[4]},
@@ -351,8 +352,11 @@ enum lode_code detector_model_load_buffer(const uint8_t *buf, size_t len,
     memcpy(m->file, buf, len);
     m->file_len = len;
     rc = parse_meta(m, sec[0], sec_len[0], err);
+    /* the likelihood-ratio tables may be empty when their feature has weight 0 */
     for (size_t k = 3; rc == LODE_OK && k < 8; k++)
-        if (sec_len[k] != TABLE_ENTRIES * 2)
+        if (sec_len[k] != TABLE_ENTRIES * 2 &&
+            !(sec_len[k] == 0 && ((k == 3 && m->weight[FEAT_CHAR_NGRAM] == 0) ||
+                                  (k == 4 && m->weight[FEAT_WORD_NGRAM] == 0))))
             rc = bad(err, "n-gram table has the wrong size");
     /* a dictionary may be empty only when the feature that uses it has weight 0 */
     if (rc == LODE_OK && (sec_len[1] > DETECTOR_DICT_BYTES_MAX ||
@@ -377,14 +381,15 @@ enum lode_code detector_model_load_buffer(const uint8_t *buf, size_t len,
     bool lm = m->weight[FEAT_REF_LLR] != 0; /* the character models only when used */
     m->ref_counts = lm ? calloc(TABLE_ENTRIES, sizeof(double)) : NULL;
     m->bg_counts = lm ? calloc(TABLE_ENTRIES, sizeof(double)) : NULL;
-    m->char_llr = load_table(sec[3]);
-    m->word_llr = load_table(sec[4]);
+    m->char_llr = sec_len[3] > 0 ? load_table(sec[3]) : NULL;
+    m->word_llr = sec_len[4] > 0 ? load_table(sec[4]) : NULL;
     m->char_bg = load_table(sec[5]);
     m->word_bg = load_table(sec[6]);
     m->word_rank = load_table(sec[7]);
     if ((sec_len[1] > 0 && m->cdict_human == NULL) || (sec_len[2] > 0 && m->cdict_machine == NULL) ||
-        (lm && (m->ref_counts == NULL || m->bg_counts == NULL)) || m->char_llr == NULL ||
-        m->word_llr == NULL || m->char_bg == NULL || m->word_bg == NULL ||
+        (lm && (m->ref_counts == NULL || m->bg_counts == NULL)) ||
+        (sec_len[3] > 0 && m->char_llr == NULL) || (sec_len[4] > 0 && m->word_llr == NULL) ||
+        m->char_bg == NULL || m->word_bg == NULL ||
         m->word_rank == NULL) {
         detector_model_free(m);
         return lode_error_set(err, LODE_ENOMEM, "could not build the model's dictionaries");

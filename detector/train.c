@@ -1173,7 +1173,11 @@ static enum lode_code emit_model(const struct trainer *tr, const struct detector
     }
     for (size_t b = 0; tr->lm_bg != NULL && b < NB; b++)
         bg[b] = (float)tr->lm_bg[b];
-    rc = detector_model_write(text, &dicts, (const int16_t *const *)tab, bg, out, len_out, err);
+    /* the likelihood-ratio tables only when their feature is used */
+    const int16_t *const written[5] = {(tr->drop & 1u << FEAT_CHAR_NGRAM) == 0 ? tab[0] : NULL,
+                                       (tr->drop & 1u << FEAT_WORD_NGRAM) == 0 ? tab[1] : NULL,
+                                       tab[2], tab[3], tab[4]};
+    rc = detector_model_write(text, &dicts, written, bg, out, len_out, err);
     free(bg);
     free(text);
     for (int k = 0; k < 5; k++)

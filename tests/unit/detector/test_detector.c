@@ -374,6 +374,7 @@ static void test_train_deterministic_and_scores(void)
     CU_ASSERT_EQUAL(section_len(c, lc, "DICM"), 0);
     CU_ASSERT_EQUAL(section_len(c, lc, "REFM"), 0);
     CU_ASSERT_EQUAL(section_len(c, lc, "BGLM"), 0);
+    CU_ASSERT_EQUAL(section_len(c, lc, "CHAR"), 2L << DETECTOR_TABLE_BITS); /* still used */
     struct detector_model *mc = NULL;
     CU_ASSERT_EQUAL(detector_model_load_buffer(c, lc, &mc, &err), LODE_OK);
     detector_model_free(mc);
@@ -586,6 +587,9 @@ static void test_shipped_model_reproduces_reference(void)
     CU_ASSERT_EQUAL(section_len(bytes, n, "DICM"), 0);
     CU_ASSERT_EQUAL(section_len(bytes, n, "REFM"), 0);
     CU_ASSERT_EQUAL(section_len(bytes, n, "BGLM"), 0);
+    CU_ASSERT_EQUAL(section_len(bytes, n, "CHAR"), 0); /* char_ngrams and word_ngrams unused */
+    CU_ASSERT_EQUAL(section_len(bytes, n, "WORD"), 0);
+    CU_ASSERT_EQUAL(section_len(bytes, n, "BGCH"), 2L << DETECTOR_TABLE_BITS);
     free(bytes);
     char located[4096];
     CU_ASSERT_EQUAL(detector_model_locate(path, located, sizeof located, &err), LODE_OK);
