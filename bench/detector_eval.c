@@ -2,9 +2,10 @@
  * bench/detector_eval.c — leave-one-source-out evaluation of the synthetic-text detector,
  * side by side with a ZipPy-style LZMA compression baseline on the same texts.
  *
- * usage: detector_eval JSONL_DIR ZIPPY_PRELUDE
- *   JSONL_DIR      the output of bench/detector_prepare.py (one <source>.jsonl per source)
- *   ZIPPY_PRELUDE  ZipPy's AI-text corpus (zippy/ai-generated.txt in the reference data)
+ * usage: detector_eval JSONL_DIR ZIPPY_PRELUDE MACHINE_REFERENCE
+ *   JSONL_DIR          the output of bench/detector_prepare.py (one <source>.jsonl per source)
+ *   ZIPPY_PRELUDE      ZipPy's AI-text corpus (zippy/ai-generated.txt in the reference data)
+ *   MACHINE_REFERENCE  detector/reference/machine-text.txt (for machine_reference_llr)
  *
  * For every source S a model is trained on all other sources (for a SeqXGPT generator, the
  * SeqXGPT human texts are held out too and form the human side of its test set) and scored on
@@ -15,12 +16,15 @@
  * For the shipped configuration also: the held-out machine texts perturbed as a paraphrasing
  * tool would (a hand list of word substitutions; sentences shuffled) against the same human
  * texts. Then throughput of scoring and of the baseline, in MB/s on one core (median of 3 runs
- * over all texts). Figures only, never pass/fail.
+ * over all texts). Then the in-domain setting: 5-fold cross-validation inside each source, for
+ * the shipped configuration and for every learned feature with the logistic regression, next
+ * to the baseline. The baseline is also run on the detector's normalised text. Figures only,
+ * never pass/fail.
  *
  * Environment, for measuring alternatives: DETECTOR_EVAL_DROP (feature list replacing the
  * shipped drop list), DETECTOR_EVAL_COMBINE=logistic, DETECTOR_EVAL_L2, DETECTOR_EVAL_QUICK=1
- * (no all-features run), DETECTOR_EVAL_SKIP_BASELINE=1, DETECTOR_EVAL_DUMP=FILE (features of
- * every scored held-out text, TSV).
+ * (no all-features run), DETECTOR_EVAL_SKIP_BASELINE=1, DETECTOR_EVAL_IN_DOMAIN=0 (no
+ * in-domain runs), DETECTOR_EVAL_DUMP=FILE (features of every scored held-out text, TSV).
  */
 #include <dirent.h>
 #include <jansson.h>

@@ -50,7 +50,7 @@ enum detector_feature {
     FEAT_SENT_SURPRISAL_SD, /* standard deviation of per-sentence mean word surprisal */
     FEAT_TRIGRAM_REPEAT, /* share of word 3-grams repeated within 100-word windows */
     FEAT_REF_LLR,       /* mean log-likelihood ratio of the opening's characters: machine
-                         * reference corpus vs pooled training text (character models) */
+                         * reference corpus vs human training text (character models) */
 };
 
 /* Rank classes of a word under the human word-frequency table (the RKWD section). */
@@ -108,7 +108,7 @@ double detector_lm_log2p(const struct detector_lm *lm, const char *buf, size_t k
 
 /* machine_reference_llr of t: mean over the first DETECTOR_REF_WINDOW normalised bytes of
  * log2 P_reference - log2 P_background (> 0: the text reads more like the machine reference
- * corpus than like the pooled training text). 0 when a model is empty. */
+ * corpus than like the background, the human training text). 0 when a model is empty. */
 double detector_reference_llr(const struct detector_lm *reference,
                               const struct detector_lm *background, const struct detector_text *t);
 
