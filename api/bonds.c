@@ -219,19 +219,13 @@ static enum lode_code action_tx(struct db_conn *conn, void *arg, struct lode_err
     if (call->idem_key != NULL) {
         json_t *ids = json_array();
         json_t *stored;
-        char *body;
         for (size_t i = 0; ids != NULL && i < call->queue_count; i++)
             json_array_append_new(ids, json_integer((json_int_t)call->queue_ids[i]));
         stored = ids != NULL ? json_pack("{s:o, s:o}", "bond", json_loads(call->view, 0, NULL),
                                          "queue_ids", ids)
                              : NULL;
-        body = stored != NULL ? json_dumps(stored, JSON_COMPACT) : NULL;
+        rc = request_idempotency_finish_json(conn, actor, call->idem_key, stored, err);
         json_decref(stored);
-        if (body == NULL)
-            return lode_error_set(err, LODE_ENOMEM, "could not record the response");
-        rc = idempotency_finish(conn, actor, call->idem_key, 201, "application/json",
-                                (const uint8_t *)body, strlen(body), err);
-        free(body);
     }
     return rc;
 }

@@ -150,6 +150,12 @@ enum lode_code request_idempotency_claim(struct db_conn *conn, struct request *r
                                          const char *key, const uint8_t request_hash[32],
                                          struct idempotency_response *out,
                                          struct lode_error *err);
+/* On a worker, inside the request's transaction: records `body` (compact JSON) as the 201
+ * answer to replay for `key` of account_id (idempotency_finish). body NULL (it could not be
+ * built) is LODE_ENOMEM. */
+enum lode_code request_idempotency_finish_json(struct db_conn *conn, int64_t account_id,
+                                               const char *key, const json_t *body,
+                                               struct lode_error *err);
 /* Parses the body as a JSON object under the route's limits. */
 json_t *request_json_body(struct request *req, struct lode_error *err);
 /* Renderers shared by the handlers: an RFC 3339 UTC time from Unix milliseconds (null for 0),

@@ -312,7 +312,6 @@ static enum lode_code contribute_tx(struct db_conn *conn, void *arg, struct lode
     struct request *req = arg;
     struct items_call *call = req->user;
     enum lode_code rc;
-    char *body;
 
     /* db_tx may run this again: start from nothing */
     call->replayed = false;
@@ -349,13 +348,8 @@ static enum lode_code contribute_tx(struct db_conn *conn, void *arg, struct lode
         return lode_error_set(err, LODE_ENOMEM, "could not build the receipts");
     if (call->idem_key == NULL)
         return LODE_OK;
-    body = json_dumps(call->pending, JSON_COMPACT);
-    if (body == NULL)
-        return lode_error_set(err, LODE_ENOMEM, "could not build the receipts");
-    rc = idempotency_finish(conn, req->principal.account_id, call->idem_key, 201,
-                            "application/json", (const uint8_t *)body, strlen(body), err);
-    free(body);
-    return rc;
+    return request_idempotency_finish_json(conn, req->principal.account_id, call->idem_key,
+                                           call->pending, err);
 }
 
 static void release_json(void *value)

@@ -45,7 +45,6 @@ static enum lode_code funding_tx(struct db_conn *conn, void *arg, struct lode_er
     struct money_context context;
     int64_t actor = req->principal.account_id;
     enum lode_code rc;
-    char *text;
 
     call->replayed = false;
     json_decref(call->response); /* db_tx may run this again */
@@ -92,13 +91,7 @@ static enum lode_code funding_tx(struct db_conn *conn, void *arg, struct lode_er
                                (json_int_t)call->posting_id, "budget",
                                (json_int_t)call->task.budget, "pay_per_label",
                                (json_int_t)call->task.pay_per_label);
-    text = call->response != NULL ? json_dumps(call->response, JSON_COMPACT) : NULL;
-    if (text == NULL)
-        return lode_error_set(err, LODE_ENOMEM, "could not build the response");
-    rc = idempotency_finish(conn, actor, call->idem_key, 201, "application/json",
-                            (const uint8_t *)text, strlen(text), err);
-    free(text);
-    return rc;
+    return request_idempotency_finish_json(conn, actor, call->idem_key, call->response, err);
 }
 
 static enum lode_code run_funding(struct db_conn *conn, struct db_job *job)

@@ -565,7 +565,6 @@ static enum lode_code append_idempotent(struct db_conn *conn, void *arg, struct 
     struct idempotency_response replay;
     enum lode_code rc;
     json_t *stored;
-    char *body;
 
     call->replayed = false;
     rc = request_idempotency_claim(conn, req, call->idem_key, call->request_hash, &replay, err);
@@ -593,13 +592,9 @@ static enum lode_code append_idempotent(struct db_conn *conn, void *arg, struct 
         return rc;
     stored = json_pack("{s:I, s:s%}", "queue_id", (json_int_t)call->queue_id, "entry", call->entry,
                        call->entry_len);
-    body = stored != NULL ? json_dumps(stored, JSON_COMPACT) : NULL;
+    rc = request_idempotency_finish_json(conn, req->principal.account_id, call->idem_key, stored,
+                                         err);
     json_decref(stored);
-    if (body == NULL)
-        return lode_error_set(err, LODE_ENOMEM, "could not record the response");
-    rc = idempotency_finish(conn, req->principal.account_id, call->idem_key, 201,
-                            "application/json", (const uint8_t *)body, strlen(body), err);
-    free(body);
     return rc;
 }
 

@@ -294,7 +294,6 @@ static enum lode_code move_tx(struct db_conn *conn, void *arg, struct lode_error
     struct idempotency_response replay;
     json_t *body = NULL, *balance = NULL;
     enum lode_code rc;
-    char *text;
 
     /* db_tx may run this again: start from nothing */
     call->replayed = false;
@@ -348,13 +347,8 @@ static enum lode_code move_tx(struct db_conn *conn, void *arg, struct lode_error
     if (call->queue_id > 0)
         json_object_set_new(body, "ledger_queue_id", json_integer(call->queue_id));
     call->pending = body;
-    text = json_dumps(body, JSON_COMPACT);
-    if (text == NULL)
-        return lode_error_set(err, LODE_ENOMEM, "could not build the response");
-    rc = idempotency_finish(conn, req->principal.account_id, call->idem_key, 201,
-                            "application/json", (const uint8_t *)text, strlen(text), err);
-    free(text);
-    return rc;
+    return request_idempotency_finish_json(conn, req->principal.account_id, call->idem_key, body,
+                                           err);
 }
 
 static enum lode_code run_move(struct db_conn *conn, struct db_job *job)

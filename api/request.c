@@ -186,6 +186,20 @@ enum lode_code request_idempotency_claim(struct db_conn *conn, struct request *r
     return rc;
 }
 
+enum lode_code request_idempotency_finish_json(struct db_conn *conn, int64_t account_id,
+                                               const char *key, const json_t *body,
+                                               struct lode_error *err)
+{
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    enum lode_code rc;
+    if (text == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not record the response");
+    rc = idempotency_finish(conn, account_id, key, 201, "application/json", (const uint8_t *)text,
+                            strlen(text), err);
+    free(text);
+    return rc;
+}
+
 bool request_append_body(struct request *req, const char *data, size_t len)
 {
     if (req->body_too_large || req->early_error != LODE_OK)

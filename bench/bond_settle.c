@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "storage/account_store.h"
 #include "storage/bond_store.h"
 #include "storage/db.h"
@@ -37,19 +38,6 @@ static struct account publisher, challenger, jurors[JURORS];
 static struct bond_row row;
 static struct bond_step step;
 static int64_t transactions;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void must(enum lode_code rc, const struct lode_error *err, const char *what)
 {
@@ -188,24 +176,24 @@ int main(int argc, char **argv)
         int64_t base = T0 + (int64_t)run_i * 100 * DAY_MS;
         int64_t tx0 = transactions;
         int stepped = 0;
-        double t = now_s();
+        double t = bench_now_s();
         for (int b = 0; b < bonds; b++)
             one_bond(base + b * 10);
-        t = now_s() - t;
+        t = bench_now_s() - t;
         life[run_i] = bonds / t;
         life_tx[run_i] = (double)(transactions - tx0) / t;
-        t = now_s();
+        t = bench_now_s();
         must(bond_tick(conn, base + 10 * DAY_MS, bonds + 1, 1000, &stepped, &err), &err, "tick");
-        t = now_s() - t;
+        t = bench_now_s() - t;
         if (stepped != bonds) {
             fprintf(stderr, "bond_settle: the tick settled %d of %d bonds\n", stepped, bonds);
             return 3;
         }
         settle[run_i] = stepped / t;
     }
-    qsort(life, RUNS, sizeof *life, cmp_double);
-    qsort(life_tx, RUNS, sizeof *life_tx, cmp_double);
-    qsort(settle, RUNS, sizeof *settle, cmp_double);
+    qsort(life, RUNS, sizeof *life, bench_cmp_double);
+    qsort(life_tx, RUNS, sizeof *life_tx, bench_cmp_double);
+    qsort(settle, RUNS, sizeof *settle, bench_cmp_double);
     printf("bond_settle: %d bonds per run, %d jurors staked, 5 seats, medians of %d runs\n",
            bonds, JURORS, RUNS);
     printf("  lifecycle (post, challenge, draw, 5 commits, 5 reveals): %.1f bonds/s, %.0f "

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "dedupe/dedupe.h"
 
 #define RUNS 5
@@ -30,22 +31,9 @@ static long read_file(void *ctx, char *buf, size_t cap)
     return n == 0 && ferror((FILE *)ctx) ? -1 : (long)n;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     return v[n / 2];
 }
 
@@ -90,7 +78,7 @@ static double run_once(const struct corpus *c, const struct dedupe_params *p, in
     double t0;
 
     dedupe_workspace_init(&ws);
-    t0 = now_s();
+    t0 = bench_now_s();
     for (size_t i = 0; i < c->count; i++) {
         const char *norm;
         size_t n;
@@ -105,7 +93,7 @@ static double run_once(const struct corpus *c, const struct dedupe_params *p, in
         if (mode == 2 && dedupe_signature_compute(&ws, p, norm, n, &sig, NULL) == LODE_OK)
             *sink += dedupe_signature_bands(p, &sig, keys) ? keys[0] : 0;
     }
-    t0 = now_s() - t0;
+    t0 = bench_now_s() - t0;
     dedupe_workspace_fini(&ws);
     return t0;
 }

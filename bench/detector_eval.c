@@ -36,10 +36,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "core/limits.h"
 #include "detector/detector.h"
 #include "detector/internal.h"
-
 
 /* Mask of the comma-separated feature names in `list`; exits 2 on an unknown name. */
 static uint32_t drop_mask_of(const char *list)
@@ -135,13 +135,6 @@ static void load_dir(const char *dir)
         fclose(f);
         free(names[i]);
     }
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ZipPy: delta = ratio(prelude) - ratio(prelude + sample), LZMA preset 2; > 0 means AI. */
@@ -282,12 +275,6 @@ static bool in_test(const struct text *t, const char *unit)
     if (strcmp(t->source, unit) == 0)
         return true;
     return strncmp(unit, "seqxgpt-", 8) == 0 && strcmp(t->source, "seqxgpt-human") == 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* ---- paraphrase-like perturbations of machine text (no model: deterministic edits) ---- */
@@ -702,12 +689,12 @@ int main(int argc, char **argv)
             snprintf(units[nunits++], 64, "%s", texts[i].source);
     }
     printf("detector_eval: %zu texts, %zu held-out sources\n", ntexts, nunits);
-    t0 = now();
+    t0 = bench_now_s();
     /* DETECTOR_EVAL_SKIP_BASELINE=1 leaves the (slow) baseline out, for quick iterations */
     const char *skip = getenv("DETECTOR_EVAL_SKIP_BASELINE");
     for (size_t i = 0; i < ntexts; i++)
         texts[i].lz = skip != NULL && skip[0] == '1' ? 0 : zippy_delta(&texts[i]);
-    double lz_time = now() - t0;
+    double lz_time = bench_now_s() - t0;
     normalise_prelude();
     for (size_t i = 0; i < ntexts; i++)
         texts[i].lz_norm = skip != NULL && skip[0] == '1' ? 0 : zippy_delta_normalised(&texts[i]);
@@ -766,22 +753,22 @@ int main(int argc, char **argv)
         }
         struct detector_train_options opt = {1,    NULL,          NULL,          shipped_drop,
                                              l2,   equal_weights, reference_text, reference_len};
-        t0 = now();
+        t0 = bench_now_s();
         if (detector_train(train, ntexts, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
             detector_model_load_buffer(model_bytes, model_len, &m, &err) != LODE_OK) {
             fprintf(stderr, "could not train: %s\n", err.message);
             return 3;
         }
-        double train_time = now() - t0;
+        double train_time = bench_now_s() - t0;
         for (int k = 0; k < 3; k++) {
-            t0 = now();
+            t0 = bench_now_s();
             for (size_t i = 0; i < ntexts; i++) {
                 struct detector_result r;
                 detector_score(m, texts[i].s, texts[i].len, &r, &err);
             }
-            runs[k] = now() - t0;
+            runs[k] = bench_now_s() - t0;
         }
-        qsort(runs, 3, sizeof runs[0], cmp_double);
+        qsort(runs, 3, sizeof runs[0], bench_cmp_double);
         printf("\nthroughput, one core: detector %.2f MB/s (%zu texts, %.1f MB, median of 3); "
                "LZMA baseline %.2f MB/s (one run)\n",
                (double)bytes / 1e6 / runs[1], ntexts, (double)bytes / 1e6,

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "core/arena.h"
 #include "labeling/labeling.h"
 
@@ -110,13 +111,6 @@ static void generate(size_t answers, struct data *d)
     free(kind);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 struct sample {
     double seconds;
     double accuracy;
@@ -145,12 +139,12 @@ static int run_child(const struct data *d, enum labeling_method m, struct sample
         struct sample out = {0};
         labeling_options_init(&o);
         o.method = m;
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (labeling_aggregate(&p, &o, arena, &r, &err) != LODE_OK) {
             fprintf(stderr, "aggregate: %s\n", err.message);
             _exit(1);
         }
-        out.seconds = now_s() - t0;
+        out.seconds = bench_now_s() - t0;
         size_t right = 0;
         for (uint32_t i = 0; i < d->items; i++)
             right += r.label[i] == d->truth[i];
@@ -196,11 +190,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "labeling_bench: ANSWERS >= 1000, RUNS 1..15\n");
         return 2;
     }
-    double t0 = now_s();
+    double t0 = bench_now_s();
     generate(answers, &d);
     printf("labeling_bench: %zu answers, %u items, %u workers, %d labels, %d runs per method "
            "(generated in %.2f s)\n",
-           d.count, d.items, d.workers, K, runs, now_s() - t0);
+           d.count, d.items, d.workers, K, runs, bench_now_s() - t0);
     printf("%-8s %10s %10s %10s %10s %12s %10s %10s %s\n", "method", "median_s", "min_s",
            "max_s", "cpu_s", "peak_rss_MB", "arena_MB", "accuracy", "note");
     char list[128];

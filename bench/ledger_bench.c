@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "core/encoding.h"
 #include "ledger/bundle_codec.h"
 #include "ledger/entry.h"
@@ -25,22 +26,9 @@
 
 typedef uint8_t hash_t[MERKLE_HASH_BYTES];
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static double percentile(double *v, size_t n, double p)
 {
-    qsort(v, n, sizeof *v, cmp_double);
+    qsort(v, n, sizeof *v, bench_cmp_double);
     return v[(size_t)(p * (double)(n - 1))];
 }
 
@@ -150,7 +138,7 @@ int main(int argc, char **argv)
 
     /* 1. appends */
     for (int r = 0; r < runs; r++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         merkle_mem_init(&mem);
         for (uint64_t done = 0; done < n; done += BATCH) {
             uint64_t k = n - done < BATCH ? n - done : BATCH;
@@ -159,15 +147,15 @@ int main(int argc, char **argv)
                                  leaves[done + i]);
             merkle_mem_append(&mem, (const hash_t *)leaves + done, k);
         }
-        t_hash_append[r] = now_s() - t0;
+        t_hash_append[r] = bench_now_s() - t0;
         merkle_mem_fini(&mem);
-        t0 = now_s();
+        t0 = bench_now_s();
         merkle_mem_init(&mem);
         for (uint64_t done = 0; done < n; done += BATCH) {
             uint64_t k = n - done < BATCH ? n - done : BATCH;
             merkle_mem_append(&mem, (const hash_t *)leaves + done, k);
         }
-        t_append[r] = now_s() - t0;
+        t_append[r] = bench_now_s() - t0;
         if (r + 1 < runs)
             merkle_mem_fini(&mem);
     }
@@ -198,15 +186,15 @@ int main(int argc, char **argv)
             hash_t proof[MERKLE_PROOF_HASHES_MAX];
             size_t count = 0;
             uint64_t idx = rng() % n;
-            double t0 = now_s();
+            double t0 = bench_now_s();
             merkle_prove_inclusion(&reader, idx, n, proof, &count);
-            double t1 = now_s();
+            double t1 = bench_now_s();
             bool ok = merkle_verify_inclusion(leaves[idx], idx, n, (const hash_t *)proof, count,
                                               root);
-            double t2 = now_s();
+            double t2 = bench_now_s();
             thr.cached = false; /* every proof starts cold, as a new request would */
             merkle_prove_inclusion(&tiled, idx, n, proof, &count);
-            double t3 = now_s();
+            double t3 = bench_now_s();
             if (!ok || !merkle_verify_inclusion(leaves[idx], idx, n, (const hash_t *)proof, count,
                                                 root)) {
                 fprintf(stderr, "proof did not verify\n");

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "core/arena.h"
 #include "core/encoding.h"
 #include "core/log.h"
@@ -48,19 +49,6 @@
 
 static const char *admin_url;
 static char key_path[64];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void die(const char *what, const struct lode_error *err)
 {
@@ -162,7 +150,7 @@ static double enqueue_all(struct db_conn *conn, uint64_t entries)
     struct lode_error err = {0};
     char entry[ENTRY_BYTES_MAX];
     int64_t id;
-    double t0 = now_s();
+    double t0 = bench_now_s();
 
     for (uint64_t done = 0; done < entries;) {
         uint64_t end = done + TX_ENTRIES < entries ? done + TX_ENTRIES : entries;
@@ -176,7 +164,7 @@ static double enqueue_all(struct db_conn *conn, uint64_t entries)
         if (db_exec(conn, "COMMIT", &err) != LODE_OK)
             die("could not commit", &err);
     }
-    return now_s() - t0;
+    return bench_now_s() - t0;
 }
 
 /* Starts the sequencer and waits for a checkpoint of at least `entries`; returns the seconds. */
@@ -193,7 +181,7 @@ static double integrate_all(const char *url, struct db_conn *conn, uint64_t entr
     struct ledger_sequencer *seq = NULL;
     struct lode_error err = {0};
     struct timespec pause = {0, 20 * 1000000}; /* polling lightly: the machine is small */
-    double t0 = now_s(), t1;
+    double t0 = bench_now_s(), t1;
 
     if (ledger_sequencer_start(&cfg, &seq, &err) != LODE_OK)
         die("could not start the sequencer", &err);
@@ -202,7 +190,7 @@ static double integrate_all(const char *url, struct db_conn *conn, uint64_t entr
             break;
         nanosleep(&pause, NULL);
     }
-    t1 = now_s();
+    t1 = bench_now_s();
     ledger_sequencer_stop(seq);
     return t1 - t0;
 }
@@ -224,7 +212,7 @@ static struct percentiles percentiles_of(double *us, size_t n)
 {
     struct percentiles p;
 
-    qsort(us, n, sizeof us[0], cmp_double);
+    qsort(us, n, sizeof us[0], bench_cmp_double);
     p.p50 = nearest_rank(us, n, 0.50);
     p.p90 = nearest_rank(us, n, 0.90);
     p.p99 = nearest_rank(us, n, 0.99);
@@ -242,9 +230,9 @@ static struct percentiles percentiles_median(const struct percentiles *passes)
         b[i] = passes[i].p90;
         c[i] = passes[i].p99;
     }
-    qsort(a, PASSES, sizeof a[0], cmp_double);
-    qsort(b, PASSES, sizeof b[0], cmp_double);
-    qsort(c, PASSES, sizeof c[0], cmp_double);
+    qsort(a, PASSES, sizeof a[0], bench_cmp_double);
+    qsort(b, PASSES, sizeof b[0], bench_cmp_double);
+    qsort(c, PASSES, sizeof c[0], bench_cmp_double);
     m.p50 = a[PASSES / 2];
     m.p90 = b[PASSES / 2];
     m.p99 = c[PASSES / 2];
@@ -289,29 +277,29 @@ static void measure_inclusion(struct db_conn *conn, const struct ledger_checkpoi
 
     for (int pass = 0; pass < PASSES; pass++) {
         for (size_t i = 0; i < PROBES; i++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
             if (db_exec(conn, "SELECT 1", &err) != LODE_OK)
                 die("could not run the reference query", &err);
-            us[i] = (now_s() - t0) * 1e6;
+            us[i] = (bench_now_s() - t0) * 1e6;
         }
         round_trip[pass] = percentiles_of(us, PROBES);
         for (size_t i = 0; i < PROBES; i++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
             if (ledger_prove_inclusion(conn, index[i], cp->size, proof, &count, &err) != LODE_OK)
                 die("could not prove inclusion", &err);
-            us[i] = (now_s() - t0) * 1e6;
+            us[i] = (bench_now_s() - t0) * 1e6;
             hashes += count;
         }
         prove_only[pass] = percentiles_of(us, PROBES);
         for (size_t i = 0; i < PROBES; i++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
             if (ledger_prove_inclusion(conn, index[i], cp->size, proof, &count, &err) != LODE_OK)
                 die("could not prove inclusion", &err);
             if (!merkle_verify_inclusion(leaf[i], index[i], cp->size,
                                          (const uint8_t(*)[MERKLE_HASH_BYTES])proof, count,
                                          cp->root))
                 die("an inclusion proof did not verify", NULL);
-            us[i] = (now_s() - t0) * 1e6;
+            us[i] = (bench_now_s() - t0) * 1e6;
         }
         prove_verify[pass] = percentiles_of(us, PROBES);
     }
@@ -406,10 +394,10 @@ static void measure_consistency(const char *url, struct db_conn *conn)
     for (int pass = 0; pass < PASSES; pass++) {
         for (size_t i = 0; i < PAIRS; i++) {
             const struct sized_root *f = &cps[from[i]], *t = &cps[to[i]];
-            double t0 = now_s();
+            double t0 = bench_now_s();
             if (ledger_prove_consistency(conn, f->size, t->size, proof, &count, &err) != LODE_OK)
                 die("could not prove consistency", &err);
-            us[i] = (now_s() - t0) * 1e6;
+            us[i] = (bench_now_s() - t0) * 1e6;
             hashes += count;
             if (!merkle_verify_consistency(f->size, t->size,
                                            (const uint8_t(*)[MERKLE_HASH_BYTES])proof, count,

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "core/encoding.h"
 #include "core/log.h"
 #include "storage/db.h"
@@ -42,19 +43,6 @@ static char key_path[64];
 static int producers = 8;
 static int delay_ms = 2;
 static double scale = 1.0;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void die(const char *what, const struct lode_error *err)
 {
@@ -213,7 +201,7 @@ static double run(int batch_max, unsigned entries, bool end_to_end, int seq_no,
     if (end_to_end) {
         seq = seq_start(url, batch_max);
         wait_size(conn, 0);
-        t0 = now_s();
+        t0 = bench_now_s();
         for (int i = 0; i < producers; i++) {
             pr[i].url = url;
             pr[i].seed = (unsigned)i;
@@ -234,11 +222,11 @@ static double run(int batch_max, unsigned entries, bool end_to_end, int seq_no,
         }
         if (db_exec(conn, "COMMIT", &err) != LODE_OK)
             die("could not commit", &err);
-        t0 = now_s();
+        t0 = bench_now_s();
         seq = seq_start(url, batch_max);
     }
     wait_size(conn, entries);
-    t1 = now_s();
+    t1 = bench_now_s();
     ledger_sequencer_stop(seq);
     if (stats_out != NULL && ledger_storage_stats(conn, stats_out, &err) != LODE_OK)
         die("could not read the storage figures", &err);
@@ -310,8 +298,8 @@ int main(int argc, char **argv)
             seq_only[r] = run(batches[b], entries, false, seq_no++, batches[b] == 1024 ? &st : NULL,
                               batches[b] == 1024 ? &split : NULL);
         }
-        qsort(e2e, RUNS, sizeof e2e[0], cmp_double);
-        qsort(seq_only, RUNS, sizeof seq_only[0], cmp_double);
+        qsort(e2e, RUNS, sizeof e2e[0], bench_cmp_double);
+        qsort(seq_only, RUNS, sizeof seq_only[0], bench_cmp_double);
         printf("%-6d %-9u %16.0f %16.0f\n", batches[b], entries, e2e[RUNS / 2], seq_only[RUNS / 2]);
         fflush(stdout);
     }

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "core/arena.h"
 #include "storage/db.h"
 #include "storage/money_store.h"
@@ -39,19 +40,6 @@ struct worker {
 struct post_arg {
     struct money_transfer t[2];
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -133,12 +121,12 @@ static double run(const char *url, int threads, int postings, int accounts, bool
         w[i].hot = hot;
         w[i].rng = seed * 7919 + (uint64_t)i * 104729 + 1;
     }
-    t0 = now_s();
+    t0 = bench_now_s();
     for (int i = 0; i < threads; i++)
         pthread_create(&th[i], NULL, worker_run, &w[i]);
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
-    t1 = now_s();
+    t1 = bench_now_s();
     for (int i = 0; i < threads; i++) {
         *failed_out += w[i].failed;
         *retried_out += w[i].retried;
@@ -201,7 +189,7 @@ int main(int argc, char **argv)
             for (int i = 0; i < RUNS; i++)
                 r[i] = run(argv[1], threads, postings, accounts, hot, (uint64_t)(i + 1),
                            &failed, &retried);
-            qsort(r, RUNS, sizeof r[0], cmp_double);
+            qsort(r, RUNS, sizeof r[0], bench_cmp_double);
             printf("  %-6s %d connection%s: %.0f postings/s (runs %.0f..%.0f; %d retried,"
                    " %d failed)\n",
                    hot ? "hot" : "spread", threads, threads > 1 ? "s" : " ", r[RUNS / 2], r[0],

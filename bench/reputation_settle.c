@@ -15,18 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "reputation/reputation.h"
 
 #define CUR 978u
 #define POOL 200
 #define J0 1000
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static struct reputation_account acc(enum reputation_account_kind k, int64_t id)
 {
@@ -146,12 +140,6 @@ static void bond_to_ruling(struct env *e, int64_t id, bool appeal, struct reputa
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     int64_t bonds = argc > 1 ? atoll(argv[1]) : 20000;
@@ -167,17 +155,17 @@ int main(int argc, char **argv)
         env_init(e, bonds);
         for (int64_t i = 0; i < bonds; i++)
             bond_to_ruling(e, i + 1, false, &ready[i]);
-        double t0 = now_s(), engine = 0;
+        double t0 = bench_now_s(), engine = 0;
         for (int64_t i = 0; i < bonds; i++) {
-            double t1 = now_s();
+            double t1 = bench_now_s();
             reputation_effects_clear(&e->fx);
             must(reputation_bond_advance(&e->cfg, &ready[i], ready[i].appeal_deadline_ms, &e->next,
                                          &e->fx, &err),
                  &err, "settle");
-            engine += now_s() - t1;
+            engine += bench_now_s() - t1;
             post(e->j, &e->fx);
         }
-        settle[run] = (double)bonds / (now_s() - t0);
+        settle[run] = (double)bonds / (bench_now_s() - t0);
         settle_engine[run] = (double)bonds / engine;
         reputation_journal_destroy(e->j);
 
@@ -191,20 +179,20 @@ int main(int argc, char **argv)
             ready[i].state = REPUTATION_BOND_REVEAL;
             ready[i].outcome = REPUTATION_OUTCOME_PENDING;
         }
-        double spent = now_s();
+        double spent = bench_now_s();
         for (int64_t i = 0; i < n_appeal; i++) {
             reputation_effects_clear(&e->fx);
             must(reputation_bond_advance(&e->cfg, &ready[i], ready[i].rounds[1].reveal_deadline_ms,
                                          &e->next, &e->fx, &err),
                  &err, "settle appeal");
         }
-        spent = now_s() - spent;
+        spent = bench_now_s() - spent;
         appeal_rate[run] = (double)n_appeal / spent;
         reputation_journal_destroy(e->j);
 
         /* lifecycle: everything timed */
         env_init(e, bonds);
-        t0 = now_s();
+        t0 = bench_now_s();
         for (int64_t i = 0; i < bonds; i++) {
             bond_to_ruling(e, i + 1, false, &ready[i]);
             reputation_effects_clear(&e->fx);
@@ -213,13 +201,13 @@ int main(int argc, char **argv)
                  &err, "settle");
             post(e->j, &e->fx);
         }
-        life[run] = (double)bonds / (now_s() - t0);
+        life[run] = (double)bonds / (bench_now_s() - t0);
         reputation_journal_destroy(e->j);
     }
-    qsort(settle, 5, sizeof settle[0], cmp_double);
-    qsort(settle_engine, 5, sizeof settle_engine[0], cmp_double);
-    qsort(appeal_rate, 5, sizeof appeal_rate[0], cmp_double);
-    qsort(life, 5, sizeof life[0], cmp_double);
+    qsort(settle, 5, sizeof settle[0], bench_cmp_double);
+    qsort(settle_engine, 5, sizeof settle_engine[0], bench_cmp_double);
+    qsort(appeal_rate, 5, sizeof appeal_rate[0], bench_cmp_double);
+    qsort(life, 5, sizeof life[0], bench_cmp_double);
     printf("reputation_settle: %lld bonds per run, median of 5 runs\n", (long long)bonds);
     printf("  settle (5-seat round, incl. journal posting): %10.0f settlements/s\n", settle[2]);
     printf("  settle (5-seat round, engine only):           %10.0f settlements/s\n",

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "storage/account_store.h"
 #include "storage/db.h"
 
@@ -23,19 +24,6 @@ static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t all_done = PTHREAD_COND_INITIALIZER;
 static int remaining;
 static int failures;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static enum lode_code run_ping(struct db_conn *conn, struct db_job *job)
 {
@@ -64,7 +52,7 @@ static double pool_run(const char *url, int size, int jobs_count)
         exit(3);
     }
     remaining = jobs_count;
-    t0 = now_s();
+    t0 = bench_now_s();
     for (int i = 0; i < jobs_count; i++) {
         jobs[i].run = run_ping;
         jobs[i].done = job_done;
@@ -75,7 +63,7 @@ static double pool_run(const char *url, int size, int jobs_count)
     while (remaining > 0)
         pthread_cond_wait(&all_done, &mutex);
     pthread_mutex_unlock(&mutex);
-    t1 = now_s();
+    t1 = bench_now_s();
     db_pool_destroy(pool);
     free(jobs);
     return jobs_count / (t1 - t0);
@@ -85,14 +73,14 @@ static double auth_run(struct db_conn *conn, const char *token, int count)
 {
     struct principal who;
     struct lode_error err = {0};
-    double t0 = now_s();
+    double t0 = bench_now_s();
 
     for (int i = 0; i < count; i++)
         if (token_authenticate(conn, token, &who, &err) != LODE_OK) {
             fprintf(stderr, "could not authenticate: %s\n", err.message);
             exit(3);
         }
-    return count / (now_s() - t0);
+    return count / (bench_now_s() - t0);
 }
 
 int main(int argc, char **argv)
@@ -118,7 +106,7 @@ int main(int argc, char **argv)
     for (int size = 1; size <= 4; size *= 2) {
         for (int i = 0; i < RUNS; i++)
             r[i] = pool_run(url, size, jobs_count);
-        qsort(r, RUNS, sizeof r[0], cmp_double);
+        qsort(r, RUNS, sizeof r[0], bench_cmp_double);
         printf("  pool size %d: %.0f jobs/s\n", size, r[RUNS / 2]);
     }
     if (failures > 0)
@@ -139,7 +127,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < RUNS; i++)
         r[i] = auth_run(conn, text, jobs_count / 4);
-    qsort(r, RUNS, sizeof r[0], cmp_double);
+    qsort(r, RUNS, sizeof r[0], bench_cmp_double);
     printf("token_authenticate: %.0f /s on one connection (median of %d runs of %d)\n", r[RUNS / 2],
            RUNS, jobs_count / 4);
     db_conn_close(conn);

@@ -78,6 +78,21 @@ e2e_serve() {
     echo "server did not start:"; cat "$E2E_TMP/server.log"; exit 1
 }
 
+# e2e_client (after e2e_start): the HTTP/2 cleartext client most scripts use. Sets CURL, JSON,
+# NDJSON (header arguments) and T (the scratch folder). post URL BODY [curl args] sends a JSON
+# body, get URL [curl args] a GET; both leave the response body in $T/out and print the status.
+# auth TOKEN prints a bearer Authorization header. A script may redefine post for other bodies.
+e2e_client() {
+    CURL=(curl -sS --max-time 60 --http2-prior-knowledge)
+    JSON=(-H "content-type: application/json")
+    NDJSON=(-H "content-type: application/x-ndjson")
+    T="$E2E_TMP"
+}
+post() { local url="$1" body="$2"; shift 2
+    "${CURL[@]}" -o "$T/out" -w '%{http_code}' "$@" "${JSON[@]}" --data-binary "$body" "$H$url"; }
+get() { local url="$1"; shift; "${CURL[@]}" -o "$T/out" -w '%{http_code}' "$@" "$H$url"; }
+auth() { printf 'Authorization: Bearer %s' "$1"; }
+
 # e2e_crash: kill -9 the server (no shutdown at all).
 e2e_crash() {
     kill -KILL "$SERVER_PID" 2>/dev/null

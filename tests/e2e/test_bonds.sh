@@ -22,9 +22,7 @@ SECOND=$!
 for _ in $(seq 1 100); do curl -sf "$H2/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 check "a second replica serves the same database" curl -sf "$H2/readyz"
 
-CURL=(curl -sS --max-time 60 --http2-prior-knowledge)
-JSON=(-H "content-type: application/json")
-T="$E2E_TMP"
+e2e_client
 HERE="$(dirname "$0")"
 
 BASE="$H"
@@ -32,8 +30,6 @@ post() { local url="$1" body="$2"; shift 2
     "${CURL[@]}" -o "$T/out" -w '%{http_code}' "$@" "${JSON[@]}" --data-binary "$body" "$BASE$url"; }
 put() { local url="$1" body="$2"; shift 2
     "${CURL[@]}" -X PUT -o "$T/out" -w '%{http_code}' "$@" "${JSON[@]}" --data-binary "$body" "$H$url"; }
-get() { local url="$1"; shift; "${CURL[@]}" -o "$T/out" -w '%{http_code}' "$@" "$H$url"; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 key() { printf 'Idempotency-Key: %s' "$1"; }
 id_of() { "${CURL[@]}" -H "$(auth "$1")" "$H/v1/me" | jq .id; }
 sql() { local bin; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)

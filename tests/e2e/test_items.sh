@@ -6,10 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 e2e_start --ledger-batch-max 64 --ledger-batch-delay-ms 10
 
-CURL=(curl -sS --max-time 60 --http2-prior-knowledge)
-JSON=(-H "content-type: application/json")
-NDJSON=(-H "content-type: application/x-ndjson")
-T="$E2E_TMP"
+e2e_client
 DB_URL="$LODE_DATABASE_URL"
 sql() { # runs SQL on this test's database
     local bin; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
@@ -31,7 +28,6 @@ post() { local url="$1" body="$2"; shift 2
     "${CURL[@]}" -o "$T/out" -w '%{http_code}' "$@" --data-binary "$body" "$H$url"; }
 patch() { local url="$1" body="$2"; shift 2
     "${CURL[@]}" -X PATCH -o "$T/out" -w '%{http_code}' "$@" "${JSON[@]}" --data-binary "$body" "$H$url"; }
-get() { local url="$1"; shift; "${CURL[@]}" -o "$T/out" -w '%{http_code}' "$@" "$H$url"; }
 sha() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 
 # ---- datasets ----

@@ -9,15 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 e2e_start --ledger-batch-max 64 --ledger-batch-delay-ms 5
 
-CURL=(curl -sS --max-time 60 --http2-prior-knowledge)
-JSON=(-H "content-type: application/json")
-NDJSON=(-H "content-type: application/x-ndjson")
-T="$E2E_TMP"
-
-post() { local url="$1" body="$2"; shift 2
-    "${CURL[@]}" -o "$T/out" -w '%{http_code}' "$@" "${JSON[@]}" --data-binary "$body" "$H$url"; }
-get() { local url="$1"; shift; "${CURL[@]}" -o "$T/out" -w '%{http_code}' "$@" "$H$url"; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
+e2e_client
 
 O=$("$LODE_BIN" account create --role contributor --name owner | tail -n 1)
 AO=(-H "$(auth "$O")")

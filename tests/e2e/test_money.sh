@@ -7,14 +7,10 @@
 . "$(dirname "$0")/lib.sh"
 e2e_start --ledger-batch-max 64 --ledger-batch-delay-ms 5
 
-CURL=(curl -sS --max-time 60 --http2-prior-knowledge)
-JSON=(-H "content-type: application/json")
-T="$E2E_TMP"
+e2e_client
 
 post() { local url="$1" body="$2"; shift 2
     "${CURL[@]}" -o "$T/out" -D "$T/headers" -w '%{http_code}' "$@" "${JSON[@]}" --data-binary "$body" "$H$url"; }
-get() { local url="$1"; shift; "${CURL[@]}" -o "$T/out" -w '%{http_code}' "$@" "$H$url"; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 key() { printf 'Idempotency-Key: %s' "$1"; }
 sql() { # runs SQL on the server's database
     local bin; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
