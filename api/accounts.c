@@ -304,11 +304,8 @@ void handle_tokens_create(struct request *req)
         request_run_db(req, run_token_create, after_token_create);
         return;
     }
-    body = request_json_body(req, &err);
-    if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+    body = request_json_fields(req, fields, &err);
+    if (body == NULL ||
         json_get_string(body, "name", false, LODE_NAME_BYTES_MAX, &call->name, &err) != LODE_OK)
         goto problem;
     request_run_db(req, run_token_create, after_token_create);
@@ -446,11 +443,8 @@ void handle_keys_create(struct request *req)
     if (!target_account(req, call))
         return;
     call->name = "";
-    body = request_json_body(req, &err);
-    if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+    body = request_json_fields(req, fields, &err);
+    if (body == NULL ||
         json_get_string(body, "public_key", true, 64, &pk, &err) != LODE_OK ||
         json_get_string(body, "label", false, LODE_NAME_BYTES_MAX, &call->name, &err) != LODE_OK)
         goto problem;

@@ -325,11 +325,8 @@ void handle_bonds_post(struct request *req)
     if (call == NULL)
         return;
     call->action = ACTION_POST;
-    body = request_json_body(req, &err);
-    if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+    body = request_json_fields(req, fields, &err);
+    if (body == NULL ||
         json_get_string(body, "statement", true, LODE_BOND_STATEMENT_BYTES_MAX,
                         &call->post.statement, &err) != LODE_OK ||
         json_get_int(body, "amount", true, 1, BOND_AMOUNT_MAX, &call->post.amount, &err) !=
@@ -390,11 +387,8 @@ void handle_bonds_challenge(struct request *req)
     call->action = ACTION_CHALLENGE;
     if (request_param_id(req, 0, &call->bond_id, &err) != LODE_OK)
         goto problem;
-    body = request_json_body(req, &err);
-    if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+    body = request_json_fields(req, fields, &err);
+    if (body == NULL ||
         json_get_int(body, "stake", true, 1, BOND_AMOUNT_MAX, &call->stake, &err) != LODE_OK ||
         json_get_string(body, "evidence", true, LODE_BOND_EVIDENCE_BYTES_MAX, &call->evidence,
                         &err) != LODE_OK)
@@ -426,11 +420,8 @@ void handle_bonds_commit(struct request *req)
     call->action = ACTION_COMMIT;
     if (request_param_id(req, 0, &call->bond_id, &err) != LODE_OK)
         goto problem;
-    body = request_json_body(req, &err);
-    if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+    body = request_json_fields(req, fields, &err);
+    if (body == NULL ||
         !read_hex32(body, "commitment", call->hash, &err))
         goto problem;
     action_start(req, call, false);
@@ -456,11 +447,8 @@ void handle_bonds_reveal(struct request *req)
     call->action = ACTION_REVEAL;
     if (request_param_id(req, 0, &call->bond_id, &err) != LODE_OK)
         goto problem;
-    body = request_json_body(req, &err);
-    if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+    body = request_json_fields(req, fields, &err);
+    if (body == NULL ||
         json_get_string(body, "vote", true, 16, &vote, &err) != LODE_OK ||
         !read_hex32(body, "salt", call->hash, &err))
         goto problem;
@@ -496,11 +484,8 @@ void handle_bonds_appeal(struct request *req)
     if (request_param_id(req, 0, &call->bond_id, &err) != LODE_OK)
         goto problem;
     if (req->body_len > 0) {
-        body = request_json_body(req, &err);
+        body = request_json_fields(req, fields, &err);
         if (body == NULL)
-            goto problem;
-        request_own_json(req, body);
-        if (json_object_check_fields(body, fields, &err) != LODE_OK)
             goto problem;
     }
     action_start(req, call, true);

@@ -391,11 +391,8 @@ void handle_datasets_update(struct request *req)
 
     if (request_param_id(req, 0, &call->id, &err) != LODE_OK)
         goto problem;
-    body = request_json_body(req, &err);
-    if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+    body = request_json_fields(req, fields, &err);
+    if (body == NULL ||
         json_get_string(body, "description", false, LODE_DATASET_DESCRIPTION_BYTES_MAX,
                         &call->description, &err) != LODE_OK)
         goto problem;

@@ -83,11 +83,8 @@ void handle_detect(struct request *req)
     }
     reply_header(req, "ratelimit-limit", "20");
     reply_header(req, "ratelimit-remaining", arena_sprintf(req->arena, "%d", remaining));
-    body = request_json_body(req, &err);
-    if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+    body = request_json_fields(req, fields, &err);
+    if (body == NULL ||
         json_get_string(body, "text", true, LODE_BODY_BYTES_MAX, &call->text, &err) != LODE_OK)
         goto problem;
     call->len = strlen(call->text);

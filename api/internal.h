@@ -158,6 +158,10 @@ enum lode_code request_idempotency_finish_json(struct db_conn *conn, int64_t acc
                                                struct lode_error *err);
 /* Parses the body as a JSON object under the route's limits. */
 json_t *request_json_body(struct request *req, struct lode_error *err);
+/* The same, owned by the request (request_own_json), with no member outside `fields`
+ * (NULL-terminated; json_object_check_fields). NULL with the problem in err. */
+json_t *request_json_fields(struct request *req, const char *const *fields,
+                            struct lode_error *err);
 /* Renderers shared by the handlers: an RFC 3339 UTC time from Unix milliseconds (null for 0),
  * lower-case hex and padded base64 of bytes. */
 json_t *json_time_ms(int64_t ms);

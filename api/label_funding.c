@@ -141,11 +141,8 @@ void handle_label_funding(struct request *req)
         goto problem;
     if (!request_idempotency_key(req, true, &call->idem_key, &err))
         goto problem;
-    body = request_json_body(req, &err);
-    if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+    body = request_json_fields(req, fields, &err);
+    if (body == NULL ||
         json_get_int(body, "amount", true, 1, FUNDING_AMOUNT_MAX, &call->amount, &err) !=
             LODE_OK ||
         json_get_string(body, "currency", false, 16, &call->currency, &err) != LODE_OK)

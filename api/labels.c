@@ -300,11 +300,8 @@ void handle_label_gold_set(struct request *req)
 
     if (request_param_id(req, 0, &call->task_id, &err) != LODE_OK)
         goto problem;
-    body = request_json_body(req, &err);
+    body = request_json_fields(req, fields, &err);
     if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK)
         goto problem;
     gold = json_object_get(body, "gold");
     n = json_is_array(gold) ? json_array_size(gold) : 0;
@@ -552,11 +549,8 @@ void handle_label_submit(struct request *req)
 
     if (request_param_id(req, 0, &call->task_id, &err) != LODE_OK)
         goto problem;
-    body = request_json_body(req, &err);
-    if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+    body = request_json_fields(req, fields, &err);
+    if (body == NULL ||
         json_get_int(body, "item", true, 1, INT64_MAX, &call->item_id, &err) != LODE_OK)
         goto problem;
     call->label = json_object_get(body, "label");

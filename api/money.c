@@ -507,11 +507,8 @@ void handle_money_settle(struct request *req)
     if (request_param_id(req, 0, &call->withdrawal_id, &err) != LODE_OK ||
         !idempotency_read(req, call, &err))
         goto problem;
-    body = request_json_body(req, &err);
-    if (body == NULL)
-        goto problem;
-    request_own_json(req, body);
-    if (json_object_check_fields(body, fields, &err) != LODE_OK ||
+    body = request_json_fields(req, fields, &err);
+    if (body == NULL ||
         json_get_string(body, "state", true, 16, &state, &err) != LODE_OK ||
         json_get_string(body, "reference", false, MONEY_REFERENCE_BYTES_MAX, &call->reference,
                         &err) != LODE_OK)

@@ -612,6 +612,16 @@ json_t *request_json_body(struct request *req, struct lode_error *err)
     return v;
 }
 
+json_t *request_json_fields(struct request *req, const char *const *fields,
+                            struct lode_error *err)
+{
+    json_t *body = request_json_body(req, err);
+    if (body == NULL)
+        return NULL;
+    request_own_json(req, body);
+    return json_object_check_fields(body, fields, err) == LODE_OK ? body : NULL;
+}
+
 json_t *json_time_ms(int64_t ms)
 {
     char buf[64];

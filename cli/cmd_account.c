@@ -16,9 +16,6 @@
 #include "storage/account_store.h"
 #include "storage/db.h"
 
-#define DATABASE_URL_HELP "PostgreSQL connection URI or key=value string"
-#define DATABASE_URL_DEFAULT "postgresql:///lode"
-
 static void print_error(const char *cmd, const struct lode_error *err)
 {
     fprintf(stderr, "lode account %s: %s", cmd, err->message);
@@ -121,7 +118,7 @@ static int account_create_cmd(int argc, char **argv)
          "operator (required)",
          0, 0},
         {"token-name", OPTION_STRING, &token_name, "initial", "name of the first API token", 0, 0},
-        {"database-url", OPTION_STRING, &url, DATABASE_URL_DEFAULT, DATABASE_URL_HELP, 0, 0},
+        {"database-url", OPTION_STRING, &url, CLI_DATABASE_URL_DEFAULT, CLI_DATABASE_URL_HELP, 0, 0},
         {"no-migrate", OPTION_FLAG, &no_migrate, "false",
          "do not apply pending migrations; refuse a database that is not current", 0, 0},
         {0},
@@ -177,7 +174,7 @@ static int account_token_cmd(int argc, char **argv)
         {"account", OPTION_INT, &account_id, NULL, "id of the account (required)", 1, INT64_MAX},
         {"name", OPTION_STRING, &name, NULL, "name of the token, e.g. where it is used (required)",
          0, 0},
-        {"database-url", OPTION_STRING, &url, DATABASE_URL_DEFAULT, DATABASE_URL_HELP, 0, 0},
+        {"database-url", OPTION_STRING, &url, CLI_DATABASE_URL_DEFAULT, CLI_DATABASE_URL_HELP, 0, 0},
         {"no-migrate", OPTION_FLAG, &no_migrate, "false",
          "do not apply pending migrations; refuse a database that is not current", 0, 0},
         {0},

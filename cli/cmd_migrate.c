@@ -16,8 +16,8 @@ int cmd_migrate(int argc, char **argv)
 {
     const char *url = NULL;
     const struct option_spec options[] = {
-        {"database-url", OPTION_STRING, &url, "postgresql:///lode",
-         "PostgreSQL connection URI or key=value string", 0, 0},
+        {"database-url", OPTION_STRING, &url, CLI_DATABASE_URL_DEFAULT, CLI_DATABASE_URL_HELP, 0,
+         0},
         {0},
     };
     const struct command_spec spec = {

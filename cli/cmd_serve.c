@@ -28,7 +28,7 @@ int cmd_serve(int argc, char **argv)
          "PEM certificate chain for the TLS address", 0, 0},
         {"tls-key", OPTION_STRING, &cfg.tls_key_path, "var/tls/key.pem",
          "PEM private key for the TLS address", 0, 0},
-        {"database-url", OPTION_STRING, &cfg.database_url, "postgresql:///lode",
+        {"database-url", OPTION_STRING, &cfg.database_url, CLI_DATABASE_URL_DEFAULT,
          "libpq connection URI or key=value string", 0, 0},
         {"threads", OPTION_INT, &threads, "0", "event loops; 0 = one per core", 0, 64},
         {"db-pool-size", OPTION_INT, &pool, "8", "database connections (worker threads)", 1, 256},

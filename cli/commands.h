@@ -23,6 +23,10 @@ struct command {
     const char *summary;
 };
 
+/* The --database-url option every database command takes (LODE_DATABASE_URL). */
+#define CLI_DATABASE_URL_DEFAULT "postgresql:///lode"
+#define CLI_DATABASE_URL_HELP "PostgreSQL connection URI or key=value string"
+
 int cmd_keygen(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_verify_jury(int argc, char **argv); /* lode verify jury (cmd_verify_jury.c) */
