@@ -7,7 +7,5 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build/bench}
 LODE_ROOT=$ROOT
 . "$ROOT/scripts/lib/pg.sh"
-DIR=$(mktemp -d /tmp/lode-bench-pg.XXXXXX)
-trap 'lode_pg_stop "$DIR/pg"; rm -rf "$DIR"' EXIT
-LODE_PG_FSYNC=${LODE_BENCH_FSYNC:-off} lode_pg_start "$DIR/pg" >/dev/null
+lode_pg_throwaway ${LODE_BENCH_FSYNC:-off}
 "$BUILD/bench/money_post" "$LODE_PG_URL" "${2:-4000}"

@@ -7,9 +7,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build/bench}
 LODE_ROOT=$ROOT
 . "$ROOT/scripts/lib/pg.sh"
-DIR=$(mktemp -d /tmp/lode-bench-pg.XXXXXX)
-trap 'lode_pg_stop "$DIR/pg"; rm -rf "$DIR"' EXIT
-LODE_PG_FSYNC=off lode_pg_start "$DIR/pg" >/dev/null
+lode_pg_throwaway off
+DIR=$LODE_PG_TMP
 BIN=$(lode_pg_bindir)
 printf 'SELECT 1;\n' >"$DIR/select1.sql"
 chmod 644 "$DIR/select1.sql"; chmod 755 "$DIR"

@@ -59,3 +59,12 @@ lode_pg_stop() {
     [ -f "$dir/data/PG_VERSION" ] || return 0
     lode_pg_as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# lode_pg_throwaway FSYNC: a private cluster in a new temporary folder (LODE_PG_TMP; the cluster
+# in $LODE_PG_TMP/pg, LODE_PG_URL set as by lode_pg_start), stopped and removed when the shell
+# exits; FSYNC on or off (benchmarks run with it off: they measure statements, not the disk).
+lode_pg_throwaway() {
+    LODE_PG_TMP=$(mktemp -d /tmp/lode-bench-pg.XXXXXX)
+    trap 'lode_pg_stop "$LODE_PG_TMP/pg"; rm -rf "$LODE_PG_TMP"' EXIT
+    LODE_PG_FSYNC=$1 lode_pg_start "$LODE_PG_TMP/pg" >/dev/null
+}
