@@ -173,8 +173,8 @@ static void walk(const char *dir, void (*run)(const json_t *, const char *))
         struct stat st;
         if (e->d_name[0] == '.')
             continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &st) != 0)
+        int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof path || stat(path, &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode)) {
             walk(path, run);
