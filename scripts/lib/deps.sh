@@ -4,7 +4,8 @@
 LODE_PACKAGES="build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   libnghttp2-dev libssl-dev libevent-dev libpq-dev libzstd-dev libsodium-dev
   libcunit1-dev libjansson-dev libhttp-parser-dev libutf8proc-dev liblzma-dev libcurl4-openssl-dev
-  postgresql postgresql-contrib nghttp2-client nghttp2-server curl openssl zstd jq xxd python3 time"
+  postgresql postgresql-contrib nghttp2-client nghttp2-server curl openssl zstd jq xxd python3
+  python3-yaml time"
 
 lode_install_deps() {
     local missing="" pkg
