@@ -15,8 +15,9 @@
  * compression delta > 0, and the baseline's share at the detector's false-positive count).
  * For the shipped configuration also: the held-out machine texts perturbed as a paraphrasing
  * tool would (a hand list of word substitutions; sentences shuffled) against the same human
- * texts. Then throughput of scoring and of the baseline, in MB/s on one core (median of 3 runs
- * over all texts). Then the in-domain setting: 5-fold cross-validation inside each source, for
+ * texts, and the held-out texts of at least 200 words cut to their first 50, 100 and 200 words
+ * (short texts). Then throughput of scoring and of the baseline, in MB/s on one core (median
+ * of 3 runs over all texts). Then the in-domain setting: 5-fold cross-validation inside each source, for
  * the shipped configuration and for every learned feature with the logistic regression, next
  * to the baseline. The baseline is also run on the detector's normalised text. Figures only,
  * never pass/fail.
@@ -387,6 +388,28 @@ static char *shuffle_sentences(const char *t, size_t len, uint64_t seed, size_t 
     return b;
 }
 
+/* ---- short texts: the first N words of long held-out texts, scored by the same models ---- */
+static const size_t prefix_words[] = {50, 100, 200};
+#define NPREFIX (sizeof prefix_words / sizeof prefix_words[0])
+#define PREFIX_MIN_WORDS 200 /* the texts compared: at least this many words, so every prefix
+                              * is a real prefix and every column has the same texts */
+
+/* Bytes of t up to the end of its first `words` whitespace-separated words (all of t when it
+ * has fewer); *total receives the number of words of t. */
+static size_t prefix_bytes(const char *t, size_t len, size_t words, size_t *total)
+{
+    size_t n = 0, end = len;
+    bool in_word = false;
+    for (size_t i = 0; i < len; i++) {
+        bool space = t[i] == ' ' || t[i] == '\n' || t[i] == '\t' || t[i] == '\r';
+        if (!space && !in_word && n++ == words)
+            end = i;
+        in_word = !space;
+    }
+    *total = n;
+    return n > words ? end : len;
+}
+
 static struct detector_sample *train;
 /* for data like the training data: every feature learned from it, fitted by a logistic
  * regression (machine_reference_llr needs no training data and is measured separately) */
@@ -434,6 +457,13 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
 {
     struct lode_error err;
     double pert_auc[32][2], pert_tpr[32][2];
+    double len_auc[32][NPREFIX + 1], len_fpr[32][NPREFIX + 1], len_tpr[32][NPREFIX + 1];
+    size_t len_n[32], len_unscored[32][NPREFIX + 1];
+    /* by the length of the text as it comes: human, flagged human, machine, flagged machine */
+    static const size_t bucket_lo[] = {DETECTOR_MIN_WORDS, 100, 200};
+#define NBUCKET (sizeof bucket_lo / sizeof bucket_lo[0])
+    size_t bucket[32][NBUCKET][4];
+    memset(bucket, 0, sizeof bucket);
     struct scored *pv = malloc(ntexts * sizeof *pv);
     printf("\n%-16s %6s %6s %7s | %-28s | %-37s\n", "", "", "", "", "      lode detector",
            "   ZipPy-style LZMA baseline");
@@ -466,6 +496,13 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
             fp += !texts[i].label && r.verdict == DETECTOR_SYNTHETIC;
             tp += texts[i].label && r.verdict == DETECTOR_SYNTHETIC;
             unsure += r.verdict == DETECTOR_UNCERTAIN;
+            if (r.has_probability) {
+                size_t k = NBUCKET - 1;
+                while (k > 0 && r.words < bucket_lo[k])
+                    k--;
+                bucket[u][k][2 * (size_t)texts[i].label]++;
+                bucket[u][k][2 * (size_t)texts[i].label + 1] += r.verdict == DETECTOR_SYNTHETIC;
+            }
             if (dump != NULL && r.has_probability) {
                 fprintf(dump, "%zu\t%s\t%s\t%d\t%s\t%.17g\t%.17g", i, units[u], texts[i].source,
                         texts[i].label, detector_verdict_name(r.verdict), r.probability,
@@ -514,6 +551,39 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
             }
             pert_auc[u][kind] = auroc(pv, npv);
             pert_tpr[u][kind] = asked ? (double)flagged / (double)asked : 0;
+        }
+        /* the same long texts whole and cut to their first 50, 100, 200 words */
+        for (size_t L = 0; perturb && L <= NPREFIX; L++) {
+            size_t npv = 0, hum = 0, mach = 0, fpc = 0, tpc = 0, n = 0, unscored = 0;
+            for (size_t i = 0; i < ntexts; i++) {
+                struct detector_result r;
+                size_t words, cut;
+                if (!in_test(&texts[i], units[u]))
+                    continue;
+                cut = prefix_bytes(texts[i].s, texts[i].len,
+                                   L < NPREFIX ? prefix_words[L] : SIZE_MAX, &words);
+                if (words < PREFIX_MIN_WORDS ||
+                    detector_score(m, texts[i].s, texts[i].len, &r, &err) != LODE_OK ||
+                    !r.has_probability)
+                    continue; /* long texts that get a probability whole */
+                n++;
+                if (detector_score(m, texts[i].s, cut, &r, &err) != LODE_OK ||
+                    !r.has_probability) {
+                    unscored++;
+                    continue;
+                }
+                hum += !texts[i].label;
+                mach += texts[i].label;
+                fpc += !texts[i].label && r.verdict == DETECTOR_SYNTHETIC;
+                tpc += texts[i].label && r.verdict == DETECTOR_SYNTHETIC;
+                pv[npv].p = r.probability;
+                pv[npv++].label = texts[i].label;
+            }
+            len_n[u] = n;
+            len_unscored[u][L] = unscored;
+            len_auc[u][L] = auroc(pv, npv);
+            len_fpr[u][L] = hum ? (double)fpc / (double)hum : 0;
+            len_tpr[u][L] = mach ? (double)tpc / (double)mach : 0;
         }
         double a = auroc(det, ndet), b = auroc(base, nbase), bn = auroc(basen, nbase);
         unit_auc[u] = a;
@@ -567,6 +637,57 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
         }
         printf("%-16s | %7.3f %14s | %7.3f\n", "mean", sum[0] / (double)nunits, "",
                sum[1] / (double)nunits);
+
+        double lsum[NPREFIX + 1] = {0};
+        int ln = 0;
+        printf("\nshort texts: held-out texts of at least %d words that get a probability whole,\n"
+               "scored on their first 50, 100 and 200 words (same held-out models; AUROC FPR TPR)\n"
+               "%-16s %5s | %-20s | %-20s | %-20s | %-20s\n",
+               PREFIX_MIN_WORDS, "held-out source", "texts", "  first 50 words",
+               "  first 100 words", "  first 200 words", "  whole text");
+        for (size_t u = 0; u < nunits; u++) {
+            printf("%-16s %5zu", units[u], len_n[u]);
+            for (size_t L = 0; L <= NPREFIX; L++)
+                printf(" | %6.3f %5.1f%% %5.1f%%", len_auc[u][L], 100 * len_fpr[u][L],
+                       100 * len_tpr[u][L]);
+            printf("\n");
+            if (len_n[u] == 0 || isnan(len_auc[u][0]))
+                continue;
+            for (size_t L = 0; L <= NPREFIX; L++)
+                lsum[L] += len_auc[u][L];
+            ln++;
+        }
+        printf("%-16s %5s", "mean", "");
+        for (size_t L = 0; L <= NPREFIX; L++)
+            printf(" | %6.3f %13s", ln ? lsum[L] / ln : NAN, "");
+        printf("\n(texts left without a probability at 50 words:");
+        for (size_t u = 0; u < nunits; u++)
+            printf(" %zu", len_unscored[u][0]);
+        printf(")\n");
+
+        size_t tot[NBUCKET][4];
+        memset(tot, 0, sizeof tot);
+        printf("\nby length as written (texts that get a probability; flagged / texts)\n"
+               "%-16s | %-21s | %-21s | %-21s\n%-16s |", "", "  50-99 words", "  100-199 words",
+               "  200 words or more", "held-out source");
+        for (size_t k = 0; k < NBUCKET; k++)
+            printf(" %10s %10s |", "human", "machine");
+        printf("\n");
+        for (size_t u = 0; u < nunits; u++) {
+            printf("%-16s |", units[u]);
+            for (size_t k = 0; k < NBUCKET; k++) {
+                printf(" %4zu/%-5zu %4zu/%-5zu |", bucket[u][k][1], bucket[u][k][0],
+                       bucket[u][k][3], bucket[u][k][2]);
+                for (int c = 0; c < 4; c++)
+                    tot[k][c] += bucket[u][k][c];
+            }
+            printf("\n");
+        }
+        printf("%-16s |", "FPR / TPR");
+        for (size_t k = 0; k < NBUCKET; k++)
+            printf(" %8.1f%%  %8.1f%% |", tot[k][0] ? 100.0 * (double)tot[k][1] / (double)tot[k][0] : 0,
+                   tot[k][2] ? 100.0 * (double)tot[k][3] / (double)tot[k][2] : 0);
+        printf("\n(SeqXGPT human texts count once per SeqXGPT generator)\n");
     }
     free(pv);
 

@@ -43,6 +43,7 @@
 #define DETECTOR_REASON_MAX 512
 #define DETECTOR_WINDOW_BYTES 32768 /* normalised bytes that are scored */
 #define DETECTOR_MIN_WORDS 50       /* fewer words: `insufficient` (MATTR needs a full window) */
+#define DETECTOR_SHORT_WORDS 100    /* fewer words: the model's stricter short-text threshold */
 #define DETECTOR_MODEL_FILE "lode-detector.ldm" /* name of the shipped model in detector/models */
 /* Features the shipped model gives weight 0: the default of `lode detect-train --drop-features`
  * and of bench/detector_eval (docs/detector.md gives the measurements behind the list). */
@@ -128,6 +129,8 @@ const char *detector_model_version(const struct detector_model *model);
 /* The model's thresholds on the probability. */
 double detector_model_threshold_synthetic(const struct detector_model *model);
 double detector_model_threshold_human(const struct detector_model *model);
+/* the synthetic threshold for texts under DETECTOR_SHORT_WORDS words (>= the main one) */
+double detector_model_threshold_synthetic_short(const struct detector_model *model);
 
 /* Reference texts recorded at training time and their probabilities then. i < count. */
 size_t detector_model_reference_count(const struct detector_model *model);

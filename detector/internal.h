@@ -134,6 +134,7 @@ struct detector_model {
     double weight[DETECTOR_FEATURE_COUNT], bias;
     double platt_a, platt_b;
     double threshold_synthetic, threshold_human;
+    double threshold_synthetic_short; /* for texts under DETECTOR_SHORT_WORDS words */
     double ood_z_max; /* |standardised feature| above this: out of distribution */
     ZSTD_CDict *cdict_human, *cdict_machine; /* NULL when their section is empty */
     double *ref_counts, *bg_counts; /* character models (2^DETECTOR_TABLE_BITS each) */

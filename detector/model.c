@@ -250,6 +250,15 @@ static enum lode_code parse_meta(struct detector_model *m, const uint8_t *p, siz
         bad(err, "bias, calibration or thresholds missing or out of range");
         goto out;
     }
+    /* models trained before the short-text threshold existed use one threshold for all */
+    m->threshold_synthetic_short = m->threshold_synthetic;
+    if (json_object_get(root, "threshold_synthetic_short") != NULL &&
+        (!get_number(root, "threshold_synthetic_short", &m->threshold_synthetic_short) ||
+         !(m->threshold_synthetic_short >= m->threshold_synthetic) ||
+         !(m->threshold_synthetic_short <= 1))) {
+        bad(err, "the short-text threshold is out of range");
+        goto out;
+    }
     if (json_array_size(refs) > DETECTOR_REFERENCE_MAX) {
         bad(err, "too many reference texts");
         goto out;
@@ -508,6 +517,11 @@ const char *detector_model_version(const struct detector_model *m)
 double detector_model_threshold_synthetic(const struct detector_model *m)
 {
     return m->threshold_synthetic;
+}
+
+double detector_model_threshold_synthetic_short(const struct detector_model *m)
+{
+    return m->threshold_synthetic_short;
 }
 
 double detector_model_threshold_human(const struct detector_model *m)

@@ -341,6 +341,8 @@ struct trainer {
     double *lm_ref, *lm_bg; /* character models of the reference and of the training text */
     double lm_bg_total;
     double mean[NF], scale[NF], beta[NF + 1], platt_a, platt_b, t_synth, ood_z;
+    double t_short;       /* synthetic threshold for texts under DETECTOR_SHORT_WORDS words */
+    size_t short_scored;  /* human prefixes behind t_short */
     double (*x)[NF + 1];
     double *oof;
     double oof_auroc;
@@ -1059,6 +1061,7 @@ static enum lode_code fit(struct trainer *tr, struct lode_error *err)
         tr->t_synth = fmax(tr->t_synth, t);
     }
     tr->t_synth = fmin(tr->t_synth, 0.995);
+    tr->t_short = tr->t_synth; /* raised by short_threshold() once the model exists */
     for (size_t i = 0; i < tr->n; i++)
         if (!tr->s[i].in_dict) {
             sc[nsc].p = tr->oof[i];
@@ -1098,7 +1101,7 @@ static json_t *meta_json(const struct trainer *tr, const struct detector_train_o
                               m ? (double)fp / (double)m : 0.0));
     }
     json_decref(fpr);
-    return json_pack(
+    json_t *meta = json_pack(
         "{s:s,s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:i},s:o,s:f,s:f,s:f,s:f,s:f,s:f,s:f,"
         "s:o,s:{s:I,s:I,s:f,s:o,s:o,s:s,s:I}}",
         "format", "lode-detector", "version", DETECTOR_FORMAT_VERSION, "parameters", "table_bits",
@@ -1113,6 +1116,12 @@ static json_t *meta_json(const struct trainer *tr, const struct detector_train_o
         (json_int_t)tr->rejected, "oof_auroc", tr->oof_auroc, "groups", groups, "provenance",
         provenance, "combine", tr->equal ? "equal_weights" : "logistic_regression",
         "reference_pieces", (json_int_t)tr->ref_pieces);
+    if (meta != NULL) {
+        json_object_set_new(meta, "threshold_synthetic_short", json_real(tr->t_short));
+        json_object_set_new(json_object_get(meta, "training"), "short_text_prefixes",
+                            json_integer((json_int_t)tr->short_scored));
+    }
+    return meta;
 }
 
 static enum lode_code emit_model(const struct trainer *tr, const struct detector_train_options *opt,
@@ -1185,6 +1194,77 @@ static enum lode_code emit_model(const struct trainer *tr, const struct detector
     return rc;
 }
 
+/* Bytes of t up to the end of its first `words` whitespace-separated words, or 0 when t has
+ * no more than that many words. */
+static size_t word_prefix(const char *t, size_t len, size_t words)
+{
+    size_t n = 0;
+    bool in_word = false;
+    for (size_t i = 0; i < len; i++) {
+        bool space = t[i] == ' ' || t[i] == '\n' || t[i] == '\t' || t[i] == '\r';
+        if (!space && !in_word && n++ == words)
+            return i;
+        in_word = !space;
+    }
+    return 0;
+}
+
+/* The short-text threshold. Scores drift on short texts (the first 50 words of a human
+ * scientific article score far higher than the whole article), so texts under
+ * DETECTOR_SHORT_WORDS words get a threshold of their own: the smallest probability at which at
+ * most TARGET_FPR of the short prefixes (first 50 and 75 words) of every human training source's
+ * texts would be flagged, and never below the main threshold. The prefixes are scored by the
+ * trained model itself, whose pooled tables contain their words: that errs towards a higher
+ * threshold. */
+static const size_t short_prefix_words[] = {50, 75};
+
+static enum lode_code short_threshold(struct trainer *tr, const struct detector_model *m,
+                                      const struct detector_sample *in, size_t n,
+                                      const struct detector_train_options *opt,
+                                      struct lode_error *err)
+{
+    size_t nprefix = sizeof short_prefix_words / sizeof short_prefix_words[0];
+    double *ps = malloc((n * nprefix + 1) * sizeof *ps);
+    if (ps == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not allocate the short-text scores");
+    tr->t_short = tr->t_synth;
+    tr->short_scored = 0;
+    for (int k = 0; k < tr->ngroups; k++) {
+        size_t cnt = 0;
+        if (tr->g[k].label != 0)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            const char *src = in[i].source != NULL ? in[i].source : "default";
+            if (in[i].label != 0 || strcmp(src, tr->g[k].source) != 0 ||
+                (opt->exclude_source != NULL && strcmp(src, opt->exclude_source) == 0))
+                continue;
+            for (size_t j = 0; j < nprefix; j++) {
+                struct detector_result r;
+                size_t cut = word_prefix(in[i].text, in[i].len, DETECTOR_SHORT_WORDS);
+                if (cut == 0) /* only texts longer than the short range */
+                    break;
+                cut = word_prefix(in[i].text, in[i].len, short_prefix_words[j]);
+                enum lode_code rc = detector_score(m, in[i].text, cut, &r, err);
+                if (rc != LODE_OK) {
+                    free(ps);
+                    return rc;
+                }
+                if (r.has_probability && r.words < DETECTOR_SHORT_WORDS)
+                    ps[cnt++] = r.probability;
+            }
+        }
+        if (cnt == 0)
+            continue;
+        tr->short_scored += cnt;
+        qsort(ps, cnt, sizeof *ps, cmp_double_desc);
+        size_t allowed = (size_t)floor(TARGET_FPR * (double)cnt);
+        tr->t_short = fmax(tr->t_short, ps[allowed] + 1e-6);
+    }
+    tr->t_short = fmin(fmax(tr->t_short, tr->t_synth), 0.999);
+    free(ps);
+    return LODE_OK;
+}
+
 enum lode_code detector_train(const struct detector_sample *samples, size_t n,
                               const struct detector_train_options *options, uint8_t **model_out,
                               size_t *len_out, struct lode_error *err)
@@ -1230,6 +1310,13 @@ enum lode_code detector_train(const struct detector_sample *samples, size_t n,
         trainer_free(&tr);
         return rc;
     }
+    rc = short_threshold(&tr, m, samples, n, opt, err);
+    if (rc != LODE_OK) {
+        detector_model_free(m);
+        trainer_free(&tr);
+        return rc;
+    }
+    m->threshold_synthetic_short = tr.t_short; /* the reference verdicts below use it */
     refs = json_array();
     for (size_t i = 0; i < sizeof reference_texts / sizeof reference_texts[0]; i++) {
         struct detector_result r;

@@ -2,6 +2,7 @@
  * tests/unit/detector/test_detector.c — features on hand-made texts, bad input, training
  * determinism, the model loader's checks, and the shipped model's recorded reference scores.
  */
+#include <ctype.h>
 #include <math.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -534,6 +535,82 @@ static void test_loader_rejects(void)
     free(a);
 }
 
+/* The first n whitespace-separated words of t, in a new string. */
+static char *first_words(const char *t, size_t n)
+{
+    size_t i = 0, words = 0;
+    while (t[i] != '\0' && words < n) {
+        while (t[i] == ' ')
+            i++;
+        while (t[i] != '\0' && t[i] != ' ')
+            i++;
+        words++;
+    }
+    return strndup(t, i);
+}
+
+/* Under DETECTOR_SHORT_WORDS words a text is flagged only at the short-text threshold; a model
+ * file without that threshold uses the main one, and one below the main one is refused. */
+static void test_short_text_threshold(void)
+{
+    size_t len = 0;
+    uint8_t *a = train_small(&len, 0);
+    struct detector_model *m = NULL;
+    struct detector_result r;
+    struct lode_error err;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, len, &m, &err), LODE_OK);
+    CU_ASSERT_TRUE(detector_model_threshold_synthetic_short(m) >=
+                   detector_model_threshold_synthetic(m));
+    char *machine = make_text(1001, 1), *short_text = first_words(machine, 70);
+    CU_ASSERT_EQUAL_FATAL(detector_score(m, short_text, strlen(short_text), &r, &err), LODE_OK);
+    CU_ASSERT_TRUE_FATAL(r.has_probability);
+    CU_ASSERT_TRUE_FATAL(r.words < DETECTOR_SHORT_WORDS);
+    double p = r.probability;
+    m->threshold_human = 0;
+    m->threshold_synthetic = p - 1e-6;
+    m->threshold_synthetic_short = p + 1e-6; /* flagged if long, not at this length */
+    CU_ASSERT_EQUAL(detector_score(m, short_text, strlen(short_text), &r, &err), LODE_OK);
+    CU_ASSERT_EQUAL(r.verdict, DETECTOR_UNCERTAIN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.reason, "short texts give less stable scores"));
+    m->threshold_synthetic_short = p - 1e-6;
+    CU_ASSERT_EQUAL(detector_score(m, short_text, strlen(short_text), &r, &err), LODE_OK);
+    CU_ASSERT_EQUAL(r.verdict, DETECTOR_SYNTHETIC);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.reason, "for short texts"));
+    /* a long text ignores the short-text threshold */
+    CU_ASSERT_EQUAL_FATAL(detector_score(m, machine, strlen(machine), &r, &err), LODE_OK);
+    CU_ASSERT_TRUE_FATAL(r.has_probability && r.words >= DETECTOR_SHORT_WORDS);
+    m->threshold_synthetic = r.probability - 1e-6;
+    m->threshold_synthetic_short = 1;
+    CU_ASSERT_EQUAL(detector_score(m, machine, strlen(machine), &r, &err), LODE_OK);
+    CU_ASSERT_EQUAL(r.verdict, DETECTOR_SYNTHETIC);
+    detector_model_free(m);
+    m = NULL;
+
+    /* the value in the file, overwritten in place: 0 is below the main threshold */
+    const char *key = "\"threshold_synthetic_short\": ";
+    uint8_t *at = memmem(a, len, key, strlen(key));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+    uint8_t *digits = at + strlen(key), saved[24];
+    memcpy(saved, digits, sizeof saved);
+    for (size_t i = 0; i < sizeof saved && (isdigit(digits[i]) || digits[i] == '.'); i++)
+        if (digits[i] != '.')
+            digits[i] = '0';
+    reseal(a, len);
+    CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "short-text threshold"));
+    memcpy(digits, saved, sizeof saved);
+    at[strlen(key) - 4] = 'x'; /* the key renamed: an older model, one threshold */
+    reseal(a, len);
+    CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, len, &m, &err), LODE_OK);
+    CU_ASSERT_DOUBLE_EQUAL(detector_model_threshold_synthetic_short(m),
+                           detector_model_threshold_synthetic(m), 0);
+    detector_model_free(m);
+    free(machine);
+    free(short_text);
+    free(a);
+}
+
 static void test_score_too_big(void)
 {
     size_t len = 0;
@@ -613,6 +690,7 @@ static const struct test_case model_cases[] = {
     {"rank classes and sentence surprisal spread", test_rank_and_sentence_surprisal},
     {"loader rejects damaged files", test_loader_rejects},
     {"too big and very long texts", test_score_too_big},
+    {"short texts are flagged only at the short-text threshold", test_short_text_threshold},
     {"concurrent scoring on one model", test_concurrent_scoring},
     {"shipped model reproduces its reference scores", test_shipped_model_reproduces_reference},
     {NULL, NULL},
