@@ -27,7 +27,7 @@ import re
 import sys
 
 PIECE_WORDS = 300
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+")
 
 
 def write(out_dir, kind, rows):
@@ -40,8 +40,14 @@ def write(out_dir, kind, rows):
 def pieces(text):
     """Consecutive sentences joined until a piece reaches PIECE_WORDS words; a short tail joins
     the piece before it."""
-    out, cur, words = [], [], 0
-    for sentence in SENTENCE_END.split(" ".join(text.split())):
+    out, cur, words, start = [], [], 0, 0
+    text = " ".join(text.split())
+    ends = [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]
+    for end in ends:
+        sentence = text[start:end].strip()
+        start = end
+        if not sentence:
+            continue
         cur.append(sentence)
         words += len(sentence.split())
         if words >= PIECE_WORDS:

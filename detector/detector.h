@@ -12,12 +12,13 @@
  * surprisal under the pooled training text, word-frequency ranks in the human training text,
  * and stylometric rates. A linear score of the standardised features (equal +1/-1 weights or a
  * logistic regression, chosen at training) with Platt calibration gives the probability that
- * the text is machine-generated, and two thresholds a verdict. The evidence is the features
- * with the largest signed contributions to the log-odds.
+ * the text is machine-generated, and thresholds a verdict. The evidence is the features with
+ * the largest signed contributions to the log-odds.
  *
- * Verdicts: `human` (p < threshold_human), `synthetic` (p >= threshold_synthetic), `uncertain`
- * (between, or text unlike anything the model was trained on: then no probability), and
- * `insufficient` (too short, not UTF-8, binary: no probability).
+ * Verdicts: `human` (p < threshold_human), `synthetic` (p >= threshold_synthetic, or under
+ * DETECTOR_SHORT_WORDS words p >= threshold_synthetic_short), `uncertain` (between, or text
+ * unlike anything the model was trained on: then no probability), and `insufficient` (too
+ * short, not UTF-8, binary: no probability).
  *
  * Invariants: a loaded model is immutable; detector_score() reads at most the first
  * DETECTOR_WINDOW_BYTES of normalised text and refuses inputs over LODE_DETECTOR_TEXT_BYTES_MAX.

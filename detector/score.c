@@ -208,7 +208,7 @@ enum lode_code detector_score(const struct detector_model *m, const char *text, 
         r->verdict = DETECTOR_UNCERTAIN;
         snprintf(r->reason, sizeof r->reason,
                  "probability %.2f is between %.2f and the threshold %.2f for a synthetic verdict",
-                 r->probability, m->threshold_human, m->threshold_synthetic);
+                 r->probability, m->threshold_human, t_synth);
     }
     return LODE_OK;
 }

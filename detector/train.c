@@ -1116,10 +1116,13 @@ static json_t *meta_json(const struct trainer *tr, const struct detector_train_o
         (json_int_t)tr->rejected, "oof_auroc", tr->oof_auroc, "groups", groups, "provenance",
         provenance, "combine", tr->equal ? "equal_weights" : "logistic_regression",
         "reference_pieces", (json_int_t)tr->ref_pieces);
-    if (meta != NULL) {
-        json_object_set_new(meta, "threshold_synthetic_short", json_real(tr->t_short));
-        json_object_set_new(json_object_get(meta, "training"), "short_text_prefixes",
-                            json_integer((json_int_t)tr->short_scored));
+    /* NULL on any failure: emit_model() reports it */
+    if (meta != NULL &&
+        (json_object_set_new(meta, "threshold_synthetic_short", json_real(tr->t_short)) != 0 ||
+         json_object_set_new(json_object_get(meta, "training"), "short_text_prefixes",
+                             json_integer((json_int_t)tr->short_scored)) != 0)) {
+        json_decref(meta);
+        meta = NULL;
     }
     return meta;
 }

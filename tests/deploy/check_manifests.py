@@ -19,7 +19,10 @@ fails, listing every problem, when:
   * a pod could run as root, write its root filesystem, escalate privileges, or keep
     capabilities; a container has no memory limit;
   * the grace period is not longer than the preStop pause plus LODE_SHUTDOWN_TIMEOUT_MS;
-  * the connection pooler is not in session mode (lode holds session advisory locks);
+  * the connection pooler is not in session mode (lode holds session advisory locks), or its
+    server connections cannot hold every replica's at full scale during a rollout, or they
+    leave PostgreSQL less than RESERVE connections;
+  * the image sets a LODE_* variable that its command does not read;
   * `kubectl kustomize` (when kubectl is installed) cannot render the folder.
 """
 import json
@@ -32,6 +35,8 @@ import sys
 import yaml
 
 problems = []
+SEQUENCER_CONNECTIONS = 3  # lock, work and LISTEN (storage/ledger_sequencer.c)
+RESERVE = 20               # PostgreSQL connections left for the migrations Job, people, CloudNativePG
 
 
 def problem(msg):
@@ -118,6 +123,10 @@ def main():
     config = {}
     for cm in by_kind.get("ConfigMap", []):
         config[cm["metadata"]["name"]] = cm.get("data", {})
+    if image_cmd:
+        image_known, _ = options_of(lode, image_cmd[:1])
+        for k in sorted(k for k in image_env if k.startswith("LODE_") and k not in image_known):
+            problem("Containerfile: ENV %s is not read by `lode %s`" % (k, image_cmd[0]))
 
     # pods: Deployments and Jobs
     pods = []
@@ -245,6 +254,32 @@ def main():
             problem("Pooler %s: poolMode %s; lode needs session (advisory locks)"
                     % (o["metadata"]["name"], mode))
 
+    # connections at full scale during a rollout, against the pooler and PostgreSQL
+    hpas = by_kind.get("HorizontalPodAutoscaler", [])
+    deps = by_kind.get("Deployment", [])
+    poolers = by_kind.get("Pooler", [])
+    clusters = by_kind.get("Cluster", [])
+    if hpas and deps and poolers and clusters:
+        surge = deps[0]["spec"].get("strategy", {}).get("rollingUpdate", {}).get("maxSurge", 1)
+        pods = int(hpas[0]["spec"]["maxReplicas"]) + (int(surge) if str(surge).isdigit() else 1)
+        env = {}
+        for ref in deps[0]["spec"]["template"]["spec"]["containers"][0].get("envFrom", []):
+            env.update(config.get(ref.get("configMapRef", {}).get("name"), {}))
+        per_pod = int(env.get("LODE_DB_POOL_SIZE", 8)) + SEQUENCER_CONNECTIONS
+        server = sum(int(p["spec"].get("instances", 1)) *
+                     int(p["spec"].get("pgbouncer", {}).get("parameters", {})
+                         .get("default_pool_size", 20)) for p in poolers)
+        maxconn = int(clusters[0]["spec"].get("postgresql", {}).get("parameters", {})
+                      .get("max_connections", 100))
+        if pods * per_pod > server:
+            problem("%d pods x %d connections = %d, more than the poolers' %d server connections"
+                    % (pods, per_pod, pods * per_pod, server))
+        if server > maxconn - RESERVE:
+            problem("the poolers' %d server connections leave PostgreSQL (max_connections %d) "
+                    "fewer than %d" % (server, maxconn, RESERVE))
+    else:
+        problem("no HorizontalPodAutoscaler, Deployment, Pooler or Cluster to size connections")
+
     if shutil.which("kubectl"):
         out = subprocess.run(["kubectl", "kustomize", k8s], capture_output=True, text=True,
                              check=False)
@@ -252,6 +287,8 @@ def main():
             problem("kubectl kustomize: " + out.stderr.strip())
         elif len([o for o in yaml.safe_load_all(out.stdout) if o]) != len(objects):
             problem("kubectl kustomize renders a different number of objects")
+    else:
+        print("deploy: kubectl is not installed: `kubectl kustomize` not run")
 
     for p in problems:
         print("deploy: " + p)

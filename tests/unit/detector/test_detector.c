@@ -3,6 +3,7 @@
  * determinism, the model loader's checks, and the shipped model's recorded reference scores.
  */
 #include <ctype.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -560,8 +561,42 @@ static void test_short_text_threshold(void)
     struct lode_error err;
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, len, &m, &err), LODE_OK);
-    CU_ASSERT_TRUE(detector_model_threshold_synthetic_short(m) >=
-                   detector_model_threshold_synthetic(m));
+    /* the fit: the first 50 and 75 words of every human training text of more than 100 words,
+     * each scored by the model; with under 100 prefixes per source none may be flagged */
+    const uint8_t *meta = memmem(a, len, "META", 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(meta);
+    size_t meta_len = (size_t)meta[4] | (size_t)meta[5] << 8 | (size_t)meta[6] << 16;
+    json_t *root = json_loadb((const char *)meta + 8, meta_len, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    json_int_t recorded =
+        json_integer_value(json_object_get(json_object_get(root, "training"), "short_text_prefixes"));
+    double t_short = detector_model_threshold_synthetic_short(m), highest = 0;
+    CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(root, "threshold_synthetic_short")),
+                           t_short, 0);
+    json_decref(root);
+    json_int_t prefixes = 0;
+    for (unsigned i = 0; i < 48; i += 2) {
+        char *human = make_text(i, 0), *longer = first_words(human, DETECTOR_SHORT_WORDS + 1);
+        if (strlen(longer) < strlen(human)) { /* more than 100 words */
+            for (size_t k = 0; k < 2; k++) {
+                char *cut = first_words(human, k == 0 ? 50 : 75);
+                CU_ASSERT_EQUAL(detector_score(m, cut, strlen(cut), &r, &err), LODE_OK);
+                if (r.has_probability && r.words < DETECTOR_SHORT_WORDS) {
+                    prefixes++;
+                    highest = fmax(highest, r.probability);
+                }
+                free(cut);
+            }
+        }
+        free(longer);
+        free(human);
+    }
+    CU_ASSERT_TRUE(prefixes > 0);
+    CU_ASSERT_EQUAL(recorded, prefixes);
+    CU_ASSERT_TRUE(t_short >= detector_model_threshold_synthetic(m));
+    CU_ASSERT_TRUE(t_short > highest || t_short == 0.999);
+    CU_ASSERT_TRUE(t_short <= fmax(detector_model_threshold_synthetic(m), highest + 1e-6) + 1e-12);
+
     char *machine = make_text(1001, 1), *short_text = first_words(machine, 70);
     CU_ASSERT_EQUAL_FATAL(detector_score(m, short_text, strlen(short_text), &r, &err), LODE_OK);
     CU_ASSERT_TRUE_FATAL(r.has_probability);
