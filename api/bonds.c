@@ -77,13 +77,6 @@ struct bonds_call {
     uint8_t subject[32];
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The request's call state, or NULL after answering the problem (out of memory). */
 static struct bonds_call *call_new(struct request *req)
 {
@@ -95,7 +88,6 @@ static struct bonds_call *call_new(struct request *req)
         reply_problem(req, &err);
         return NULL;
     }
-    call->now_ms = wall_ms();
     return call;
 }
 
@@ -238,6 +230,10 @@ static enum lode_code run_action(struct db_conn *conn, struct db_job *job)
     call->step = arena_calloc(req->job_arena, 1, sizeof *call->step);
     if (call->row == NULL || call->step == NULL)
         return lode_error_set(&job->err, LODE_ENOMEM, "could not hold the bond");
+    /* deadlines are judged by the database's clock, the same for every replica */
+    enum lode_code rc = db_now_ms(conn, &call->now_ms, &job->err);
+    if (rc != LODE_OK)
+        return rc;
     return db_tx(conn, DB_READ_COMMITTED, action_tx, req, &job->err);
 }
 
@@ -784,7 +780,9 @@ static enum lode_code run_reputation(struct db_conn *conn, struct db_job *job)
     struct request *req = job->arg;
     struct bonds_call *call = req->user;
     struct account account;
-    enum lode_code rc = account_get(conn, call->account_id, &account, &job->err);
+    enum lode_code rc = db_now_ms(conn, &call->now_ms, &job->err);
+    if (rc == LODE_OK)
+        rc = account_get(conn, call->account_id, &account, &job->err);
     if (rc == LODE_OK)
         rc = bond_config_get(conn, &call->cfg, NULL, &job->err);
     if (rc == LODE_OK)
@@ -921,7 +919,11 @@ static enum lode_code run_tick(struct db_conn *conn, struct db_job *job)
     enum lode_code rc;
 
     do {
-        rc = bond_tick(conn, wall_ms(), SCHEDULER_BATCH, SCHEDULER_DRAW_RETRY_MS, &stepped,
+        int64_t now_ms;
+        rc = db_now_ms(conn, &now_ms, &job->err);
+        if (rc != LODE_OK)
+            break;
+        rc = bond_tick(conn, now_ms, SCHEDULER_BATCH, SCHEDULER_DRAW_RETRY_MS, &stepped,
                        &job->err);
         total += stepped;
     } while (rc == LODE_OK && stepped == SCHEDULER_BATCH &&

@@ -111,6 +111,18 @@ enum lode_code db_ping(struct db_conn *conn, struct lode_error *err)
     return db_query(conn, "SELECT 1", NULL, NULL, err);
 }
 
+enum lode_code db_now_ms(struct db_conn *conn, int64_t *now_ms, struct lode_error *err)
+{
+    PGresult *res;
+    enum lode_code rc = db_query(
+        conn, "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint", NULL, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    *now_ms = db_result_int64(res, 0, 0);
+    PQclear(res);
+    return LODE_OK;
+}
+
 /* ---- parameterised queries ---- */
 
 void db_params_init(struct db_params *p)

@@ -41,6 +41,10 @@ enum lode_code db_exec(struct db_conn *conn, const char *sql, struct lode_error 
 /* Round trip to the server; LODE_OK when it answers. */
 enum lode_code db_ping(struct db_conn *conn, struct lode_error *err);
 
+/* The database server's clock (clock_timestamp()) in milliseconds since the Unix epoch: one
+ * clock for every replica, for deadlines that several replicas judge. */
+enum lode_code db_now_ms(struct db_conn *conn, int64_t *now_ms, struct lode_error *err);
+
 enum db_isolation { DB_READ_COMMITTED, DB_REPEATABLE_READ, DB_SERIALIZABLE };
 
 /* Runs fn(conn, arg, err) inside a transaction with bounded retry (see above). fn returns

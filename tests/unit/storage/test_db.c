@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "scratch_db.h"
@@ -127,6 +128,15 @@ static void test_errors_from_server(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.log_detail, "57014"));
     CU_ASSERT_EQUAL(db_exec(conn, "RESET statement_timeout", &err), LODE_OK);
     CU_ASSERT_EQUAL(db_ping(conn, &err), LODE_OK);
+
+    /* the server's clock: it moves forward, and the test server runs on this machine */
+    int64_t first_ms = 0, next_ms = 0;
+    struct timespec ts;
+    CU_ASSERT_EQUAL(db_now_ms(conn, &first_ms, &err), LODE_OK);
+    CU_ASSERT_EQUAL(db_now_ms(conn, &next_ms, &err), LODE_OK);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    CU_ASSERT_TRUE(next_ms >= first_ms);
+    CU_ASSERT_TRUE(llabs(next_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000)) < 60000);
     db_conn_close(conn);
 }
 
@@ -150,6 +160,9 @@ static void test_connection_failures(void)
                     LODE_EUNAVAIL);
     CU_ASSERT_TRUE(conn->broken);
     CU_ASSERT_EQUAL(db_ping(conn, &err), LODE_EUNAVAIL);
+    int64_t now_ms = -1;
+    CU_ASSERT_EQUAL(db_now_ms(conn, &now_ms, &err), LODE_EUNAVAIL);
+    CU_ASSERT_EQUAL(now_ms, -1);
     db_conn_close(conn);
 
     /* application_name is set */
