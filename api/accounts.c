@@ -377,8 +377,6 @@ static enum lode_code key_register_tx(struct db_conn *conn, void *arg, struct lo
 {
     struct accounts_call *call = arg;
     char pk[BASE64_ENCODED_BYTES(32)];
-    char *bytes = NULL;
-    size_t len = 0;
     enum lode_code rc;
     json_t *entry;
 
@@ -389,13 +387,7 @@ static enum lode_code key_register_tx(struct db_conn *conn, void *arg, struct lo
     entry = json_pack("{s:s, s:I, s:I, s:s, s:s}", "type", "key.registered", "account",
                       (json_int_t)call->account_id, "key_id", (json_int_t)call->key.id,
                       "algorithm", "ed25519", "public_key", pk);
-    rc = ledger_entry_encode(entry, &bytes, &len, err);
-    json_decref(entry);
-    if (rc != LODE_OK)
-        return rc;
-    rc = ledger_enqueue(conn, (const uint8_t *)bytes, len, &call->queue_id, err);
-    free(bytes);
-    return rc;
+    return ledger_enqueue_json(conn, entry, &call->queue_id, err);
 }
 
 static enum lode_code run_key_register(struct db_conn *conn, struct db_job *job)

@@ -5,7 +5,8 @@
  *
  * One transaction: Idempotency-Key claim, the task and the caller's right to fund it, the
  * posting USER(caller) -> TASK(task) in the task's currency (reason "task_funding", context
- * ("task", id)), the new budget, and the stored response for replays.
+ * ("task", id)), the new budget, a task.funded ledger entry, and the stored response for
+ * replays. The answer waits for the entry's receipt.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "core/json.h"
 #include "storage/idempotency_store.h"
 #include "storage/label_store.h"
+#include "storage/ledger_store.h"
 #include "storage/money_store.h"
 
 #define FUNDING_AMOUNT_MAX 9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
@@ -27,6 +29,7 @@ struct funding_call {
     uint8_t request_hash[32];
     struct label_task task;
     int64_t posting_id;
+    int64_t queue_id; /* the task.funded entry */
     bool replayed;
     json_t *response; /* owned; released with the request */
 };
@@ -47,16 +50,20 @@ static enum lode_code funding_tx(struct db_conn *conn, void *arg, struct lode_er
     enum lode_code rc;
 
     call->replayed = false;
+    call->queue_id = 0;
     json_decref(call->response); /* db_tx may run this again */
     call->response = NULL;
     rc = request_idempotency_claim(conn, req, call->idem_key, call->request_hash, &replay, err);
     if (rc != LODE_OK)
         return rc;
     if (replay.status != 0) {
+        json_int_t queue_id = 0;
         call->response = json_loadb((const char *)replay.body, replay.body_bytes, 0, NULL);
         call->replayed = true;
-        if (call->response == NULL)
+        if (call->response == NULL ||
+            json_unpack(call->response, "{s?I}", "ledger_queue_id", &queue_id) != 0)
             return lode_error_set(err, LODE_EINTERNAL, "could not read the stored response");
+        call->queue_id = queue_id;
         return LODE_OK;
     }
     rc = label_task_get(conn, call->task_id, req->job_arena, &call->task, err);
@@ -85,12 +92,24 @@ static enum lode_code funding_tx(struct db_conn *conn, void *arg, struct lode_er
     rc = money_balance(conn, fund.to, call->task.currency, &call->task.budget, err);
     if (rc != LODE_OK)
         return rc;
-    call->response = json_pack("{s:I, s:I, s:s, s:I, s:I, s:I}", "task",
+    /* who pays the labelers of which task is public, as every other movement of money is */
+    rc = ledger_enqueue_json(conn,
+                             json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "type",
+                                       "task.funded", "task", (json_int_t)call->task_id,
+                                       "dataset", (json_int_t)call->task.dataset_id, "funder",
+                                       (json_int_t)actor, "amount", (json_int_t)call->amount,
+                                       "currency", call->task.currency, "posting",
+                                       (json_int_t)call->posting_id),
+                             &call->queue_id, err);
+    if (rc != LODE_OK)
+        return rc;
+    call->response = json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I}", "task",
                                (json_int_t)call->task_id, "amount", (json_int_t)call->amount,
                                "currency", call->task.currency, "posting",
                                (json_int_t)call->posting_id, "budget",
                                (json_int_t)call->task.budget, "pay_per_label",
-                               (json_int_t)call->task.pay_per_label);
+                               (json_int_t)call->task.pay_per_label, "ledger_queue_id",
+                               (json_int_t)call->queue_id);
     return request_idempotency_finish_json(conn, actor, call->idem_key, call->response, err);
 }
 
@@ -111,12 +130,31 @@ static enum lode_code run_funding(struct db_conn *conn, struct db_job *job)
     return rc;
 }
 
+static void funding_recorded(struct request *req, void *state, const struct ledger_receipt *r,
+                             size_t count, json_t *checkpoint)
+{
+    struct funding_call *call = state;
+    json_t *body = json_deep_copy(call->response);
+
+    (void)count;
+    json_object_del(body, "ledger_queue_id");
+    json_object_set_new(body, "ledger", ledger_receipt_json(r, checkpoint));
+    if (call->replayed)
+        reply_header(req, "idempotent-replayed", "true");
+    reply_json(req, 201, body);
+}
+
 static void after_funding(struct request *req)
 {
     struct funding_call *call = req->user;
 
     if (request_job_failed(req))
         return;
+    if (call->queue_id > 0) {
+        ledger_await_receipts(req, &call->queue_id, 1, call, funding_recorded);
+        return;
+    }
+    /* a response stored before funding had a ledger entry */
     if (call->replayed)
         reply_header(req, "idempotent-replayed", "true");
     reply_json(req, 201, json_deep_copy(call->response));
@@ -125,7 +163,8 @@ static void after_funding(struct request *req)
 /*
  * POST /v1/label-tasks/{id}/funding   body: {"amount", "currency"?}   header Idempotency-Key
  * (the dataset's owner or an operator) moves amount from the caller's spendable money into the
- * task's budget. 201 {task, amount, currency, posting, budget, pay_per_label} | 400 | 401 |
+ * task's budget. 201 {task, amount, currency, posting, budget, pay_per_label, ledger} | 400 |
+ * 401 |
  * 403 | 404 no task | 409 key still running | 422 insufficient balance, or the key was used
  * for another request
  */

@@ -461,8 +461,6 @@ static enum lode_code submit_tx(struct db_conn *conn, void *arg, struct lode_err
     struct request *req = arg;
     struct labels_call *call = req->user;
     int64_t labeler = req->principal.account_id;
-    char *bytes = NULL;
-    size_t len = 0;
     enum lode_code rc;
     json_t *entry;
 
@@ -484,14 +482,7 @@ static enum lode_code submit_tx(struct db_conn *conn, void *arg, struct lode_err
     entry = json_pack("{s:s, s:I, s:I, s:I, s:s}", "type", "label.submitted", "task",
                       (json_int_t)call->task_id, "dataset", (json_int_t)call->task.dataset_id,
                       "labeler", (json_int_t)labeler, "commitment", call->commitment);
-    if (entry == NULL)
-        return lode_error_set(err, LODE_ENOMEM, "could not build the ledger entry");
-    rc = ledger_entry_encode(entry, &bytes, &len, err);
-    json_decref(entry);
-    if (rc != LODE_OK)
-        return rc;
-    rc = ledger_enqueue(conn, (const uint8_t *)bytes, len, &call->queue_id, err);
-    free(bytes);
+    rc = ledger_enqueue_json(conn, entry, &call->queue_id, err);
     if (rc != LODE_OK)
         return rc;
     rc = label_insert(conn, &call->task, call->item_id, labeler, &call->value, call->nonce,
@@ -918,7 +909,6 @@ static enum lode_code snapshot_tx(struct db_conn *conn, void *arg, struct lode_e
     struct labels_call *call = req->user;
     uint8_t (*leaves)[MERKLE_HASH_BYTES];
     char root_hex[HEX_ENCODED_BYTES(MERKLE_HASH_BYTES)];
-    char *bytes = NULL;
     size_t len = 0;
     enum lode_code rc;
     json_t *entry;
@@ -951,15 +941,7 @@ static enum lode_code snapshot_tx(struct db_conn *conn, void *arg, struct lode_e
                       "items", (json_int_t)call->answers.item_count, "labels",
                       (json_int_t)call->answers.answer_count, "last_label",
                       (json_int_t)call->answers.last_label_id, "root", root_hex);
-    if (entry == NULL)
-        return lode_error_set(err, LODE_ENOMEM, "could not build the ledger entry");
-    rc = ledger_entry_encode(entry, &bytes, &len, err);
-    json_decref(entry);
-    if (rc != LODE_OK)
-        return rc;
-    rc = ledger_enqueue(conn, (const uint8_t *)bytes, len, &call->queue_id, err);
-    free(bytes);
-    return rc;
+    return ledger_enqueue_json(conn, entry, &call->queue_id, err);
 }
 
 static enum lode_code run_snapshot(struct db_conn *conn, struct db_job *job)

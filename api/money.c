@@ -4,7 +4,8 @@
  * Every money-moving POST requires an Idempotency-Key and runs one transaction: the key's
  * claim, the posting (through the payment adapter for deposits and withdrawals), the ledger
  * entry where money enters or leaves (deposit.credited, withdrawal.requested,
- * withdrawal.settled), the new balance, and the stored response. A replay answers the stored
+ * withdrawal.settled) or moves in or out of juror stake (juror.staked, juror.unstaked), the new
+ * balance, and the stored response. A replay answers the stored
  * response again (with Idempotency-Replayed) and waits for the same ledger entry. Amounts are
  * JSON integers of minor units from 1 to LODE_MONEY_AMOUNT_MAX (exact in every JSON reader).
  */
@@ -113,25 +114,6 @@ static enum lode_code balance_after(struct db_conn *conn, struct request *req,
     return *out != NULL ? LODE_OK : lode_error_set(err, LODE_ENOMEM, "out of memory");
 }
 
-/* Encodes and queues a ledger entry (stolen). */
-static enum lode_code entry_queue(struct db_conn *conn, json_t *entry, int64_t *queue_id_out,
-                                  struct lode_error *err)
-{
-    char *bytes = NULL;
-    size_t len = 0;
-    enum lode_code rc;
-
-    if (entry == NULL)
-        return lode_error_set(err, LODE_ENOMEM, "could not build the ledger entry");
-    rc = ledger_entry_encode(entry, &bytes, &len, err);
-    json_decref(entry);
-    if (rc != LODE_OK)
-        return rc;
-    rc = ledger_enqueue(conn, (const uint8_t *)bytes, len, queue_id_out, err);
-    free(bytes);
-    return rc;
-}
-
 static json_t *withdrawal_json(const struct money_withdrawal *w)
 {
     return json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:o, s:I, s:o, s:o, s:o}", "id",
@@ -161,7 +143,7 @@ static enum lode_code do_deposit(struct db_conn *conn, struct request *req,
         return rc;
     crypto_hash_sha256(ref_hash, (const unsigned char *)d.reference, strlen(d.reference));
     hex_encode(ref_hash, sizeof ref_hash, ref_hex);
-    rc = entry_queue(conn,
+    rc = ledger_enqueue_json(conn,
                      json_pack("{s:s, s:I, s:I, s:I, s:s, s:s, s:s}", "type", "deposit.credited",
                                "deposit", (json_int_t)d.id, "account", (json_int_t)d.account_id,
                                "amount", (json_int_t)d.amount, "currency", d.currency,
@@ -191,7 +173,7 @@ static enum lode_code do_withdraw(struct db_conn *conn, struct request *req,
                                    call->currency, &w, err);
     if (rc != LODE_OK)
         return rc;
-    rc = entry_queue(conn,
+    rc = ledger_enqueue_json(conn,
                      json_pack("{s:s, s:I, s:I, s:I, s:s, s:s}", "type", "withdrawal.requested",
                                "withdrawal", (json_int_t)w.id, "account",
                                (json_int_t)w.account_id, "amount", (json_int_t)w.amount,
@@ -226,7 +208,7 @@ static enum lode_code do_settle(struct db_conn *conn, struct request *req,
         return rc;
     call->account_id = w.account_id;
     memcpy(call->currency, w.currency, 4);
-    rc = entry_queue(conn,
+    rc = ledger_enqueue_json(conn,
                      json_pack("{s:s, s:I, s:I, s:I, s:s, s:s}", "type", "withdrawal.settled",
                                "withdrawal", (json_int_t)w.id, "account",
                                (json_int_t)w.account_id, "amount", (json_int_t)w.amount,
@@ -281,6 +263,16 @@ static enum lode_code do_stake(struct db_conn *conn, struct request *req,
             return err->code;
         }
     }
+    /* who stands behind jury draws is public: the stake and its withdrawal are entries */
+    rc = ledger_enqueue_json(conn,
+                     json_pack("{s:s, s:I, s:I, s:s, s:I}", "type",
+                               call->op == OP_STAKE ? "juror.staked" : "juror.unstaked",
+                               "account", (json_int_t)call->account_id, "amount",
+                               (json_int_t)call->amount, "currency", call->currency, "posting",
+                               (json_int_t)posting),
+                     &call->queue_id, err);
+    if (rc != LODE_OK)
+        return rc;
     *body = json_pack("{s:I, s:I, s:s, s:s}", "posting", (json_int_t)posting, "amount",
                       (json_int_t)call->amount, "currency", call->currency, "direction",
                       call->op == OP_STAKE ? "user_to_juror_stake" : "juror_stake_to_user");

@@ -15,7 +15,8 @@ const char *const ledger_entry_types[] = {
     "vote.committed",  "vote.revealed",    "bond.resolved",   "licence.granted",
     "payout.credited", "hash.attested",
     "deposit.credited", "withdrawal.requested", "withdrawal.settled",
-    "round.decided", "appeal.filed", "juror.settled", "pool.renewed", NULL,
+    "round.decided", "appeal.filed", "juror.settled", "pool.renewed",
+    "juror.staked", "juror.unstaked", "task.funded", NULL,
 };
 
 static bool type_index(const char *type, size_t len, size_t *index_out)

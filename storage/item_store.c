@@ -393,19 +393,7 @@ static json_t *flag_entry_build(const struct contribution *c, const struct item_
 static enum lode_code enqueue_entry(struct contribution *c, json_t *entry, int64_t *queue_id_out,
                                     struct lode_error *err)
 {
-    char *bytes = NULL;
-    size_t len = 0;
-    enum lode_code rc;
-
-    if (entry == NULL)
-        return lode_error_set(err, LODE_ENOMEM, "could not build a ledger entry");
-    rc = ledger_entry_encode(entry, &bytes, &len, err);
-    json_decref(entry);
-    if (rc != LODE_OK)
-        return rc;
-    rc = ledger_enqueue(c->conn, (const uint8_t *)bytes, len, queue_id_out, err);
-    free(bytes);
-    return rc;
+    return ledger_enqueue_json(c->conn, entry, queue_id_out, err);
 }
 
 /* The item.contributed entry: hashes and references, never the content. */

@@ -299,6 +299,23 @@ enum lode_code ledger_enqueue(struct db_conn *conn, const uint8_t *entry, size_t
     return LODE_OK;
 }
 
+enum lode_code ledger_enqueue_json(struct db_conn *conn, json_t *entry, int64_t *queue_id_out,
+                                   struct lode_error *err)
+{
+    char *bytes = NULL;
+    size_t len = 0;
+    enum lode_code rc;
+
+    if (entry == NULL)
+        return lode_error_set(err, LODE_ENOMEM, "could not build the ledger entry");
+    rc = ledger_entry_encode(entry, &bytes, &len, err);
+    json_decref(entry);
+    if (rc == LODE_OK)
+        rc = ledger_enqueue(conn, (const uint8_t *)bytes, len, queue_id_out, err);
+    free(bytes);
+    return rc;
+}
+
 enum lode_code ledger_queue_lookup(struct db_conn *conn, int64_t queue_id, bool *integrated_out,
                                    uint64_t *index_out, uint8_t leaf_hash_out[MERKLE_HASH_BYTES],
                                    struct lode_error *err)

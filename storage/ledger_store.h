@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/arena.h"
 #include "core/error.h"
 #include "ledger/merkle.h"
@@ -44,6 +46,11 @@ struct ledger_checkpoint {
  * database error. */
 enum lode_code ledger_enqueue(struct db_conn *conn, const uint8_t *entry, size_t len,
                               int64_t *queue_id_out, struct lode_error *err);
+
+/* The same for an entry given as a JSON object (stolen; NULL, from a failed json_pack, is
+ * LODE_ENOMEM), encoded canonically first (ledger_entry_encode). */
+enum lode_code ledger_enqueue_json(struct db_conn *conn, json_t *entry, int64_t *queue_id_out,
+                                   struct lode_error *err);
 
 /* Whether a queued entry has been integrated, and if so its index and leaf hash.
  * Returns LODE_OK or LODE_ENOTFOUND (no such queue id). */

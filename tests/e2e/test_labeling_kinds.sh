@@ -348,13 +348,17 @@ expect_eq "a labeler may not fund the task" 403 "$(post "/v1/label-tasks/$PAY/fu
 expect_eq "funding in another currency is 400" 400 "$(post "/v1/label-tasks/$PAY/funding" '{"amount":12,"currency":"USD"}' "${AO[@]}" -H "Idempotency-Key: f-usd")"
 expect_eq "funding beyond the owner's money is 422" 422 "$(post "/v1/label-tasks/$PAY/funding" '{"amount":1000}' "${AO[@]}" -H "Idempotency-Key: f-big")"
 expect_eq "the owner funds the task with 12" 201 "$(post "/v1/label-tasks/$PAY/funding" '{"amount":12}' "${AO[@]}" -H "Idempotency-Key: f-1")"
-check "the budget is 12" jq -e '.budget == 12 and .currency == "EUR" and .posting > 0' "$T/out"
+check "the budget is 12, with a ledger receipt" jq -e '.budget == 12 and .currency == "EUR" and .posting > 0 and (.ledger.index | type == "number") and (has("ledger_queue_id") | not)' "$T/out"
+FUND_INDEX=$(jq .ledger.index "$T/out")
+FUND_POSTING=$(jq .posting "$T/out")
 code=$("${CURL[@]}" -D "$T/headers" -o "$T/out" -w '%{http_code}' "${AO[@]}" "${JSON[@]}" -H "Idempotency-Key: f-1" --data-binary '{"amount":12}' "$H/v1/label-tasks/$PAY/funding")
 expect_eq "a replayed funding answers 201" 201 "$code"
-check "the replay returns the first answer, not a second posting" jq -e '.budget == 12' "$T/out"
+check "the replay returns the first answer, not a second posting" jq -e --argjson i "$FUND_INDEX" '.budget == 12 and .ledger.index == $i' "$T/out"
 check "the replay is marked" grep -qi '^idempotent-replayed: true' "$T/headers"
 get "/v1/label-tasks/$PAY" "${AO[@]}" >/dev/null
 check "the task shows its budget" jq -e '.budget == 12' "$T/out"
+expect_eq "the ledger holds the funding entry" 200 "$(get "/v1/ledger/entries/$FUND_INDEX")"
+check "the entry is task.funded with task, funder, amount and posting" jq -e --argjson t "$PAY" --argjson o "$OID" --argjson p "$FUND_POSTING" '.entry.type == "task.funded" and .entry.task == $t and .entry.funder == $o and .entry.amount == 12 and .entry.currency == "EUR" and .entry.posting == $p and (.entry.dataset | type == "number")' "$T/out"
 expect_eq "the owner kept 88" 88 "$("${CURL[@]}" "${AO[@]}" "$H/v1/accounts/$OID/balance" | jq '[.balances[] | select(.currency == "EUR") | .available] | add')"
 
 balance_of() { "${CURL[@]}" -H "$(auth "$OP")" "$H/v1/accounts/$1/balance" | jq '[.balances[] | select(.currency == "EUR") | .available] | add // 0'; }

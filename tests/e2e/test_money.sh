@@ -154,12 +154,19 @@ post "/v1/accounts/$IF/deposits" '{"amount":5000,"currency":"EUR","reference":"w
 expect_eq "a contributor may not stake as a juror" 403 "$(post /v1/juror-stake '{"amount":100,"currency":"EUR"}' "${AA[@]}" -H "$(key j0)")"
 expect_eq "staking without Idempotency-Key is 400" 400 "$(post /v1/juror-stake '{"amount":100,"currency":"EUR"}' "${AF[@]}")"
 expect_eq "the fact-checker stakes 2000" 201 "$(post /v1/juror-stake '{"amount":2000,"currency":"EUR"}' "${AF[@]}" -H "$(key j1)")"
-check "3000 available, 2000 staked" jq -e '.balance == {"currency":"EUR","available":3000,"juror_stake":2000} and .direction == "user_to_juror_stake"' "$T/out"
+check "3000 available, 2000 staked" jq -e '.balance == {"currency":"EUR","available":3000,"juror_stake":2000} and .direction == "user_to_juror_stake" and (.ledger.index | type == "number")' "$T/out"
+STAKE_INDEX=$(jq .ledger.index "$T/out")
+STAKE_POSTING=$(jq .posting "$T/out")
 expect_eq "a stake replay is 201" 201 "$(post /v1/juror-stake '{"amount":2000,"currency":"EUR"}' "${AF[@]}" -H "$(key j1)")"
-check "and moves nothing again" jq -e '.balance.juror_stake == 2000' "$T/out"
+check "and moves nothing again" jq -e --argjson i "$STAKE_INDEX" '.balance.juror_stake == 2000 and .ledger.index == $i' "$T/out"
 expect_eq "staking more than available is 422" 422 "$(post /v1/juror-stake '{"amount":3001,"currency":"EUR"}' "${AF[@]}" -H "$(key j2)")"
 expect_eq "unstaking 500 is 201" 201 "$(post /v1/juror-stake/withdrawals '{"amount":500,"currency":"EUR"}' "${AF[@]}" -H "$(key j3)")"
 check "3500 available, 1500 staked" jq -e '.balance == {"currency":"EUR","available":3500,"juror_stake":1500} and .direction == "juror_stake_to_user"' "$T/out"
+UNSTAKE_INDEX=$(jq .ledger.index "$T/out")
+expect_eq "the ledger holds the stake entry" 200 "$(get "/v1/ledger/entries/$STAKE_INDEX")"
+check "the entry is juror.staked with the account, amount and posting" jq -e --argjson p "$STAKE_POSTING" '.entry.type == "juror.staked" and .entry.amount == 2000 and .entry.currency == "EUR" and .entry.posting == $p and (.entry.account | type == "number")' "$T/out"
+expect_eq "the ledger holds the unstake entry" 200 "$(get "/v1/ledger/entries/$UNSTAKE_INDEX")"
+check "the entry is juror.unstaked" jq -e '.entry.type == "juror.unstaked" and .entry.amount == 500' "$T/out"
 expect_eq "unstaking more than the stake is 422" 422 "$(post /v1/juror-stake/withdrawals '{"amount":1501,"currency":"EUR"}' "${AF[@]}" -H "$(key j4)")"
 expect_eq "the fact-checker's balance" 200 "$(get "/v1/accounts/$IF/balance" "${AF[@]}")"
 check "shows the stake" jq -e '.balances == [{"currency":"EUR","available":3500,"juror_stake":1500}]' "$T/out"
