@@ -61,6 +61,7 @@ void handle_label_consensus(struct request *req);
 void handle_label_agreement(struct request *req);
 void handle_label_snapshot(struct request *req);
 void handle_label_funding(struct request *req);
+void handle_label_funding_withdrawal(struct request *req);
 
 /* money.c */
 void handle_money_deposit(struct request *req);

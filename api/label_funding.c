@@ -1,12 +1,16 @@
 /*
- * api/label_funding.c — POST /v1/label-tasks/{id}/funding: the dataset's owner (or an
- * operator) moves money from their own spendable account into the task's budget, from which
- * each label is paid (api/labels.c, label_pay; docs/labeling.md, "Pay per label").
+ * api/label_funding.c — a labeling task's budget, from which each label is paid (api/labels.c,
+ * label_pay; docs/labeling.md, "Pay per label"):
+ *   POST /v1/label-tasks/{id}/funding: the dataset's owner (or an operator) moves money from
+ *     their own spendable account into the budget;
+ *   POST /v1/label-tasks/{id}/funding/withdrawals: the owner (or an operator) takes back what
+ *     no labeler's live lease reserves; it goes to the owner's spendable account.
  *
- * One transaction: Idempotency-Key claim, the task and the caller's right to fund it, the
- * posting USER(caller) -> TASK(task) in the task's currency (reason "task_funding", context
- * ("task", id)), the new budget, a task.funded ledger entry, and the stored response for
- * replays. The answer waits for the entry's receipt.
+ * One transaction: Idempotency-Key claim, the task and the caller's right, the posting
+ * USER(caller) -> TASK(task) (reason "task_funding") or TASK(task) -> USER(owner) (reason
+ * "task_refund"), context ("task", id), in the task's currency, the new budget, a task.funded
+ * or task.refunded ledger entry, and the stored response for replays. The answer waits for
+ * the entry's receipt.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,7 @@
 #define FUNDING_AMOUNT_MAX 9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
 
 struct funding_call {
+    bool withdraw; /* TASK -> USER(owner) instead of USER(caller) -> TASK */
     int64_t task_id;
     int64_t amount;
     const char *currency; /* as given, or NULL */
@@ -71,7 +76,8 @@ static enum lode_code funding_tx(struct db_conn *conn, void *arg, struct lode_er
         return rc;
     if ((req->principal.roles & ROLE_OPERATOR) == 0 && call->task.owner_id != actor)
         return lode_error_set(err, LODE_EFORBIDDEN,
-                              "only the dataset's owner or an operator may fund label task %lld",
+                              "only the dataset's owner or an operator may %s label task %lld",
+                              call->withdraw ? "take back the budget of" : "fund",
                               (long long)call->task_id);
     if (call->currency != NULL && strcmp(call->currency, call->task.currency) != 0) {
         lode_error_set(err, LODE_EINVAL, "label task %lld pays in %s, not %s",
@@ -79,28 +85,61 @@ static enum lode_code funding_tx(struct db_conn *conn, void *arg, struct lode_er
         lode_error_pointer(err, "/currency");
         return err->code;
     }
+    struct money_account task = {MONEY_ACCOUNT_TASK, call->task_id};
+    if (call->withdraw) {
+        /* under the task's /next lock: a lease handed out meanwhile would count on this money */
+        int64_t budget = 0, free_budget = 0;
+        rc = label_budget_free(conn, &call->task, &budget, &free_budget, err);
+        if (rc != LODE_OK)
+            return rc;
+        if (call->amount > budget) {
+            lode_error_set(err, LODE_EUNPROCESSABLE,
+                           "insufficient budget: label task %lld holds %lld %s, %lld asked",
+                           (long long)call->task_id, (long long)budget, call->task.currency,
+                           (long long)call->amount);
+            lode_error_pointer(err, "/amount");
+            return err->code;
+        }
+        if (call->amount > free_budget) {
+            lode_error_set(err, LODE_ECONFLICT,
+                           "%lld %s of label task %lld's budget pays items leased to labelers"
+                           " now; %lld can be taken back",
+                           (long long)(budget - free_budget), call->task.currency,
+                           (long long)call->task_id, (long long)free_budget);
+            lode_error_pointer(err, "/amount");
+            return err->code;
+        }
+    }
     memset(&fund, 0, sizeof fund);
-    fund.from = (struct money_account){MONEY_ACCOUNT_USER, actor};
-    fund.to = (struct money_account){MONEY_ACCOUNT_TASK, call->task_id};
+    fund.from = call->withdraw ? task : (struct money_account){MONEY_ACCOUNT_USER, actor};
+    fund.to = call->withdraw ? (struct money_account){MONEY_ACCOUNT_USER, call->task.owner_id}
+                             : task;
     memcpy(fund.currency, call->task.currency, sizeof fund.currency);
     fund.amount = call->amount;
-    fund.reason = "task_funding";
+    fund.reason = call->withdraw ? "task_refund" : "task_funding";
     context = (struct money_context){"task", call->task_id};
     rc = money_post(conn, &fund, 1, &context, &call->posting_id, err);
     if (rc != LODE_OK)
         return rc;
-    rc = money_balance(conn, fund.to, call->task.currency, &call->task.budget, err);
+    rc = money_balance(conn, task, call->task.currency, &call->task.budget, err);
     if (rc != LODE_OK)
         return rc;
     /* who pays the labelers of which task is public, as every other movement of money is */
-    rc = ledger_enqueue_json(conn,
-                             json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "type",
-                                       "task.funded", "task", (json_int_t)call->task_id,
-                                       "dataset", (json_int_t)call->task.dataset_id, "funder",
-                                       (json_int_t)actor, "amount", (json_int_t)call->amount,
-                                       "currency", call->task.currency, "posting",
-                                       (json_int_t)call->posting_id),
-                             &call->queue_id, err);
+    rc = ledger_enqueue_json(
+        conn,
+        call->withdraw
+            ? json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I}", "type", "task.refunded",
+                        "task", (json_int_t)call->task_id, "dataset",
+                        (json_int_t)call->task.dataset_id, "owner",
+                        (json_int_t)call->task.owner_id, "by", (json_int_t)actor, "amount",
+                        (json_int_t)call->amount, "currency", call->task.currency, "posting",
+                        (json_int_t)call->posting_id)
+            : json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "type", "task.funded", "task",
+                        (json_int_t)call->task_id, "dataset", (json_int_t)call->task.dataset_id,
+                        "funder", (json_int_t)actor, "amount", (json_int_t)call->amount,
+                        "currency", call->task.currency, "posting",
+                        (json_int_t)call->posting_id),
+        &call->queue_id, err);
     if (rc != LODE_OK)
         return rc;
     call->response = json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I}", "task",
@@ -168,13 +207,18 @@ static void after_funding(struct request *req)
  * 403 | 404 no task | 409 key still running | 422 insufficient balance, or the key was used
  * for another request
  */
-void handle_label_funding(struct request *req)
+static void funding_start(struct request *req, bool withdraw)
 {
     static const char *const fields[] = {"amount", "currency", NULL};
     struct funding_call *call = arena_calloc(req->arena, 1, sizeof *call);
     struct lode_error err;
     json_t *body;
 
+    if (call == NULL) {
+        lode_error_set(&err, LODE_ENOMEM, "out of memory");
+        goto problem;
+    }
+    call->withdraw = withdraw;
     req->user = call;
     if (request_param_id(req, 0, &call->task_id, &err) != LODE_OK)
         goto problem;
@@ -192,4 +236,21 @@ void handle_label_funding(struct request *req)
     return;
 problem:
     reply_problem(req, &err);
+}
+
+void handle_label_funding(struct request *req)
+{
+    funding_start(req, false);
+}
+
+/*
+ * POST /v1/label-tasks/{id}/funding/withdrawals   body: {"amount", "currency"?}   header
+ * Idempotency-Key   (the dataset's owner or an operator) moves amount from the task's budget
+ * back to the owner's spendable money. 201 as for funding | 400 | 401 | 403 | 404 no task |
+ * 409 the amount pays items leased to labelers now, or the key is still running | 422 more
+ * than the budget, or the key was used for another request
+ */
+void handle_label_funding_withdrawal(struct request *req)
+{
+    funding_start(req, true);
 }

@@ -16,7 +16,7 @@ const char *const ledger_entry_types[] = {
     "payout.credited", "hash.attested",
     "deposit.credited", "withdrawal.requested", "withdrawal.settled",
     "round.decided", "appeal.filed", "juror.settled", "pool.renewed",
-    "juror.staked", "juror.unstaked", "task.funded", NULL,
+    "juror.staked", "juror.unstaked", "task.funded", "task.refunded", NULL,
 };
 
 static bool type_index(const char *type, size_t len, size_t *index_out)

@@ -592,6 +592,36 @@ static enum lode_code label_budget_reserve(struct db_conn *conn, const struct la
     return err->code;
 }
 
+enum lode_code label_budget_free(struct db_conn *conn, const struct label_task *task,
+                                 int64_t *budget_out, int64_t *free_out, struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+    int64_t leased, reserved;
+
+    db_params_init(&p);
+    db_params_int64(&p, task->id);
+    db_params_int64(&p, NEXT_LOCK_CLASS);
+    rc = db_query(conn,
+                  "SELECT pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)::text,"
+                  " (SELECT count(*) FROM label_leases WHERE task_id = $1 AND expires_at > now())",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    leased = db_result_int64(res, 0, 1);
+    PQclear(res);
+    rc = money_balance(conn, (struct money_account){MONEY_ACCOUNT_TASK, task->id}, task->currency,
+                       budget_out, err);
+    if (rc != LODE_OK)
+        return rc;
+    reserved = task->pay_per_label > 0 && leased <= INT64_MAX / task->pay_per_label
+                   ? leased * task->pay_per_label
+                   : (task->pay_per_label > 0 ? INT64_MAX : 0);
+    *free_out = *budget_out > reserved ? *budget_out - reserved : 0;
+    return LODE_OK;
+}
+
 enum lode_code label_next(struct db_conn *conn, int64_t task_id, int64_t labeler_id,
                           bool want_gold, struct label_offer *out, bool *found_out,
                           bool *unaffordable_out, struct lode_error *err)

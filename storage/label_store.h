@@ -154,6 +154,12 @@ enum lode_code label_next(struct db_conn *conn, int64_t task_id, int64_t labeler
                           bool want_gold, struct label_offer *out, bool *found_out,
                           bool *unaffordable_out, struct lode_error *err);
 
+/* The task's budget and the part of it no live lease reserves (budget - live leases x pay, at
+ * least 0): what may leave the budget now. Takes label_next's lock in the caller's
+ * transaction, so no lease can be handed out between this answer and the posting after it. */
+enum lode_code label_budget_free(struct db_conn *conn, const struct label_task *task,
+                                 int64_t *budget_out, int64_t *free_out, struct lode_error *err);
+
 /* Whether item_id is an accepted item of the task's dataset, with its SHA-256 (hex).
  * LODE_OK, LODE_EUNPROCESSABLE (not in the task). */
 enum lode_code label_item_check(struct db_conn *conn, const struct label_task *task,

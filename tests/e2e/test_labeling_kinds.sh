@@ -373,6 +373,8 @@ expect_eq "labeler 2 is offered an item (7 left pays one)" 200 "$(get "/v1/label
 ITEM2=$(jq .item.id "$T/out")
 expect_eq "labeler 3 waits: the 7 left is reserved for labeler 2's lease" 204 "$("${CURL[@]}" -D "$T/headers" -o /dev/null -w '%{http_code}' -H "$(auth "${LT[3]}")" "$H/v1/label-tasks/$PAY/next")"
 check "the reason is the budget" grep -qi '^lode-reason: task budget exhausted' "$T/headers"
+expect_eq "the owner may not take back 3 of the 7: 5 pays labeler 2's lease" 409 "$(post "/v1/label-tasks/$PAY/funding/withdrawals" '{"amount":3}' "${AO[@]}" -H "Idempotency-Key: r-lease")"
+check "the problem says how much can be taken back" jq -e '.detail | test("5 EUR .* leased to labelers now; 2 can be taken back")' "$T/out"
 UNASKED=$(for x in "${PITEMS[@]}"; do [ "$x" != "${PITEMS[0]}" ] && [ "$x" != "$ITEM2" ] && echo "$x"; done | head -n 1)
 expect_eq "labeler 3 may not take the reserved pay with a label it was not offered" 409 "$(post "/v1/label-tasks/$PAY/labels" "{\"item\":$UNASKED,\"label\":\"yes\"}" -H "$(auth "${LT[3]}")")"
 check "the problem says the budget is reserved for leased items" jq -e '.detail // .title | test("reserved for items leased to other labelers")' "$T/out"
@@ -384,5 +386,18 @@ check "the problem says the task budget is exhausted" jq -e '.detail // .title |
 expect_eq "nothing was paid" 0 "$(balance_of "${LID[3]}")"
 get "/v1/label-tasks/$PAY" "${AO[@]}" >/dev/null
 check "nothing was written: two labels, budget 2" jq -e '.stats.labels == 2 and .budget == 2' "$T/out"
+
+# ---- the owner takes back what no lease reserves ----
+expect_eq "a labeler may not take back the budget" 403 "$(post "/v1/label-tasks/$PAY/funding/withdrawals" '{"amount":2}' -H "$(auth "${LT[1]}")" -H "Idempotency-Key: r-x")"
+expect_eq "taking back more than the budget is 422" 422 "$(post "/v1/label-tasks/$PAY/funding/withdrawals" '{"amount":3}' "${AO[@]}" -H "Idempotency-Key: r-big")"
+expect_eq "taking back without an Idempotency-Key is 400" 400 "$(post "/v1/label-tasks/$PAY/funding/withdrawals" '{"amount":2}' "${AO[@]}")"
+expect_eq "the owner takes back the 2 left" 201 "$(post "/v1/label-tasks/$PAY/funding/withdrawals" '{"amount":2}' "${AO[@]}" -H "Idempotency-Key: r-1")"
+check "the budget is 0, with a ledger receipt" jq -e '.budget == 0 and .amount == 2 and (.ledger.index | type == "number")' "$T/out"
+REFUND_INDEX=$(jq .ledger.index "$T/out")
+expect_eq "a replay answers 201 again" 201 "$(post "/v1/label-tasks/$PAY/funding/withdrawals" '{"amount":2}' "${AO[@]}" -H "Idempotency-Key: r-1")"
+check "without a second posting" jq -e --argjson i "$REFUND_INDEX" '.budget == 0 and .ledger.index == $i' "$T/out"
+expect_eq "the owner holds 90 again" 90 "$("${CURL[@]}" "${AO[@]}" "$H/v1/accounts/$OID/balance" | jq '[.balances[] | select(.currency == "EUR") | .available] | add')"
+expect_eq "the ledger holds the refund entry" 200 "$(get "/v1/ledger/entries/$REFUND_INDEX")"
+check "the entry is task.refunded to the owner" jq -e --argjson t "$PAY" --argjson o "$OID" '.entry.type == "task.refunded" and .entry.task == $t and .entry.owner == $o and .entry.by == $o and .entry.amount == 2' "$T/out"
 
 e2e_finish
