@@ -335,6 +335,12 @@ void ledger_await_receipts(struct request *req, const int64_t *queue_ids, size_t
 json_t *ledger_proof_json(const uint8_t (*proof)[32], size_t count);
 json_t *ledger_receipt_json(const struct ledger_receipt *r, json_t *checkpoint);
 
+/* Answers 201 with a copy of a stored response whose "ledger_queue_id" member is replaced by
+ * the entry's receipt ("ledger"; checkpoint stolen), with `idempotent-replayed: true` when it
+ * is a replay: the ledger_await_receipts callback of the money-moving POSTs. */
+void reply_recorded_json(struct request *req, const json_t *stored, bool replayed,
+                         const struct ledger_receipt *r, json_t *checkpoint);
+
 /* ---- metrics (metrics.c) ---- */
 
 void metrics_init(size_t route_count);

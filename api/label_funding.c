@@ -173,14 +173,9 @@ static void funding_recorded(struct request *req, void *state, const struct ledg
                              size_t count, json_t *checkpoint)
 {
     struct funding_call *call = state;
-    json_t *body = json_deep_copy(call->response);
 
     (void)count;
-    json_object_del(body, "ledger_queue_id");
-    json_object_set_new(body, "ledger", ledger_receipt_json(r, checkpoint));
-    if (call->replayed)
-        reply_header(req, "idempotent-replayed", "true");
-    reply_json(req, 201, body);
+    reply_recorded_json(req, call->response, call->replayed, r, checkpoint);
 }
 
 static void after_funding(struct request *req)

@@ -49,6 +49,18 @@ json_t *ledger_receipt_json(const struct ledger_receipt *r, json_t *checkpoint)
                                        r->proof_count));
 }
 
+void reply_recorded_json(struct request *req, const json_t *stored, bool replayed,
+                         const struct ledger_receipt *r, json_t *checkpoint)
+{
+    json_t *body = json_deep_copy(stored);
+
+    json_object_del(body, "ledger_queue_id");
+    json_object_set_new(body, "ledger", ledger_receipt_json(r, checkpoint));
+    if (replayed)
+        reply_header(req, "idempotent-replayed", "true");
+    reply_json(req, 201, body);
+}
+
 static json_t *checkpoint_json(const struct ledger_checkpoint *cp)
 {
     char b64[BASE64_ENCODED_BYTES(MERKLE_HASH_BYTES)];

@@ -428,14 +428,36 @@ struct next_args {
     bool unaffordable;
 };
 
+/* Live leases of the task held by labelers other than except_labeler (0: all). A statement of
+ * its own, so that under READ COMMITTED it sees every lease committed before the caller got
+ * label_next's lock (a statement that takes the lock reads from a snapshot older than it). */
+static enum lode_code live_leases(struct db_conn *conn, int64_t task_id, int64_t except_labeler,
+                                  int64_t *count_out, struct lode_error *err)
+{
+    struct db_params p;
+    PGresult *res = NULL;
+    enum lode_code rc;
+
+    db_params_init(&p);
+    db_params_int64(&p, task_id);
+    db_params_int64(&p, except_labeler);
+    rc = db_query(conn,
+                  "SELECT count(*) FROM label_leases WHERE task_id = $1 AND labeler_id <> $2"
+                  " AND expires_at > now()",
+                  &p, &res, err);
+    if (rc != LODE_OK)
+        return rc;
+    *count_out = db_result_int64(res, 0, 0);
+    PQclear(res);
+    return LODE_OK;
+}
+
 /* Can the task's budget pay one label more than the other labelers' live leases (each may
  * turn into a paid label)? Run under label_next's lock. */
 static enum lode_code budget_covers(struct db_conn *conn, int64_t task_id, int64_t labeler_id,
                                     int64_t pay, const char *currency, bool *covers_out,
                                     struct lode_error *err)
 {
-    struct db_params p;
-    PGresult *res = NULL;
     enum lode_code rc;
     int64_t budget = 0, leased;
 
@@ -444,19 +466,10 @@ static enum lode_code budget_covers(struct db_conn *conn, int64_t task_id, int64
         return LODE_OK;
     rc = money_balance(conn, (struct money_account){MONEY_ACCOUNT_TASK, task_id}, currency,
                        &budget, err);
+    if (rc == LODE_OK)
+        rc = live_leases(conn, task_id, labeler_id, &leased, err);
     if (rc != LODE_OK)
         return rc;
-    db_params_init(&p);
-    db_params_int64(&p, task_id);
-    db_params_int64(&p, labeler_id);
-    rc = db_query(conn,
-                  "SELECT count(*) FROM label_leases WHERE task_id = $1 AND labeler_id <> $2"
-                  " AND expires_at > now()",
-                  &p, &res, err);
-    if (rc != LODE_OK)
-        return rc;
-    leased = db_result_int64(res, 0, 0);
-    PQclear(res);
     *covers_out = budget / pay >= leased + 1;
     return LODE_OK;
 }
@@ -596,23 +609,19 @@ enum lode_code label_budget_free(struct db_conn *conn, const struct label_task *
                                  int64_t *budget_out, int64_t *free_out, struct lode_error *err)
 {
     struct db_params p;
-    PGresult *res = NULL;
     enum lode_code rc;
     int64_t leased, reserved;
 
     db_params_init(&p);
     db_params_int64(&p, task->id);
     db_params_int64(&p, NEXT_LOCK_CLASS);
-    rc = db_query(conn,
-                  "SELECT pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)::text,"
-                  " (SELECT count(*) FROM label_leases WHERE task_id = $1 AND expires_at > now())",
-                  &p, &res, err);
-    if (rc != LODE_OK)
-        return rc;
-    leased = db_result_int64(res, 0, 1);
-    PQclear(res);
-    rc = money_balance(conn, (struct money_account){MONEY_ACCOUNT_TASK, task->id}, task->currency,
-                       budget_out, err);
+    rc = db_query(conn, "SELECT pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)",
+                  &p, NULL, err);
+    if (rc == LODE_OK)
+        rc = live_leases(conn, task->id, 0, &leased, err);
+    if (rc == LODE_OK)
+        rc = money_balance(conn, (struct money_account){MONEY_ACCOUNT_TASK, task->id},
+                           task->currency, budget_out, err);
     if (rc != LODE_OK)
         return rc;
     reserved = task->pay_per_label > 0 && leased <= INT64_MAX / task->pay_per_label
