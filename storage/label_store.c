@@ -580,16 +580,22 @@ static enum lode_code label_budget_reserve(struct db_conn *conn, const struct la
     db_params_init(&p);
     db_params_int64(&p, task->id);
     db_params_int64(&p, NEXT_LOCK_CLASS);
+    rc = db_query(conn, "SELECT pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)",
+                  &p, NULL, err);
+    if (rc != LODE_OK)
+        return rc;
+    /* a statement after the lock: it sees a lease another /next deleted while we waited */
+    db_params_init(&p);
+    db_params_int64(&p, task->id);
     db_params_int64(&p, labeler_id);
     db_params_int64(&p, item_id);
     rc = db_query(conn,
-                  "SELECT pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)::text,"
-                  " EXISTS (SELECT 1 FROM label_leases WHERE task_id = $1 AND labeler_id = $3"
-                  "  AND item_id = $4 AND expires_at > now())",
+                  "SELECT EXISTS (SELECT 1 FROM label_leases WHERE task_id = $1 AND labeler_id = $2"
+                  " AND item_id = $3 AND expires_at > now())",
                   &p, &res, err);
     if (rc != LODE_OK)
         return rc;
-    own = db_result_bool(res, 0, 1);
+    own = db_result_bool(res, 0, 0);
     PQclear(res);
     if (own)
         return LODE_OK; /* /next reserved this label's pay */

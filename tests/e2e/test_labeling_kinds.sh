@@ -399,5 +399,11 @@ check "without a second posting" jq -e --argjson i "$REFUND_INDEX" '.budget == 0
 expect_eq "the owner holds 90 again" 90 "$("${CURL[@]}" "${AO[@]}" "$H/v1/accounts/$OID/balance" | jq '[.balances[] | select(.currency == "EUR") | .available] | add')"
 expect_eq "the ledger holds the refund entry" 200 "$(get "/v1/ledger/entries/$REFUND_INDEX")"
 check "the entry is task.refunded to the owner" jq -e --argjson t "$PAY" --argjson o "$OID" '.entry.type == "task.refunded" and .entry.task == $t and .entry.owner == $o and .entry.by == $o and .entry.amount == 2' "$T/out"
+expect_eq "the owner funds 3 more" 201 "$(post "/v1/label-tasks/$PAY/funding" '{"amount":3}' "${AO[@]}" -H "Idempotency-Key: f-3")"
+expect_eq "taking back in another currency is 400" 400 "$(post "/v1/label-tasks/$PAY/funding/withdrawals" '{"amount":3,"currency":"USD"}' -H "$(auth "$OP")" -H "Idempotency-Key: r-usd")"
+expect_eq "an operator takes back the 3" 201 "$(post "/v1/label-tasks/$PAY/funding/withdrawals" '{"amount":3}' -H "$(auth "$OP")" -H "Idempotency-Key: r-op")"
+expect_eq "which goes to the owner, not the operator" 90 "$("${CURL[@]}" "${AO[@]}" "$H/v1/accounts/$OID/balance" | jq '[.balances[] | select(.currency == "EUR") | .available] | add')"
+expect_eq "the operator's entry" 200 "$(get "/v1/ledger/entries/$(jq .ledger.index "$T/out")")"
+check "names the owner and who took it back" jq -e --argjson o "$OID" '.entry.type == "task.refunded" and .entry.owner == $o and .entry.by != $o and .entry.amount == 3' "$T/out"
 
 e2e_finish
