@@ -130,6 +130,13 @@ bool request_job_failed(struct request *req);
 
 /* Request helpers (request.c). */
 const char *request_header(const struct request *req, const char *lower_name);
+
+/* Whether an Accept-Encoding field value (RFC 9110 section 12.5.3) accepts the content coding
+ * `coding` (lower case): named with a weight above 0, or covered by "*" with one. Codings are
+ * compared case-insensitively; a malformed element or weight counts as not accepting; values
+ * over ACCEPT_ENCODING_BYTES_MAX are not read (false). NULL value: false. */
+#define ACCEPT_ENCODING_BYTES_MAX 1024
+bool http_accepts_coding(const char *value, const char *coding);
 /* Looks up a query parameter (percent-decoded into the arena); NULL when absent.
  * Returns false (and fills err) for a malformed query. */
 bool request_query(struct request *req, const char *name, const char **value_out,

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <zstd.h>
 
 #include "api/handlers.h"
 #include "api/internal.h"
@@ -106,6 +107,9 @@ struct ledger_call {
     size_t proof_count;
     uint8_t *data;
     size_t len;
+    uint8_t *coded; /* an entry bundle in zstd content coding, when the client accepts it */
+    size_t coded_len;
+    bool wants_zstd;
     /* appends */
     char *entry;
     size_t entry_len;
@@ -161,14 +165,33 @@ void handle_ledger_checkpoint(struct request *req)
 
 /* ---- /ledger/tile/... ---- */
 
+/* zstd level of the `Content-Encoding: zstd` answer for entry bundles: the stored frames use
+ * the log's trained dictionaries, which a client does not have, so a bundle is coded again */
+#define BUNDLE_CODING_LEVEL 3
+
 static enum lode_code run_tile(struct db_conn *conn, struct db_job *job)
 {
     struct request *req = job->arg;
     struct ledger_call *call = req->user;
 
-    if (call->tile.entries)
-        return ledger_bundle_read(conn, &call->tile, req->job_arena, &call->data, &call->len,
-                                  &job->err);
+    if (call->tile.entries) {
+        enum lode_code rc = ledger_bundle_read(conn, &call->tile, req->job_arena, &call->data,
+                                               &call->len, &job->err);
+        if (rc != LODE_OK || !call->wants_zstd)
+            return rc;
+        /* entries are JSON and compress; on the worker, never on the loop. A bundle that
+         * does not get smaller is sent as it is. */
+        size_t cap = ZSTD_compressBound(call->len);
+        call->coded = arena_alloc(req->job_arena, cap);
+        if (call->coded == NULL)
+            return lode_error_set(&job->err, LODE_ENOMEM, "could not allocate a bundle buffer");
+        size_t n = ZSTD_compress(call->coded, cap, call->data, call->len, BUNDLE_CODING_LEVEL);
+        if (ZSTD_isError(n) || n >= call->len)
+            call->coded = NULL;
+        else
+            call->coded_len = n;
+        return LODE_OK;
+    }
     call->data = arena_alloc(req->job_arena, TILE_DATA_BYTES_MAX);
     if (call->data == NULL)
         return lode_error_set(&job->err, LODE_ENOMEM, "could not allocate a tile buffer");
@@ -187,13 +210,22 @@ static void after_tile(struct request *req)
     /* tiles never change once written at a width: the ETag is their hash */
     crypto_hash_sha256(digest, call->data, call->len);
     hex_encode(digest, 16, hex);
-    char *etag = arena_sprintf(req->arena, "\"%s\"", hex);
+    /* one ETag per representation: the coded bytes are not the identity bytes */
+    char *etag = arena_sprintf(req->arena, "\"%s%s\"", hex, call->coded != NULL ? "-zstd" : "");
     reply_header(req, "etag", etag);
     reply_header(req, "cache-control", call->tile.width == TILE_WIDTH
                                            ? "public, max-age=31536000, immutable"
                                            : "public, max-age=60");
+    if (call->tile.entries)
+        reply_header(req, "vary", "accept-encoding");
     if (inm != NULL && strcmp(inm, etag) == 0) {
         reply_empty(req, 304);
+        return;
+    }
+    if (call->coded != NULL) {
+        reply_header(req, "content-encoding", "zstd");
+        reply_text(req, 200, "application/octet-stream", (const char *)call->coded,
+                   call->coded_len);
         return;
     }
     reply_text(req, 200, "application/octet-stream", (const char *)call->data, call->len);
@@ -215,6 +247,8 @@ void handle_ledger_tile(struct request *req)
         reply_problem(req, &err);
         return;
     }
+    call->wants_zstd =
+        call->tile.entries && http_accepts_coding(request_header(req, "accept-encoding"), "zstd");
     request_run_db(req, run_tile, after_tile);
 }
 

@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "api/internal.h"
@@ -140,6 +141,70 @@ bool request_add_header(struct request *req, const char *name, size_t name_len,
     if (strcmp(n, "x-request-id") == 0 && request_id_is_acceptable(v))
         snprintf(req->request_id, sizeof req->request_id, "%s", v);
     return true;
+}
+
+/* A qvalue: "0", "0.", "0.d{1,3}", "1", "1.", "1.0{1,3}"; -1 when malformed. */
+static int qvalue_thousandths(const char *s, size_t n)
+{
+    int v = 0, digits = 0;
+    if (n == 0 || (s[0] != '0' && s[0] != '1') || (n > 1 && s[1] != '.') || n > 5)
+        return -1;
+    for (size_t i = 2; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+        digits++;
+    }
+    while (digits++ < 3)
+        v *= 10;
+    if (s[0] == '1')
+        return v == 0 ? 1000 : -1;
+    return v;
+}
+
+bool http_accepts_coding(const char *value, const char *coding)
+{
+    int named = -2, star = -1; /* -2: not named; -1: named or "*" with a malformed weight */
+    size_t clen = strlen(coding);
+
+    if (value == NULL || strlen(value) > ACCEPT_ENCODING_BYTES_MAX)
+        return false;
+    for (const char *p = value; *p != '\0';) {
+        const char *end = strchr(p, ',');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        const char *e = p, *stop = p + n;
+        int q = 1000;
+        while (e < stop && (*e == ' ' || *e == '\t'))
+            e++;
+        const char *tok = e;
+        while (e < stop && *e != ';' && *e != ' ' && *e != '\t')
+            e++;
+        size_t tlen = (size_t)(e - tok);
+        /* parameters: only the weight means anything here */
+        while (e < stop) {
+            while (e < stop && (*e == ' ' || *e == '\t' || *e == ';'))
+                e++;
+            const char *name = e;
+            while (e < stop && *e != '=' && *e != ';')
+                e++;
+            if (e >= stop || *e != '=') {
+                q = e > name ? -1 : q; /* a parameter without a value is malformed */
+                break;
+            }
+            size_t name_len = (size_t)(e - name);
+            const char *val = ++e;
+            while (e < stop && *e != ';' && *e != ' ' && *e != '\t')
+                e++;
+            if (name_len == 1 && (name[0] == 'q' || name[0] == 'Q'))
+                q = qvalue_thousandths(val, (size_t)(e - val));
+        }
+        if (tlen == 1 && tok[0] == '*')
+            star = q;
+        else if (tlen == clen && strncasecmp(tok, coding, clen) == 0)
+            named = q;
+        p = end != NULL ? end + 1 : stop;
+    }
+    return named != -2 ? named > 0 : star > 0;
 }
 
 const char *request_header(const struct request *req, const char *lower_name)

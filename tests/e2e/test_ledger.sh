@@ -96,6 +96,23 @@ expect_eq "hash tile level 0 has one hash per entry" "$((SIZE * 32))" \
 check "entry bundle served" test -s "$T/bundle"
 ETAG=$(grep -i '^etag:' "$T/hdr" | cut -d' ' -f2 | tr -d '\r')
 expect_eq "If-None-Match gives 304" 304 "$("${CURL[@]}" -o /dev/null -w '%{http_code}' -H "if-none-match: $ETAG" "$H/ledger/tile/entries/000.p/$SIZE")"
+check "an entry bundle varies by Accept-Encoding" grep -qi '^vary: accept-encoding' "$T/hdr"
+check "and is sent as it is without one" bash -c "! grep -qi '^content-encoding' '$T/hdr'"
+# Content-Encoding: zstd for clients that accept it (curl --compressed offers it and decodes)
+"${CURL[@]}" -H 'accept-encoding: zstd' -D "$T/zhdr" -o "$T/zwire" "$H/ledger/tile/entries/000.p/$SIZE"
+check "with Accept-Encoding: zstd the bundle comes zstd-coded" grep -qi '^content-encoding: zstd' "$T/zhdr"
+check "smaller than the bundle" test "$(wc -c <"$T/zwire")" -lt "$(wc -c <"$T/bundle")"
+check "and the zstd tool decodes it to the same bytes" bash -c "zstd -dc '$T/zwire' | cmp - '$T/bundle'"
+"${CURL[@]}" --compressed -o "$T/zdecoded" "$H/ledger/tile/entries/000.p/$SIZE"
+check "curl --compressed decodes it to the same bytes" cmp "$T/zdecoded" "$T/bundle"
+ZETAG=$(grep -i '^etag:' "$T/zhdr" | cut -d' ' -f2 | tr -d '\r')
+check "the coded answer has its own ETag" test "$ZETAG" = "${ETAG%\"}-zstd\""
+expect_eq "If-None-Match on the coded ETag gives 304" 304 "$("${CURL[@]}" -o /dev/null -w '%{http_code}' -H 'accept-encoding: zstd' -H "if-none-match: $ZETAG" "$H/ledger/tile/entries/000.p/$SIZE")"
+"${CURL[@]}" -H 'accept-encoding: zstd;q=0, *' -D "$T/z0hdr" -o /dev/null "$H/ledger/tile/entries/000.p/$SIZE"
+check "zstd;q=0 refuses the coding" bash -c "! grep -qi '^content-encoding' '$T/z0hdr'"
+"${CURL[@]}" -H 'accept-encoding: zstd' -D "$T/thdr" -o "$T/tile0" "$H/ledger/tile/0/000.p/$SIZE"
+check "hash tiles (hashes do not compress) are never coded" bash -c "! grep -qi '^content-encoding' '$T/thdr'"
+echo "entry bundle of $SIZE entries: $(wc -c <"$T/bundle") bytes, zstd-coded $(wc -c <"$T/zwire") bytes"
 check "a monitor verifies the log from tiles (first run)" "$LODE_BIN" verify monitor --url "$H/ledger" --state "$T/mon" --vkey "@$T/vkey"
 attest 100 >/dev/null
 check "a monitor verifies growth since its saved checkpoint" "$LODE_BIN" verify monitor --url "$H/ledger" --state "$T/mon" --vkey "@$T/vkey"

@@ -2,6 +2,7 @@
  * tests/unit/api/test_api.c — the router's table against the OpenAPI document, route matching,
  * and the error-code to HTTP-status mapping.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "api/internal.h"
@@ -148,6 +149,48 @@ static void test_status_mapping(void)
                        api_status_for((enum lode_code)c) < 500);
 }
 
+static void test_accept_encoding(void)
+{
+    static const struct {
+        const char *value;
+        bool zstd;
+    } cases[] = {
+        {"zstd", true},
+        {"gzip, deflate, br, zstd", true}, /* what curl --compressed sends */
+        {"ZSTD", true},
+        {"gzip;q=1.0, zstd;q=0.5", true},
+        {" zstd ; q=0.001 ", true},
+        {"zstd;q=0", false},
+        {"zstd;q=0.000", false},
+        {"zstd;q=0, *", false},   /* named with 0 wins over the wildcard */
+        {"*", true},
+        {"*;q=0", false},
+        {"gzip, *;q=0.1", true},
+        {"gzip", false},
+        {"", false},
+        {"zstdx, xzstd", false},
+        {"zstd;q=1.5", false},    /* weights above 1 are malformed */
+        {"zstd;q=0.1234", false}, /* more than three decimals */
+        {"zstd;q=", false},
+        {"zstd;q", false},
+        {"zstd;level=3", true},   /* other parameters are ignored */
+        {",,, zstd ,", true},
+        {NULL, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (http_accepts_coding(cases[i].value, "zstd") != cases[i].zstd)
+            fprintf(stderr, "Accept-Encoding \"%s\": expected %d\n",
+                    cases[i].value ? cases[i].value : "(null)", cases[i].zstd);
+        CU_ASSERT_EQUAL(http_accepts_coding(cases[i].value, "zstd"), cases[i].zstd);
+    }
+    /* a value over the limit is not read */
+    char big[ACCEPT_ENCODING_BYTES_MAX + 8];
+    memset(big, ' ', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    memcpy(big, "zstd", 4);
+    CU_ASSERT_FALSE(http_accepts_coding(big, "zstd"));
+}
+
 int main(void)
 {
     static const struct test_case router_cases[] = {
@@ -158,6 +201,7 @@ int main(void)
     };
     static const struct test_case problem_cases[] = {
         {"status mapping", test_status_mapping},
+        {"Accept-Encoding", test_accept_encoding},
         {NULL, NULL},
     };
     static const struct test_suite suites[] = {
