@@ -113,14 +113,9 @@ enum lode_code db_ping(struct db_conn *conn, struct lode_error *err)
 
 enum lode_code db_now_ms(struct db_conn *conn, int64_t *now_ms, struct lode_error *err)
 {
-    PGresult *res;
-    enum lode_code rc = db_query(
-        conn, "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint", NULL, &res, err);
-    if (rc != LODE_OK)
-        return rc;
-    *now_ms = db_result_int64(res, 0, 0);
-    PQclear(res);
-    return LODE_OK;
+    return db_query_int64(conn,
+                          "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                          NULL, now_ms, err);
 }
 
 /* ---- parameterised queries ---- */
@@ -183,6 +178,23 @@ enum lode_code db_query(struct db_conn *conn, const char *sql, const struct db_p
         *res_out = res;
     else
         PQclear(res);
+    return LODE_OK;
+}
+
+enum lode_code db_query_int64(struct db_conn *conn, const char *sql, const struct db_params *p,
+                              int64_t *out, struct lode_error *err)
+{
+    PGresult *res = NULL;
+    enum lode_code rc = db_query(conn, sql, p, &res, err);
+
+    if (rc != LODE_OK)
+        return rc;
+    if (PQntuples(res) < 1 || PQnfields(res) < 1) {
+        PQclear(res);
+        return lode_error_set(err, LODE_EINTERNAL, "a one-value query returned nothing");
+    }
+    *out = db_result_int64(res, 0, 0);
+    PQclear(res);
     return LODE_OK;
 }
 

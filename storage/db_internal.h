@@ -63,6 +63,11 @@ void db_params_bytes(struct db_params *p, const void *bytes, size_t len);
 enum lode_code db_query(struct db_conn *conn, const char *sql, const struct db_params *p,
                         PGresult **res_out, struct lode_error *err);
 
+/* Runs a statement that answers one integer (first column of the first row; NULL reads as 0)
+ * into *out. LODE_OK, LODE_EINTERNAL when no row came back, or the mapped error. */
+enum lode_code db_query_int64(struct db_conn *conn, const char *sql, const struct db_params *p,
+                              int64_t *out, struct lode_error *err);
+
 /* Readers for a text-format result; a NULL field reads as 0 / "" / false. */
 int64_t db_result_int64(const PGresult *res, int row, int col);
 bool db_result_bool(const PGresult *res, int row, int col);

@@ -435,21 +435,14 @@ static enum lode_code live_leases(struct db_conn *conn, int64_t task_id, int64_t
                                   int64_t *count_out, struct lode_error *err)
 {
     struct db_params p;
-    PGresult *res = NULL;
-    enum lode_code rc;
 
     db_params_init(&p);
     db_params_int64(&p, task_id);
     db_params_int64(&p, except_labeler);
-    rc = db_query(conn,
-                  "SELECT count(*) FROM label_leases WHERE task_id = $1 AND labeler_id <> $2"
-                  " AND expires_at > now()",
-                  &p, &res, err);
-    if (rc != LODE_OK)
-        return rc;
-    *count_out = db_result_int64(res, 0, 0);
-    PQclear(res);
-    return LODE_OK;
+    return db_query_int64(conn,
+                          "SELECT count(*) FROM label_leases"
+                          " WHERE task_id = $1 AND labeler_id <> $2 AND expires_at > now()",
+                          &p, count_out, err);
 }
 
 /* Can the task's budget pay one label more than the other labelers' live leases (each may
