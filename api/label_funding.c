@@ -34,7 +34,7 @@ struct funding_call {
     uint8_t request_hash[32];
     struct label_task task;
     int64_t posting_id;
-    int64_t queue_id; /* the task.funded entry */
+    int64_t queue_id; /* the task.funded or task.refunded entry */
     bool replayed;
     json_t *response; /* owned; released with the request */
 };
