@@ -4,9 +4,11 @@
  * and adaptive re-queue), one label per (item, labeler), and the dense answer load.
  */
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/arena.h"
 #include "scratch_db.h"
@@ -464,12 +466,106 @@ static void test_budget(void)
     arena_destroy(a);
 }
 
+/* label_budget_free on its own connection and thread, in a transaction of its own. */
+struct budget_free_args {
+    const struct label_task *task;
+    int64_t budget, free_budget;
+    enum lode_code rc;
+};
+
+static enum lode_code budget_free_tx(struct db_conn *c, void *arg, struct lode_error *err)
+{
+    struct budget_free_args *a = arg;
+    return label_budget_free(c, a->task, &a->budget, &a->free_budget, err);
+}
+
+static void *budget_free_thread(void *arg)
+{
+    struct db_conn *c = NULL;
+    struct lode_error err;
+    struct budget_free_args *a = arg;
+    a->rc = db_conn_open(db_url, &c, &err);
+    if (a->rc == LODE_OK)
+        a->rc = db_tx(c, DB_READ_COMMITTED, budget_free_tx, a, &err);
+    db_conn_close(c);
+    return NULL;
+}
+
+/* What a budget withdrawal may take counts a lease that /next committed while the withdrawal
+ * waited for the task's lock: the lease count must not come from a statement that started
+ * before the lock was granted. */
+static void test_budget_free_after_lock(void)
+{
+    static const char *const yn[] = {"yes", "no"};
+    struct label_task t;
+    struct lode_error err;
+    struct money_transfer fund = {{MONEY_ACCOUNT_EXTERNAL, 0}, {MONEY_ACCOUNT_TASK, 0}, "EUR",
+                                  10, "deposit"};
+    struct money_context context = {"task", 0};
+    struct db_conn *holder = NULL;
+    struct db_params p;
+    pthread_t th;
+
+    memset(&t, 0, sizeof t);
+    t.dataset_id = dataset_id;
+    t.classes = (const char **)yn;
+    t.class_count = 2;
+    t.instructions = "";
+    t.overlap = 1;
+    t.max_overlap = 1;
+    t.pay_per_label = 5;
+    memcpy(t.currency, "EUR", 4);
+    CU_ASSERT_EQUAL_FATAL(label_task_create(conn, owner.id, false, &t, &err), LODE_OK);
+    fund.to.id = t.id;
+    context.id = t.id;
+    CU_ASSERT_EQUAL_FATAL(money_post(conn, &fund, 1, &context, NULL, &err), LODE_OK);
+
+    /* another connection acts as /next: the task's lock (class "LN", as label_store.c takes
+     * it), then a lease, not yet committed */
+    CU_ASSERT_EQUAL_FATAL(db_conn_open(db_url, &holder, &err), LODE_OK);
+    db_params_init(&p);
+    db_params_int64(&p, t.id);
+    CU_ASSERT_EQUAL_FATAL(db_exec(holder, "BEGIN", &err), LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(db_query(holder,
+                                   "SELECT pg_advisory_xact_lock(19534, ($1 % 2147483647)::integer)",
+                                   &p, NULL, &err),
+                          LODE_OK);
+    db_params_int64(&p, lab[0].id);
+    db_params_int64(&p, items[0]);
+    CU_ASSERT_EQUAL_FATAL(db_query(holder,
+                                   "INSERT INTO label_leases (task_id, labeler_id, item_id, expires_at)"
+                                   " VALUES ($1, $2, $3, now() + interval '1 hour')",
+                                   &p, NULL, &err),
+                          LODE_OK);
+    struct budget_free_args args = {&t, -1, -1, LODE_EINTERNAL};
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, budget_free_thread, &args), 0);
+    /* wait until the withdrawal waits for the lock, then let the lease commit */
+    int64_t waiting = 0;
+    for (int i = 0; i < 500 && waiting == 0; i++) {
+        CU_ASSERT_EQUAL(db_query_int64(conn,
+                                       "SELECT count(*) FROM pg_locks"
+                                       " WHERE locktype = 'advisory' AND NOT granted",
+                                       NULL, &waiting, &err),
+                        LODE_OK);
+        if (waiting == 0)
+            usleep(10000);
+    }
+    CU_ASSERT_EQUAL(waiting, 1);
+    CU_ASSERT_EQUAL(db_exec(holder, "COMMIT", &err), LODE_OK);
+    pthread_join(th, NULL);
+    db_conn_close(holder);
+    CU_ASSERT_EQUAL(args.rc, LODE_OK);
+    CU_ASSERT_EQUAL(args.budget, 10);
+    CU_ASSERT_EQUAL(args.free_budget, 5); /* the new lease holds one label's pay */
+}
+
 static const struct test_case label_cases[] = {
     {"tasks and gold", test_tasks_and_gold},
     {"assignment, overlap and one label per labeler", test_assignment},
     {"multi-label and rating tasks", test_kinds},
     {"leases hold an item for its labeler", test_leases},
     {"a paying task leases what its budget pays", test_budget},
+    {"a budget withdrawal counts a lease granted while it waited", test_budget_free_after_lock},
     {NULL, NULL},
 };
 
