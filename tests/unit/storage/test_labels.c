@@ -466,6 +466,65 @@ static void test_budget(void)
     arena_destroy(a);
 }
 
+/* A task paying 5 EUR per label with `budget` in its budget. */
+static void paying_task(struct label_task *t, int64_t budget)
+{
+    static const char *const yn[] = {"yes", "no"};
+    struct lode_error err;
+    struct money_transfer fund = {{MONEY_ACCOUNT_EXTERNAL, 0}, {MONEY_ACCOUNT_TASK, 0}, "EUR",
+                                  budget, "deposit"};
+    struct money_context context = {"task", 0};
+
+    memset(t, 0, sizeof *t);
+    t->dataset_id = dataset_id;
+    t->classes = (const char **)yn;
+    t->class_count = 2;
+    t->instructions = "";
+    t->overlap = 1;
+    t->max_overlap = 1;
+    t->pay_per_label = 5;
+    memcpy(t->currency, "EUR", 4);
+    setup_check(label_task_create(conn, owner.id, false, t, &err), &err);
+    fund.to.id = t->id;
+    context.id = t->id;
+    setup_check(money_post(conn, &fund, 1, &context, NULL, &err), &err);
+}
+
+/* A second connection that acts as /next: it holds the task's lock (class "LN", 19534, as
+ * label_store.c takes it) in an open transaction. */
+static struct db_conn *lock_holder(int64_t task_id)
+{
+    struct db_conn *holder = NULL;
+    struct lode_error err;
+    struct db_params p;
+
+    setup_check(db_conn_open(db_url, &holder, &err), &err);
+    db_params_init(&p);
+    db_params_int64(&p, task_id);
+    setup_check(db_exec(holder, "BEGIN", &err), &err);
+    setup_check(db_query(holder, "SELECT pg_advisory_xact_lock(19534, ($1 % 2147483647)::integer)",
+                         &p, NULL, &err),
+                &err);
+    return holder;
+}
+
+/* Waits (up to 5 s) until one session waits for an advisory lock; true when it does. */
+static bool lock_waiter_seen(void)
+{
+    struct lode_error err;
+    int64_t waiting = 0;
+    for (int i = 0; i < 500 && waiting == 0; i++) {
+        setup_check(db_query_int64(conn,
+                                   "SELECT count(*) FROM pg_locks"
+                                   " WHERE locktype = 'advisory' AND NOT granted",
+                                   NULL, &waiting, &err),
+                    &err);
+        if (waiting == 0)
+            usleep(10000);
+    }
+    return waiting == 1;
+}
+
 /* label_budget_free on its own connection and thread, in a transaction of its own. */
 struct budget_free_args {
     const struct label_task *task;
@@ -496,40 +555,17 @@ static void *budget_free_thread(void *arg)
  * before the lock was granted. */
 static void test_budget_free_after_lock(void)
 {
-    static const char *const yn[] = {"yes", "no"};
     struct label_task t;
     struct lode_error err;
-    struct money_transfer fund = {{MONEY_ACCOUNT_EXTERNAL, 0}, {MONEY_ACCOUNT_TASK, 0}, "EUR",
-                                  10, "deposit"};
-    struct money_context context = {"task", 0};
-    struct db_conn *holder = NULL;
+    struct db_conn *holder;
     struct db_params p;
     pthread_t th;
 
-    memset(&t, 0, sizeof t);
-    t.dataset_id = dataset_id;
-    t.classes = (const char **)yn;
-    t.class_count = 2;
-    t.instructions = "";
-    t.overlap = 1;
-    t.max_overlap = 1;
-    t.pay_per_label = 5;
-    memcpy(t.currency, "EUR", 4);
-    CU_ASSERT_EQUAL_FATAL(label_task_create(conn, owner.id, false, &t, &err), LODE_OK);
-    fund.to.id = t.id;
-    context.id = t.id;
-    CU_ASSERT_EQUAL_FATAL(money_post(conn, &fund, 1, &context, NULL, &err), LODE_OK);
-
-    /* another connection acts as /next: the task's lock (class "LN", as label_store.c takes
-     * it), then a lease, not yet committed */
-    CU_ASSERT_EQUAL_FATAL(db_conn_open(db_url, &holder, &err), LODE_OK);
+    paying_task(&t, 10);
+    /* /next on another connection: the lock, then a lease, not yet committed */
+    holder = lock_holder(t.id);
     db_params_init(&p);
     db_params_int64(&p, t.id);
-    CU_ASSERT_EQUAL_FATAL(db_exec(holder, "BEGIN", &err), LODE_OK);
-    CU_ASSERT_EQUAL_FATAL(db_query(holder,
-                                   "SELECT pg_advisory_xact_lock(19534, ($1 % 2147483647)::integer)",
-                                   &p, NULL, &err),
-                          LODE_OK);
     db_params_int64(&p, lab[0].id);
     db_params_int64(&p, items[0]);
     CU_ASSERT_EQUAL_FATAL(db_query(holder,
@@ -539,24 +575,87 @@ static void test_budget_free_after_lock(void)
                           LODE_OK);
     struct budget_free_args args = {&t, -1, -1, LODE_EINTERNAL};
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, budget_free_thread, &args), 0);
-    /* wait until the withdrawal waits for the lock, then let the lease commit */
-    int64_t waiting = 0;
-    for (int i = 0; i < 500 && waiting == 0; i++) {
-        CU_ASSERT_EQUAL(db_query_int64(conn,
-                                       "SELECT count(*) FROM pg_locks"
-                                       " WHERE locktype = 'advisory' AND NOT granted",
-                                       NULL, &waiting, &err),
-                        LODE_OK);
-        if (waiting == 0)
-            usleep(10000);
-    }
-    CU_ASSERT_EQUAL(waiting, 1);
+    /* once the withdrawal waits for the lock, the lease commits */
+    CU_ASSERT_TRUE(lock_waiter_seen());
     CU_ASSERT_EQUAL(db_exec(holder, "COMMIT", &err), LODE_OK);
     pthread_join(th, NULL);
     db_conn_close(holder);
     CU_ASSERT_EQUAL(args.rc, LODE_OK);
     CU_ASSERT_EQUAL(args.budget, 10);
     CU_ASSERT_EQUAL(args.free_budget, 5); /* the new lease holds one label's pay */
+}
+
+/* label_insert of a paid label on its own connection and thread. */
+struct insert_args {
+    const struct label_task *task;
+    int64_t item, labeler, queue_id;
+    enum lode_code rc;
+};
+
+static enum lode_code insert_tx(struct db_conn *c, void *arg, struct lode_error *err)
+{
+    struct insert_args *a = arg;
+    struct label_value v = {.class_index = 0};
+    uint8_t nonce[LABEL_NONCE_BYTES] = {2};
+    int64_t id, at;
+    return label_insert(c, a->task, a->item, a->labeler, &v, nonce, a->queue_id, &id, &at, err);
+}
+
+static void *insert_thread(void *arg)
+{
+    struct db_conn *c = NULL;
+    struct lode_error err;
+    struct insert_args *a = arg;
+    a->rc = db_conn_open(db_url, &c, &err);
+    if (a->rc == LODE_OK)
+        a->rc = db_tx(c, DB_READ_COMMITTED, insert_tx, a, &err);
+    db_conn_close(c);
+    return NULL;
+}
+
+/* A label posted on the strength of a lease that /next took away (expired) and gave to another
+ * labeler while the post waited for the task's lock is not paid from that labeler's share. */
+static void test_budget_reserve_after_lock(void)
+{
+    struct label_task t;
+    struct lode_error err;
+    struct db_conn *holder;
+    struct db_params p;
+    pthread_t th;
+
+    paying_task(&t, 5); /* one label's pay */
+    db_params_init(&p);
+    db_params_int64(&p, t.id);
+    db_params_int64(&p, lab[1].id);
+    db_params_int64(&p, items[0]);
+    CU_ASSERT_EQUAL_FATAL(db_query(conn,
+                                   "INSERT INTO label_leases (task_id, labeler_id, item_id, expires_at)"
+                                   " VALUES ($1, $2, $3, now() + interval '1 hour')",
+                                   &p, NULL, &err),
+                          LODE_OK);
+    /* /next on another connection: labeler 1's lease goes, labeler 2 gets one, not committed */
+    holder = lock_holder(t.id);
+    CU_ASSERT_EQUAL(db_query(holder,
+                             "DELETE FROM label_leases WHERE task_id = $1 AND labeler_id = $2"
+                             " AND item_id = $3",
+                             &p, NULL, &err),
+                    LODE_OK);
+    db_params_init(&p);
+    db_params_int64(&p, t.id);
+    db_params_int64(&p, lab[2].id);
+    db_params_int64(&p, items[1]);
+    CU_ASSERT_EQUAL(db_query(holder,
+                             "INSERT INTO label_leases (task_id, labeler_id, item_id, expires_at)"
+                             " VALUES ($1, $2, $3, now() + interval '1 hour')",
+                             &p, NULL, &err),
+                    LODE_OK);
+    struct insert_args args = {&t, items[0], lab[1].id, queue_one(), LODE_EINTERNAL};
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, insert_thread, &args), 0);
+    CU_ASSERT_TRUE(lock_waiter_seen());
+    CU_ASSERT_EQUAL(db_exec(holder, "COMMIT", &err), LODE_OK);
+    pthread_join(th, NULL);
+    db_conn_close(holder);
+    CU_ASSERT_EQUAL(args.rc, LODE_ECONFLICT); /* the 5 is labeler 2's now */
 }
 
 static const struct test_case label_cases[] = {
@@ -566,6 +665,7 @@ static const struct test_case label_cases[] = {
     {"leases hold an item for its labeler", test_leases},
     {"a paying task leases what its budget pays", test_budget},
     {"a budget withdrawal counts a lease granted while it waited", test_budget_free_after_lock},
+    {"a label whose lease was taken while it waited is not paid", test_budget_reserve_after_lock},
     {NULL, NULL},
 };
 
