@@ -465,6 +465,12 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
     size_t bucket[32][NBUCKET][4];
     memset(bucket, 0, sizeof bucket);
     struct scored *pv = malloc(ntexts * sizeof *pv);
+    /* each held-out text's whole-text answer, scored once, for the tables that compare with it */
+    struct whole {
+        bool scored; /* it got a probability */
+        double p;
+        enum detector_verdict verdict;
+    } *whole = calloc(ntexts, sizeof *whole);
     printf("\n%-16s %6s %6s %7s | %-28s | %-37s\n", "", "", "", "", "      lode detector",
            "   ZipPy-style LZMA baseline");
     printf("%-16s %6s %6s %7s | %7s %6s %6s %6s | %7s %6s %6s %7s %8s\n", "held-out source",
@@ -477,12 +483,14 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
         size_t ndet = 0, nbase = 0, human = 0, machine = 0, fp = 0, tp = 0, bfp = 0, btp = 0,
                unsure = 0;
         struct detector_model *m = train_without(units[u], -1, drop, equal_weights, l2);
+        memset(whole, 0, ntexts * sizeof *whole);
         for (size_t i = 0; i < ntexts; i++) {
             struct detector_result r;
             if (!in_test(&texts[i], units[u]))
                 continue;
             if (detector_score(m, texts[i].s, texts[i].len, &r, &err) != LODE_OK)
                 continue;
+            whole[i] = (struct whole){r.has_probability, r.probability, r.verdict};
             if (r.verdict == DETECTOR_INSUFFICIENT)
                 continue; /* too short for either method to be asked */
             human += !texts[i].label;
@@ -532,10 +540,7 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
                 struct detector_result r;
                 size_t plen;
                 char *pt;
-                if (!in_test(&texts[i], units[u]) || !texts[i].label)
-                    continue;
-                if (detector_score(m, texts[i].s, texts[i].len, &r, &err) != LODE_OK ||
-                    !r.has_probability)
+                if (!in_test(&texts[i], units[u]) || !texts[i].label || !whole[i].scored)
                     continue; /* the same machine texts as the main table */
                 pt = kind == 0 ? swap_synonyms(texts[i].s, texts[i].len, &plen)
                                : shuffle_sentences(texts[i].s, texts[i].len, (uint64_t)i, &plen);
@@ -562,13 +567,15 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
                     continue;
                 cut = prefix_bytes(texts[i].s, texts[i].len,
                                    L < NPREFIX ? prefix_words[L] : SIZE_MAX, &words);
-                if (words < PREFIX_MIN_WORDS ||
-                    detector_score(m, texts[i].s, texts[i].len, &r, &err) != LODE_OK ||
-                    !r.has_probability)
+                if (words < PREFIX_MIN_WORDS || !whole[i].scored)
                     continue; /* long texts that get a probability whole */
                 n++;
-                if (detector_score(m, texts[i].s, cut, &r, &err) != LODE_OK ||
-                    !r.has_probability) {
+                if (L == NPREFIX) { /* the whole text, as scored above */
+                    r.has_probability = true;
+                    r.probability = whole[i].p;
+                    r.verdict = whole[i].verdict;
+                } else if (detector_score(m, texts[i].s, cut, &r, &err) != LODE_OK ||
+                           !r.has_probability) {
                     unscored++;
                     continue;
                 }
@@ -690,6 +697,7 @@ static void run_loso(char units[][64], size_t nunits, uint32_t drop, bool featur
         printf("\n(SeqXGPT human texts count once per SeqXGPT generator)\n");
     }
     free(pv);
+    free(whole);
 
     if (!feature_table) {
         free(fs);

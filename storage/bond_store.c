@@ -1193,6 +1193,21 @@ enum lode_code bond_appeal(struct db_conn *conn, int64_t bond_id, int64_t appell
     return rc;
 }
 
+/* step_begin for a bond whose newest round awaits its jury draw; *round_out is that round.
+ * LODE_ECONFLICT when no round awaits a draw (s still wants step_end). */
+static enum lode_code draw_step_begin(struct db_conn *conn, int64_t bond_id, int64_t now_ms,
+                                      struct step *s, int *round_out, struct lode_error *err)
+{
+    enum lode_code rc = step_begin(conn, bond_id, now_ms, false, s, err);
+
+    if (rc != LODE_OK)
+        return rc;
+    if (s->row->engine.state != REPUTATION_BOND_AWAITING_DRAW)
+        return lode_error_set(err, LODE_ECONFLICT, "bond %lld awaits no draw", (long long)bond_id);
+    *round_out = s->row->engine.round_count - 1;
+    return LODE_OK;
+}
+
 enum lode_code bond_draw(struct db_conn *conn, int64_t bond_id, uint64_t checkpoint_size,
                          const uint8_t checkpoint_root[REPUTATION_HASH_BYTES], int64_t now_ms,
                          struct bond_row *row_out, struct bond_step *step_out,
@@ -1204,16 +1219,11 @@ enum lode_code bond_draw(struct db_conn *conn, int64_t bond_id, uint64_t checkpo
     size_t count = 0;
     bool drawn = false;
     struct db_params p;
-    int round;
-    enum lode_code rc = step_begin(conn, bond_id, now_ms, false, &s, err);
+    int round = 0;
+    enum lode_code rc = draw_step_begin(conn, bond_id, now_ms, &s, &round, err);
 
     if (rc != LODE_OK)
         goto out;
-    if (row_out->engine.state != REPUTATION_BOND_AWAITING_DRAW) {
-        rc = lode_error_set(err, LODE_ECONFLICT, "bond %lld awaits no draw", (long long)bond_id);
-        goto out;
-    }
-    round = row_out->engine.round_count - 1;
     rc = bond_pool_get(conn, bond_id, round, NULL, &pool, &count, hash, &drawn, err);
     if (rc == LODE_OK)
         rc = reputation_bond_draw(&row_out->config, &row_out->engine, pool, count,
@@ -1250,16 +1260,11 @@ static enum lode_code pool_renew(struct db_conn *conn, int64_t bond_id, int64_t 
     size_t count = 0;
     int64_t queue_id = 0;
     json_t *entry;
-    int round;
-    enum lode_code rc = step_begin(conn, bond_id, now_ms, false, &s, err);
+    int round = 0;
+    enum lode_code rc = draw_step_begin(conn, bond_id, now_ms, &s, &round, err);
 
     if (rc != LODE_OK)
         goto out;
-    if (row_out->engine.state != REPUTATION_BOND_AWAITING_DRAW) {
-        rc = lode_error_set(err, LODE_ECONFLICT, "bond %lld awaits no draw", (long long)bond_id);
-        goto out;
-    }
-    round = row_out->engine.round_count - 1;
     snprintf(reason, sizeof reason, "%s",
              row_out->draw_error[0] != '\0' ? row_out->draw_error : "the draw was refused");
     rc = pool_take(conn, row_out, round, row_out->engine.challenger, true, now_ms, hash, &count,

@@ -428,6 +428,21 @@ struct next_args {
     bool unaffordable;
 };
 
+/* Takes label_next's lock on the task for the rest of the caller's transaction, in a
+ * statement of its own: what the caller reads next sees everything committed before the lock
+ * was granted. */
+static enum lode_code task_next_lock(struct db_conn *conn, int64_t task_id,
+                                     struct lode_error *err)
+{
+    struct db_params p;
+
+    db_params_init(&p);
+    db_params_int64(&p, task_id);
+    db_params_int64(&p, NEXT_LOCK_CLASS);
+    return db_query(conn, "SELECT pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)",
+                    &p, NULL, err);
+}
+
 /* Live leases of the task held by labelers other than except_labeler (0: all). A statement of
  * its own, so that under READ COMMITTED it sees every lease committed before the caller got
  * label_next's lock (a statement that takes the lock reads from a snapshot older than it). */
@@ -570,14 +585,10 @@ static enum lode_code label_budget_reserve(struct db_conn *conn, const struct la
     enum lode_code rc;
     bool own, covers = true;
 
-    db_params_init(&p);
-    db_params_int64(&p, task->id);
-    db_params_int64(&p, NEXT_LOCK_CLASS);
-    rc = db_query(conn, "SELECT pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)",
-                  &p, NULL, err);
+    rc = task_next_lock(conn, task->id, err);
     if (rc != LODE_OK)
         return rc;
-    /* a statement after the lock: it sees a lease another /next deleted while we waited */
+    /* after the lock: it sees a lease another /next deleted while we waited */
     db_params_init(&p);
     db_params_int64(&p, task->id);
     db_params_int64(&p, labeler_id);
@@ -607,15 +618,10 @@ static enum lode_code label_budget_reserve(struct db_conn *conn, const struct la
 enum lode_code label_budget_free(struct db_conn *conn, const struct label_task *task,
                                  int64_t *budget_out, int64_t *free_out, struct lode_error *err)
 {
-    struct db_params p;
     enum lode_code rc;
     int64_t leased, reserved;
 
-    db_params_init(&p);
-    db_params_int64(&p, task->id);
-    db_params_int64(&p, NEXT_LOCK_CLASS);
-    rc = db_query(conn, "SELECT pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)",
-                  &p, NULL, err);
+    rc = task_next_lock(conn, task->id, err);
     if (rc == LODE_OK)
         rc = live_leases(conn, task->id, 0, &leased, err);
     if (rc == LODE_OK)

@@ -525,29 +525,34 @@ static bool lock_waiter_seen(void)
     return waiting == 1;
 }
 
-/* label_budget_free on its own connection and thread, in a transaction of its own. */
+/* A transaction run on a connection and thread of its own (the side that waits for the lock). */
+struct tx_thread {
+    enum lode_code (*fn)(struct db_conn *conn, void *arg, struct lode_error *err);
+    void *arg;
+    enum lode_code rc;
+};
+
+static void *tx_thread_run(void *arg)
+{
+    struct db_conn *c = NULL;
+    struct lode_error err;
+    struct tx_thread *t = arg;
+    t->rc = db_conn_open(db_url, &c, &err);
+    if (t->rc == LODE_OK)
+        t->rc = db_tx(c, DB_READ_COMMITTED, t->fn, t->arg, &err);
+    db_conn_close(c);
+    return NULL;
+}
+
 struct budget_free_args {
     const struct label_task *task;
     int64_t budget, free_budget;
-    enum lode_code rc;
 };
 
 static enum lode_code budget_free_tx(struct db_conn *c, void *arg, struct lode_error *err)
 {
     struct budget_free_args *a = arg;
     return label_budget_free(c, a->task, &a->budget, &a->free_budget, err);
-}
-
-static void *budget_free_thread(void *arg)
-{
-    struct db_conn *c = NULL;
-    struct lode_error err;
-    struct budget_free_args *a = arg;
-    a->rc = db_conn_open(db_url, &c, &err);
-    if (a->rc == LODE_OK)
-        a->rc = db_tx(c, DB_READ_COMMITTED, budget_free_tx, a, &err);
-    db_conn_close(c);
-    return NULL;
 }
 
 /* What a budget withdrawal may take counts a lease that /next committed while the withdrawal
@@ -573,23 +578,23 @@ static void test_budget_free_after_lock(void)
                                    " VALUES ($1, $2, $3, now() + interval '1 hour')",
                                    &p, NULL, &err),
                           LODE_OK);
-    struct budget_free_args args = {&t, -1, -1, LODE_EINTERNAL};
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, budget_free_thread, &args), 0);
+    struct budget_free_args args = {&t, -1, -1};
+    struct tx_thread run = {budget_free_tx, &args, LODE_EINTERNAL};
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, tx_thread_run, &run), 0);
     /* once the withdrawal waits for the lock, the lease commits */
     CU_ASSERT_TRUE(lock_waiter_seen());
     CU_ASSERT_EQUAL(db_exec(holder, "COMMIT", &err), LODE_OK);
     pthread_join(th, NULL);
     db_conn_close(holder);
-    CU_ASSERT_EQUAL(args.rc, LODE_OK);
+    CU_ASSERT_EQUAL(run.rc, LODE_OK);
     CU_ASSERT_EQUAL(args.budget, 10);
     CU_ASSERT_EQUAL(args.free_budget, 5); /* the new lease holds one label's pay */
 }
 
-/* label_insert of a paid label on its own connection and thread. */
+/* label_insert of a paid label, for tx_thread_run. */
 struct insert_args {
     const struct label_task *task;
     int64_t item, labeler, queue_id;
-    enum lode_code rc;
 };
 
 static enum lode_code insert_tx(struct db_conn *c, void *arg, struct lode_error *err)
@@ -599,18 +604,6 @@ static enum lode_code insert_tx(struct db_conn *c, void *arg, struct lode_error 
     uint8_t nonce[LABEL_NONCE_BYTES] = {2};
     int64_t id, at;
     return label_insert(c, a->task, a->item, a->labeler, &v, nonce, a->queue_id, &id, &at, err);
-}
-
-static void *insert_thread(void *arg)
-{
-    struct db_conn *c = NULL;
-    struct lode_error err;
-    struct insert_args *a = arg;
-    a->rc = db_conn_open(db_url, &c, &err);
-    if (a->rc == LODE_OK)
-        a->rc = db_tx(c, DB_READ_COMMITTED, insert_tx, a, &err);
-    db_conn_close(c);
-    return NULL;
 }
 
 /* A label posted on the strength of a lease that /next took away (expired) and gave to another
@@ -649,13 +642,14 @@ static void test_budget_reserve_after_lock(void)
                              " VALUES ($1, $2, $3, now() + interval '1 hour')",
                              &p, NULL, &err),
                     LODE_OK);
-    struct insert_args args = {&t, items[0], lab[1].id, queue_one(), LODE_EINTERNAL};
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, insert_thread, &args), 0);
+    struct insert_args args = {&t, items[0], lab[1].id, queue_one()};
+    struct tx_thread run = {insert_tx, &args, LODE_EINTERNAL};
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, tx_thread_run, &run), 0);
     CU_ASSERT_TRUE(lock_waiter_seen());
     CU_ASSERT_EQUAL(db_exec(holder, "COMMIT", &err), LODE_OK);
     pthread_join(th, NULL);
     db_conn_close(holder);
-    CU_ASSERT_EQUAL(args.rc, LODE_ECONFLICT); /* the 5 is labeler 2's now */
+    CU_ASSERT_EQUAL(run.rc, LODE_ECONFLICT); /* the 5 is labeler 2's now */
 }
 
 static const struct test_case label_cases[] = {
