@@ -48,11 +48,12 @@ static void after_detect(struct request *req)
                                         r->evidence[i].value, "contribution",
                                         r->evidence[i].contribution));
     reply_json(req, 200,
-               json_pack("{s:s, s:o, s:s, s:o, s:I, s:b, s:s}", "verdict",
+               json_pack("{s:s, s:o, s:s, s:o, s:I, s:b, s:I, s:s}", "verdict",
                          detector_verdict_name(r->verdict), "score",
                          r->has_probability ? json_real(r->probability) : json_null(), "reason",
                          r->reason, "evidence", evidence, "words", (json_int_t)r->words,
-                         "truncated", r->truncated, "model_version",
+                         "truncated", r->truncated, "lines_left_out",
+                         (json_int_t)r->lines_left_out, "model_version",
                          detector_model_version(req->server->detector)));
 }
 

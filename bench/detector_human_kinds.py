@@ -136,6 +136,23 @@ def extract(npm, out):
     write(out, "novel", rows)
 
 
+def verdict_counts(kind, answers):
+    """[texts, insufficient, out of distribution, human, uncertain, synthetic] of `lode detect`
+    answers."""
+    n = [len(answers), 0, 0, 0, 0, 0]
+    for a in answers:
+        v = a["verdict"]
+        if v == "insufficient":
+            n[1] += 1
+        elif v == "uncertain" and a["score"] is None:
+            n[2] += 1
+        elif v in ("human", "uncertain", "synthetic"):
+            n[("human", "uncertain", "synthetic").index(v) + 3] += 1
+        else:
+            sys.exit("%s: unknown verdict %r" % (kind, v))
+    return n
+
+
 def tally(out):
     kinds = sorted(n[:-6] for n in os.listdir(out) if n.endswith(".jsonl"))
     print("%-16s %7s %12s %12s %7s %9s %9s %8s" % ("kind", "texts", "insufficient",
@@ -148,22 +165,9 @@ def tally(out):
             answers = [json.loads(line) for line in f]
         if len(answers) != len(origins):
             sys.exit("%s: %d texts but %d answers" % (kind, len(origins), len(answers)))
-        n = [len(origins), 0, 0, 0, 0, 0]
-        for origin, a in zip(origins, answers):
-            v = a["verdict"]
-            if v == "insufficient":
-                n[1] += 1
-            elif v == "uncertain" and a["score"] is None:
-                n[2] += 1
-            elif v == "human":
-                n[3] += 1
-            elif v == "uncertain":
-                n[4] += 1
-            elif v == "synthetic":
-                n[5] += 1
-                flagged.append((kind, origin, a["score"]))
-            else:
-                sys.exit("%s: unknown verdict %r" % (kind, v))
+        n = verdict_counts(kind, answers)
+        flagged += [(kind, origin, a["score"]) for origin, a in zip(origins, answers)
+                    if a["verdict"] == "synthetic"]
         scored = n[3] + n[4] + n[5]
         print("%-16s %7d %12d %12d %7d %9d %9d %7.1f%%" % (
             kind, *n, 100.0 * n[5] / scored if scored else 0.0))

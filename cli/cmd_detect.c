@@ -31,6 +31,14 @@ static json_t *result_json(size_t index, const struct detector_result *r, const 
     json_array_append_new(reasons, json_string(r->reason));
     if (r->truncated)
         json_array_append_new(reasons, json_string("only the beginning of the text was scored"));
+    if (r->lines_left_out > 0) {
+        char line[128];
+        snprintf(line, sizeof line,
+                 "%zu line%s that look%s like program output or a table %s not scored",
+                 r->lines_left_out, r->lines_left_out == 1 ? "" : "s",
+                 r->lines_left_out == 1 ? "s" : "", r->lines_left_out == 1 ? "was" : "were");
+        json_array_append_new(reasons, json_string(line));
+    }
     for (size_t i = 0; i < r->evidence_count; i++) {
         char line[DETECTOR_REASON_MAX + 32];
         snprintf(line, sizeof line, "%s (%+.2f)", r->evidence[i].explanation,

@@ -45,6 +45,7 @@
 #define DETECTOR_WINDOW_BYTES 32768 /* normalised bytes that are scored */
 #define DETECTOR_MIN_WORDS 50       /* fewer words: `insufficient` (MATTR needs a full window) */
 #define DETECTOR_SHORT_WORDS 100    /* fewer words: the model's stricter short-text threshold */
+#define DETECTOR_LINE_SCAN_BYTES (128u * 1024) /* input bytes searched for non-prose lines */
 #define DETECTOR_MODEL_FILE "lode-detector.ldm" /* name of the shipped model in detector/models */
 /* Features the shipped model gives weight 0: the default of `lode detect-train --drop-features`
  * and of bench/detector_eval (docs/detector.md gives the measurements behind the list). */
@@ -76,6 +77,7 @@ struct detector_result {
     double probability;    /* P(machine-generated) when has_probability, else 0 */
     size_t words;          /* words in the scored window */
     bool truncated;        /* the text was longer than the scored window */
+    size_t lines_left_out; /* lines that look like program output or tables, not scored */
     char reason[DETECTOR_REASON_MAX]; /* one sentence: why this verdict */
     size_t evidence_count;
     struct detector_evidence evidence[DETECTOR_EVIDENCE_MAX]; /* by decreasing |contribution| */

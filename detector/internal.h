@@ -70,6 +70,7 @@ struct detector_text {
     /* statistics of the raw input, for the out-of-distribution checks */
     size_t letters, latin_letters, nonspace, controls;
     size_t function_words;
+    size_t lines_left_out; /* lines of program output or tables not scored (text.c) */
 };
 
 /* Validates and normalises; on rejection returns LODE_EINVAL with the reason as err's message

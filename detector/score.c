@@ -146,6 +146,7 @@ enum lode_code detector_score(const struct detector_model *m, const char *text, 
         return lode_error_set(err, rc, "%s", why.message);
     r->words = t.nwords;
     r->truncated = t.truncated;
+    r->lines_left_out = t.lines_left_out;
     detector_model_features(m, &t, r->features);
     detector_text_release(&t);
 

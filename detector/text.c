@@ -158,12 +158,174 @@ static void tokenise(struct detector_text *t)
     }
 }
 
+/*
+ * Lines that are not prose. People paste program output and tables into what they write: a
+ * log, an error repeated line after line, columns of figures. Read as prose, such lines look
+ * like a model looping (word_trigram_repeat) or like no English at all, so they are left out
+ * of what is scored (they are still validated and counted by the checks above). A line is left
+ * out when
+ *   - fewer than half of its non-space characters (at least 4) are letters: a table row, a
+ *     rule of '=' or '-', a formula; or
+ *   - it is a template line: at most DETECTOR_TEMPLATE_WORDS words, not ending a sentence, and
+ *     at least DETECTOR_TEMPLATE_REPEATS lines of the text are the same once case, whitespace
+ *     and numbers are ignored ("18:51:25 lists/l-k has 57 msgs", "E: Tried to dequeue").
+ * A sentence repeated word for word still counts, as it would in a model's loop. Only the
+ * first DETECTOR_LINE_SCAN_BYTES of the input are examined; later lines are kept.
+ */
+#define DETECTOR_TEMPLATE_WORDS 12
+#define DETECTOR_TEMPLATE_REPEATS 3
+
+struct line_info {
+    uint32_t start, end; /* byte offsets of the line without its '\n' */
+    uint64_t hash;       /* of the line with case, whitespace runs and numbers masked */
+    uint8_t template_ok; /* short and not ending a sentence */
+    uint8_t table;
+};
+
+static bool is_space_byte(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static void line_classify(const unsigned char *s, struct line_info *l)
+{
+    uint64_t h = 1469598103934665603ull;
+    size_t nonspace = 0, letters = 0, words = 0;
+    bool in_space = true, in_digits = false;
+    unsigned char last = 0;
+
+    for (size_t i = l->start; i < l->end; i++) {
+        unsigned char c = s[i];
+        if (is_space_byte(c)) {
+            in_space = true;
+            in_digits = false;
+            continue;
+        }
+        if (in_space && nonspace > 0) {
+            h = (h ^ ' ') * 1099511628211ull;
+        }
+        if (in_space)
+            words++;
+        in_space = false;
+        if ((c & 0xC0) != 0x80) /* a UTF-8 continuation byte is part of the character before */
+            nonspace++;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0xC0)
+            letters++;
+        if (c >= '0' && c <= '9') {
+            if (in_digits)
+                continue;
+            in_digits = true;
+            c = '0';
+        } else {
+            in_digits = false;
+            if (c >= 'A' && c <= 'Z')
+                c = (unsigned char)(c - 'A' + 'a');
+        }
+        h = (h ^ c) * 1099511628211ull;
+        if (strchr("\"')]*", s[i]) == NULL)
+            last = s[i];
+    }
+    l->hash = h;
+    l->table = nonspace >= 4 && letters * 2 < nonspace;
+    l->template_ok = nonspace > 0 && words <= DETECTOR_TEMPLATE_WORDS && last != '.' &&
+                     last != '!' && last != '?';
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Number of entries of sorted[0..n) equal to v. */
+static size_t count_equal(const uint64_t *sorted, size_t n, uint64_t v)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sorted[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t k = lo;
+    while (k < n && sorted[k] == v)
+        k++;
+    return k - lo;
+}
+
+/* Finds the lines to leave out of the first DETECTOR_LINE_SCAN_BYTES of text. On success
+ * *spans_out holds *count_out byte ranges in order (malloc'd; NULL when there are none). */
+static enum lode_code structured_lines(const char *text, size_t len,
+                                       struct detector_span **spans_out, size_t *count_out)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t scan = len < DETECTOR_LINE_SCAN_BYTES ? len : DETECTOR_LINE_SCAN_BYTES;
+    size_t nlines = 1, n = 0, out = 0;
+    struct line_info *lines;
+    struct detector_span *spans;
+    uint64_t *sorted;
+
+    *spans_out = NULL;
+    *count_out = 0;
+    for (size_t i = 0; i < scan; i++)
+        nlines += s[i] == '\n';
+    if (nlines < 2)
+        return LODE_OK; /* one line: the letter-share check of the whole text covers it */
+    lines = malloc(nlines * sizeof *lines);
+    sorted = malloc(nlines * sizeof *sorted);
+    if (lines == NULL || sorted == NULL) {
+        free(lines);
+        free(sorted);
+        return LODE_ENOMEM;
+    }
+    for (size_t i = 0, start = 0; i <= scan; i++) {
+        if (i < scan && s[i] != '\n')
+            continue;
+        if (i == scan && scan < len)
+            break; /* a line cut by the scan limit is kept */
+        lines[n].start = (uint32_t)start;
+        lines[n].end = (uint32_t)i;
+        line_classify(s, &lines[n]);
+        sorted[n] = lines[n].hash;
+        n++;
+        start = i + 1;
+    }
+    qsort(sorted, n, sizeof *sorted, cmp_u64);
+    spans = malloc((n ? n : 1) * sizeof *spans);
+    if (spans == NULL) {
+        free(lines);
+        free(sorted);
+        return LODE_ENOMEM;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const struct line_info *l = &lines[k];
+        if (l->table || (l->template_ok && count_equal(sorted, n, l->hash) >=
+                                               DETECTOR_TEMPLATE_REPEATS)) {
+            spans[out].start = l->start;
+            spans[out].len = l->end - l->start;
+            out++;
+        }
+    }
+    free(lines);
+    free(sorted);
+    if (out == 0) {
+        free(spans);
+        return LODE_OK;
+    }
+    *spans_out = spans;
+    *count_out = out;
+    return LODE_OK;
+}
+
 enum lode_code detector_text_prepare(const char *text, size_t len, struct detector_text *out,
                                      bool *insufficient_out, struct lode_error *err)
 {
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)text;
     size_t cap = DETECTOR_WINDOW_BYTES + 64, off = 0, codepoints = 0;
     bool pending_space = false, nul = false;
+    struct detector_span *skip = NULL;
+    size_t nskip = 0, next_skip = 0;
     const utf8proc_option_t opts =
         UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK;
 
@@ -173,15 +335,23 @@ enum lode_code detector_text_prepare(const char *text, size_t len, struct detect
         return lode_error_set(err, LODE_ETOOBIG, "text is larger than %u bytes",
                               LODE_DETECTOR_TEXT_BYTES_MAX);
     out->buf = malloc(cap);
-    if (out->buf == NULL)
+    if (out->buf == NULL || structured_lines(text, len, &skip, &nskip) != LODE_OK) {
+        detector_text_release(out);
         return lode_error_set(err, LODE_ENOMEM, "could not allocate the text buffer");
+    }
     while (off < len) {
         utf8proc_int32_t cp, dec[16];
         utf8proc_ssize_t n = utf8proc_iterate(p + off, (utf8proc_ssize_t)(len - off), &cp);
         if (n < 0) {
+            free(skip);
             detector_text_release(out);
             return lode_error_set(err, LODE_EINVAL, "text is not valid UTF-8 (byte %zu)", off);
         }
+        while (next_skip < nskip && off >= (size_t)skip[next_skip].start + skip[next_skip].len)
+            next_skip++;
+        bool skipped = next_skip < nskip && off >= skip[next_skip].start;
+        if (skipped && off == skip[next_skip].start && !out->truncated)
+            out->lines_left_out++;
         off += (size_t)n;
         codepoints++;
         if (cp == 0)
@@ -203,7 +373,7 @@ enum lode_code detector_text_prepare(const char *text, size_t len, struct detect
         utf8proc_ssize_t nd = utf8proc_decompose_char(cp, dec, 16, opts, &last_boundclass);
         if (nd < 0 || nd > 16)
             nd = 0;
-        for (utf8proc_ssize_t k = 0; k < nd; k++) {
+        for (utf8proc_ssize_t k = 0; k < nd && !skipped; k++) {
             char c = ascii_of(dec[k]);
             if (c != 0)
                 emit(out, &pending_space, c);
@@ -218,6 +388,7 @@ enum lode_code detector_text_prepare(const char *text, size_t len, struct detect
             out->truncated = true;
         }
     }
+    free(skip);
     if (nul || out->controls * 100 > codepoints) {
         detector_text_release(out);
         return lode_error_set(err, LODE_EINVAL, "input looks like binary data, not text");
@@ -247,9 +418,14 @@ enum lode_code detector_text_prepare(const char *text, size_t len, struct detect
                               "English text only)");
     }
     if (out->nwords < DETECTOR_MIN_WORDS) {
-        size_t n = out->nwords;
+        size_t n = out->nwords, left_out = out->lines_left_out;
         detector_text_release(out);
         *insufficient_out = true;
+        if (left_out > 0)
+            return lode_error_set(err, LODE_EINVAL,
+                                  "too short to judge: %zu words besides %zu lines of program "
+                                  "output or tables, at least %d are needed",
+                                  n, left_out, DETECTOR_MIN_WORDS);
         return lode_error_set(err, LODE_EINVAL,
                               "too short to judge: %zu words, at least %d are needed", n,
                               DETECTOR_MIN_WORDS);

@@ -197,6 +197,77 @@ static void test_bad_input(void)
     expect_rejected(digits, strlen(digits), "letters");
 }
 
+/* Lines left out of a prepared text (and whether it was accepted). */
+static size_t lines_left_out(const char *text, size_t *words)
+{
+    struct detector_text t;
+    struct lode_error err;
+    bool insufficient;
+    CU_ASSERT_EQUAL_FATAL(detector_text_prepare(text, strlen(text), &t, &insufficient, &err),
+                          LODE_OK);
+    size_t n = t.lines_left_out;
+    *words = t.nwords;
+    detector_text_release(&t);
+    return n;
+}
+
+static void expect_same_features(const char *a, const char *b)
+{
+    double fa[DETECTOR_FEATURE_COUNT], fb[DETECTOR_FEATURE_COUNT];
+    size_t wa, wb;
+    features_of(a, fa, &wa);
+    features_of(b, fb, &wb);
+    CU_ASSERT_EQUAL(wa, wb);
+    for (size_t i = 0; i < DETECTOR_FEATURE_COUNT; i++)
+        CU_ASSERT_DOUBLE_EQUAL(fa[i], fb[i], 1e-12);
+}
+
+static void test_structured_lines(void)
+{
+    size_t lens[] = {12, 9, 15, 11, 14}, words;
+    char *prose = sentences(lens, 5, true), *text = malloc(16384), line[128];
+
+    /* a pasted log: the same line with other numbers, and an error repeated verbatim */
+    snprintf(text, 16384, "%s\n", prose);
+    for (int i = 0; i < 20; i++) {
+        snprintf(line, sizeof line, "18:51:%02d lists/l-k has %d msgs in unseen\n", 10 + i, 57 - i);
+        strcat(text, line);
+    }
+    for (int i = 0; i < 3; i++)
+        strcat(text, "E: Tried to dequeue a fetching object\n");
+    CU_ASSERT_EQUAL(lines_left_out(text, &words), 23);
+    expect_same_features(prose, text);
+
+    /* rows of figures and a rule are left out wherever they are; prose lines around them stay */
+    snprintf(text, 16384, "Here are the results:\n    0.707  0.530  won    -25.04%%\n"
+                          "    0.873  0.524  won    -39.98%%\n==========\n%s", prose);
+    CU_ASSERT_EQUAL(lines_left_out(text, &words), 3);
+    CU_ASSERT_EQUAL(words, 4 + 61);
+
+    /* a sentence repeated on its own lines is prose, as in a model's loop: it stays */
+    snprintf(text, 16384, "%s\nWe will keep going.\nWe will keep going.\nWe will keep going.\n",
+             prose);
+    CU_ASSERT_EQUAL(lines_left_out(text, &words), 0);
+    CU_ASSERT_EQUAL(words, 61 + 12);
+    /* so does a short line seen only twice, and a long one seen three times */
+    snprintf(text, 16384, "%s\nsee the log\nsee the log\n", prose);
+    CU_ASSERT_EQUAL(lines_left_out(text, &words), 0);
+    snprintf(text, 16384, "%s\n", prose);
+    for (int i = 0; i < 3; i++)
+        strcat(text, "one two three four five six seven eight nine ten eleven twelve thirteen\n");
+    CU_ASSERT_EQUAL(lines_left_out(text, &words), 0);
+
+    /* what is left must still be long enough */
+    snprintf(text, 16384, "It still seems slower than a month ago, see the log:\n");
+    for (int i = 0; i < 30; i++) {
+        snprintf(line, sizeof line, "18:51:%02d lists/l-k has %d msgs in unseen\n", 10 + i, 57 - i);
+        strcat(text, line);
+    }
+    expect_rejected(text, strlen(text), "besides 30 lines of program output or tables");
+    free(text);
+    free(prose);
+}
+
 /* Hand-made training texts: "human" ones vary their sentences, "machine" ones are formulaic. */
 static char *make_text(unsigned seed, int label)
 {
@@ -716,6 +787,7 @@ static const struct test_case feature_cases[] = {
     {"repeated word 3-grams per 100-word window", test_trigram_repeat},
     {"case, spacing, newlines and quotes are neutralised", test_normalisation_neutralises_conventions},
     {"bad input is refused with a reason", test_bad_input},
+    {"pasted program output and tables are left out", test_structured_lines},
     {"machine reference corpus and character models", test_reference_corpus},
     {NULL, NULL},
 };
