@@ -68,6 +68,7 @@ struct text {
     size_t len;
     int label;
     char source[64];
+    char kind[64]; /* kind of human writing within the source ("" for none) */
     double lz;      /* ZipPy's delta on the text as given */
     double lz_norm; /* the same on the detector's normalised text, against the normalised prelude */
 };
@@ -112,7 +113,7 @@ static void load_dir(const char *dir)
         while ((n = getline(&line, &cap, f)) > 0) {
             json_t *o = json_loadb(line, (size_t)n, 0, NULL);
             const json_t *t = json_object_get(o, "text"), *l = json_object_get(o, "label"),
-                         *s = json_object_get(o, "source");
+                         *s = json_object_get(o, "source"), *k = json_object_get(o, "kind");
             if (json_is_string(t) && json_is_string(l) && json_is_string(s)) {
                 if (ntexts == cap_texts) {
                     cap_texts = cap_texts ? cap_texts * 2 : 1024;
@@ -129,6 +130,7 @@ static void load_dir(const char *dir)
                 memcpy(x->s, json_string_value(t), x->len + 1);
                 x->label = strcmp(json_string_value(l), "machine") == 0;
                 snprintf(x->source, sizeof x->source, "%s", json_string_value(s));
+                snprintf(x->kind, sizeof x->kind, "%s", json_is_string(k) ? json_string_value(k) : "");
             }
             json_decref(o);
         }
@@ -438,8 +440,9 @@ static struct detector_model *train_without(const char *unit, int fold, uint32_t
     struct detector_model *m = NULL;
     for (size_t i = 0; i < ntexts; i++)
         if (!in_test(&texts[i], unit) || (fold >= 0 && (int)(i % IN_DOMAIN_FOLDS) != fold))
-            train[ntrain++] = (struct detector_sample){texts[i].s, texts[i].len, texts[i].label,
-                                                       texts[i].source};
+            train[ntrain++] = (struct detector_sample){
+                texts[i].s, texts[i].len, texts[i].label, texts[i].source,
+                texts[i].kind[0] != '\0' ? texts[i].kind : NULL};
     struct detector_train_options opt = {1, NULL, NULL, drop, l2v, eq, reference_text,
                                          reference_len};
     if (detector_train(train, ntrain, &opt, &model_bytes, &model_len, &err) != LODE_OK ||
@@ -877,7 +880,8 @@ int main(int argc, char **argv)
         double runs[3];
         for (size_t i = 0; i < ntexts; i++) {
             train[i] = (struct detector_sample){texts[i].s, texts[i].len, texts[i].label,
-                                                texts[i].source};
+                                                texts[i].source,
+                                                texts[i].kind[0] != '\0' ? texts[i].kind : NULL};
             bytes += texts[i].len;
         }
         struct detector_train_options opt = {1,    NULL,          NULL,          shipped_drop,

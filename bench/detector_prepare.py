@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Convert the detector reference data (../shared/data/detector) into labelled JSONL.
 
-usage: detector_prepare.py DATA_DIR OUT_DIR
+usage: detector_prepare.py DATA_DIR OUT_DIR [LIANG_DIR]
 
 Writes one file per source to OUT_DIR, each line {"text", "label", "source"}:
   zippy.jsonl          zippy human-generated/*.txt, llm-generated/*.txt, GPT-3-175b_samples.jsonl
@@ -10,6 +10,14 @@ Writes one file per source to OUT_DIR, each line {"text", "label", "source"}:
   mgtbench.jsonl       MGTBench: SQuAD1 contexts (human, each once) and the ChatGPT answers of
                        SQuAD1 and TruthfulQA (machine)
   binoculars.jsonl     Binoculars PubMed: article (human) and Falcon-7B generation (machine)
+  liang.jsonl          only with LIANG_DIR, a checkout of Weixin-Liang/ChatGPT-Detector-Bias: the
+                       human and machine sets of bench/detector_essays.py (TOEFL essays by
+                       non-native writers, US students' essays, college essays and CS224N
+                       abstracts; ChatGPT-3.5 essays and abstracts, plain and self-edited). The
+                       GPT-4-polished TOEFL essays, human text edited by a model, are left out.
+                       Each human line also has "kind": its set, a kind of writing that the
+                       synthetic threshold holds to the target false-positive rate on its own.
+                       Without LIANG_DIR an earlier liang.jsonl is removed.
 Output is deterministic (files in sorted order, rows in file order).
 """
 import csv
@@ -17,14 +25,18 @@ import json
 import os
 import sys
 
+import detector_essays
+
 csv.field_size_limit(1 << 30)
 
 
 def write(out_dir, source, rows):
     with open(os.path.join(out_dir, source + ".jsonl"), "w", encoding="utf-8") as f:
-        for text, label in rows:
-            f.write(json.dumps({"text": text, "label": label, "source": source},
-                               ensure_ascii=False) + "\n")
+        for text, label, *kind in rows:
+            row = {"text": text, "label": label, "source": source}
+            if kind:
+                row["kind"] = kind[0]
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def read_text(path):
@@ -33,10 +45,23 @@ def read_text(path):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     data, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
+
+    liang = os.path.join(out, "liang.jsonl")
+    if len(sys.argv) == 4:
+        rows = []
+        for name, role, _ in detector_essays.SETS:
+            if role == "edited":
+                continue
+            with open(detector_essays.set_path(sys.argv[3], name, role), encoding="utf-8") as f:
+                rows += [(d["document"], role, name) if role == "human" else
+                         (d["document"], role) for d in json.load(f)]
+        write(out, "liang", rows)
+    elif os.path.exists(liang):
+        os.remove(liang)
 
     rows = []
     z = os.path.join(data, "zippy", "samples")

@@ -1,8 +1,10 @@
 /*
  * cli/cmd_detect_train.c — `lode detect-train`: rebuild the detector model from labelled text.
  *
- * Inputs are JSONL files of {"text": ..., "label": "human"|"machine"|0|1, "source": ...}
- * ("source" optional: the file name without extension by default) and/or one folder of human
+ * Inputs are JSONL files of {"text": ..., "label": "human"|"machine"|0|1, "source": ...,
+ * "kind": ...} ("source" optional: the file name without extension by default; "kind"
+ * optional: a kind of human writing within the source, held to the false-positive target on
+ * its own by the threshold rule) and/or one folder of human
  * and one of machine .txt files (--human, --machine; the source is the folder's name).
  * Training is deterministic: the same inputs in the same order and the same seed write the
  * same bytes. The provenance recorded in the model names each input by its base name with its
@@ -48,7 +50,8 @@ static char *keep(struct corpus *c, char *p)
     return p;
 }
 
-static bool add_sample(struct corpus *c, char *text, size_t len, int label, char *source)
+static bool add_sample(struct corpus *c, char *text, size_t len, int label, char *source,
+                       char *kind)
 {
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 1024;
@@ -58,7 +61,7 @@ static bool add_sample(struct corpus *c, char *text, size_t len, int label, char
         c->s = s;
         c->cap = cap;
     }
-    c->s[c->n++] = (struct detector_sample){text, len, label, source};
+    c->s[c->n++] = (struct detector_sample){text, len, label, source, kind};
     return true;
 }
 
@@ -144,21 +147,25 @@ static int load_jsonl(struct corpus *c, const char *path, json_t *prov)
         line_no++;
         if (ll > 0 && !(ll == 1 && line[0] == '\r')) {
             json_t *o = json_body_parse(line, ll, LODE_DETECTOR_LINE_BYTES_MAX, 8, &err);
-            const json_t *text = json_object_get(o, "text"), *src = json_object_get(o, "source");
+            const json_t *text = json_object_get(o, "text"), *src = json_object_get(o, "source"),
+                         *kind = json_object_get(o, "kind");
             int label = parse_label(json_object_get(o, "label"));
             if (o == NULL || !json_is_string(text) || label < 0 ||
-                (src != NULL && !json_is_string(src))) {
+                (src != NULL && !json_is_string(src)) || (kind != NULL && !json_is_string(kind))) {
                 fprintf(stderr, "lode detect-train: %s:%zu: %s\n", path, line_no,
                         o == NULL ? err.message
-                                  : "need a string \"text\" and a \"label\" of human, machine, 0 or 1");
+                                  : "need a string \"text\", a \"label\" of human, machine, 0 "
+                                    "or 1, and \"source\" and \"kind\" strings when given");
                 json_decref(o);
                 return EXIT_USAGE;
             }
             char *t = keep(c, strndup(json_string_value(text), json_string_length(text)));
             char *s = src != NULL ? keep(c, strdup(json_string_value(src))) : stem;
+            char *k = kind != NULL ? keep(c, strdup(json_string_value(kind))) : NULL;
             size_t tl = json_string_length(text);
             json_decref(o);
-            if (t == NULL || s == NULL || !add_sample(c, t, tl, label, s))
+            if (t == NULL || s == NULL || (kind != NULL && k == NULL) ||
+                !add_sample(c, t, tl, label, s, k))
                 return EXIT_RUNTIME;
             count++;
         }
@@ -229,7 +236,7 @@ static int load_folder(struct corpus *c, const char *dir, int label, json_t *pro
         }
         crypto_hash_sha256_update(&st, (const unsigned char *)names[i], strlen(names[i]) + 1);
         crypto_hash_sha256_update(&st, (const unsigned char *)t, len);
-        if (!add_sample(c, t, len, label, source))
+        if (!add_sample(c, t, len, label, source, NULL))
             rc = EXIT_RUNTIME;
     }
     crypto_hash_sha256_final(&st, h);

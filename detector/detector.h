@@ -85,12 +85,16 @@ struct detector_result {
 };
 
 /* A labelled training text. label: 0 human, 1 machine. source names the corpus it came from
- * (texts are weighted so that every (source, label) group counts equally). */
+ * (texts are weighted so that every (source, label) group counts equally). kind, optional,
+ * names a kind of writing within a source (non-native essays, say): the synthetic threshold
+ * keeps the out-of-fold false-positive rate of every kind of human text, as of every source,
+ * within the target; it does not change the weighting. */
 struct detector_sample {
     const char *text;
     size_t len;
     int label;
     const char *source;
+    const char *kind; /* NULL: no kind of its own */
 };
 
 struct detector_train_options {

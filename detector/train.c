@@ -43,7 +43,7 @@
 
 struct tsample {
     struct detector_text t;
-    int label, group, fold;
+    int label, group, kind, fold; /* kind: index into trainer.kinds, -1 for none */
     uint64_t key;
     bool in_dict;
     double w, f[NF];
@@ -331,6 +331,11 @@ struct trainer {
     size_t n;
     struct group g[GROUPS_MAX];
     int ngroups;
+    struct {
+        int group;
+        const char *name;
+    } kinds[GROUPS_MAX]; /* named kinds of human writing within a group (threshold rule) */
+    int nkinds;
     double *counts_char[2], *counts_word[2], total_char[2], total_word[2];
     double *human_word; /* weighted word counts of the human texts: the rank table */
     double rank_cut[DETECTOR_RANK_CLASSES - 1]; /* counts of the 10th, 100th, 1000th word */
@@ -777,6 +782,22 @@ static enum lode_code prepare_samples(struct trainer *tr, const struct detector_
             return lode_error_set(err, rc, "%s", why.message);
         s->label = in[i].label;
         s->group = k;
+        s->kind = -1;
+        if (in[i].kind != NULL && in[i].label == 0) {
+            int j;
+            for (j = 0; j < tr->nkinds; j++)
+                if (tr->kinds[j].group == k && strcmp(tr->kinds[j].name, in[i].kind) == 0)
+                    break;
+            if (j == tr->nkinds) {
+                if (tr->nkinds == GROUPS_MAX)
+                    return lode_error_set(err, LODE_EINVAL, "more than %d kinds of human text",
+                                          GROUPS_MAX);
+                tr->kinds[j].group = k;
+                tr->kinds[j].name = in[i].kind;
+                tr->nkinds++;
+            }
+            s->kind = j;
+        }
         s->key = mix64(opt->seed ^ hash_text(in[i].text, in[i].len));
         s->fold = (int)(mix64(s->key ^ 0x1234567ull) % FOLDS);
         tr->g[k].used++;
@@ -1036,7 +1057,8 @@ static enum lode_code fit(struct trainer *tr, struct lode_error *err)
         fit_equal(tr->s, tr->n, tr->x, tr->keep, -1, tr->beta);
     else if (!fit_logistic(tr->s, tr->n, tr->x, NF + 1, tr->l2, -1, tr->beta))
         return lode_error_set(err, LODE_EINTERNAL, "could not fit the model: singular system");
-    /* thresholds: each human group's false-positive rate at most TARGET_FPR out of fold */
+    /* thresholds: the false-positive rate of each human group, and of each named kind of human
+     * text within one, at most TARGET_FPR out of fold */
     double *ps = malloc((tr->n + 1) * sizeof *ps);
     struct scored *sc = malloc((tr->n + 1) * sizeof *sc);
     size_t nsc = 0;
@@ -1046,12 +1068,13 @@ static enum lode_code fit(struct trainer *tr, struct lode_error *err)
         return lode_error_set(err, LODE_ENOMEM, "could not allocate the threshold buffers");
     }
     tr->t_synth = 0.5;
-    for (int k = 0; k < tr->ngroups; k++) {
+    for (int k = 0; k < tr->ngroups + tr->nkinds; k++) {
         size_t m = 0;
-        if (tr->g[k].label != 0)
+        if (k < tr->ngroups && tr->g[k].label != 0)
             continue;
         for (size_t i = 0; i < tr->n; i++)
-            if (!tr->s[i].in_dict && tr->s[i].group == k)
+            if (!tr->s[i].in_dict && (k < tr->ngroups ? tr->s[i].group == k
+                                                      : tr->s[i].kind == k - tr->ngroups))
                 ps[m++] = sigmoid(tr->platt_a * tr->oof[i] + tr->platt_b);
         if (m == 0)
             continue;
@@ -1100,6 +1123,20 @@ static json_t *meta_json(const struct trainer *tr, const struct detector_train_o
                               tr->g[k].label ? "oof_miss_rate" : "oof_false_positive_rate",
                               m ? (double)fp / (double)m : 0.0));
     }
+    json_t *kinds = tr->nkinds > 0 ? json_array() : NULL;
+    for (int j = 0; j < tr->nkinds; j++) {
+        size_t fp = 0, m = 0;
+        for (size_t i = 0; i < tr->n; i++)
+            if (!tr->s[i].in_dict && tr->s[i].kind == j) {
+                m++;
+                fp += sigmoid(tr->platt_a * tr->oof[i] + tr->platt_b) >= tr->t_synth;
+            }
+        json_array_append_new(kinds, json_pack("{s:s,s:s,s:I,s:f}", "source",
+                                               tr->g[tr->kinds[j].group].source, "kind",
+                                               tr->kinds[j].name, "scored", (json_int_t)m,
+                                               "oof_false_positive_rate",
+                                               m ? (double)fp / (double)m : 0.0));
+    }
     json_decref(fpr);
     json_t *meta = json_pack(
         "{s:s,s:i,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:i},s:o,s:f,s:f,s:f,s:f,s:f,s:f,s:f,"
@@ -1120,10 +1157,13 @@ static json_t *meta_json(const struct trainer *tr, const struct detector_train_o
     if (meta != NULL &&
         (json_object_set_new(meta, "threshold_synthetic_short", json_real(tr->t_short)) != 0 ||
          json_object_set_new(json_object_get(meta, "training"), "short_text_prefixes",
-                             json_integer((json_int_t)tr->short_scored)) != 0)) {
+                             json_integer((json_int_t)tr->short_scored)) != 0 ||
+         (kinds != NULL &&
+          json_object_set(json_object_get(meta, "training"), "human_kinds", kinds) != 0))) {
         json_decref(meta);
         meta = NULL;
     }
+    json_decref(kinds);
     return meta;
 }
 

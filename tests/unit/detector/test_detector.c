@@ -315,7 +315,8 @@ static uint8_t *train_small(size_t *len, uint32_t drop)
     struct lode_error err;
     for (int i = 0; i < 48; i++) {
         texts[i] = make_text((unsigned)i, i % 2);
-        s[i] = (struct detector_sample){texts[i], strlen(texts[i]), i % 2, i < 24 ? "a" : "b"};
+        s[i] = (struct detector_sample){texts[i], strlen(texts[i]), i % 2, i < 24 ? "a" : "b",
+                                        NULL};
     }
     struct detector_train_options opt = {7, "{\"test\":true}", NULL, drop, 0, false,
                                          ref,   strlen(ref)};
@@ -348,6 +349,111 @@ static long section_len(const uint8_t *a, size_t len, const char *tag)
     }
     return -1;
 }
+
+/* Trains on 120 human and 60 machine texts of source "a" and 20 of each of source "b". With
+ * `kinds`, the human texts of "a" are six kinds of writing of 20 texts each. Returns the
+ * model's synthetic threshold and its META. */
+static double threshold_with_kinds(bool kinds, json_t **meta_out)
+{
+    enum { N = 220 };
+    static const char *const names[] = {"k0", "k1", "k2", "k3", "k4", "k5"};
+    struct detector_sample s[N];
+    char *texts[N];
+    uint8_t *bytes = NULL;
+    size_t len = 0, k = 0;
+    struct lode_error err;
+    struct detector_model *m = NULL;
+    for (unsigned i = 0; i < 120; i++, k++) {
+        texts[k] = make_text(1000 + i, 0);
+        s[k] = (struct detector_sample){texts[k], strlen(texts[k]), 0, "a",
+                                        kinds ? names[i % 6] : NULL};
+    }
+    for (unsigned i = 0; i < 60; i++, k++) {
+        texts[k] = make_text(2000 + i, 1);
+        s[k] = (struct detector_sample){texts[k], strlen(texts[k]), 1, "a", NULL};
+    }
+    for (unsigned i = 0; i < 40; i++, k++) {
+        texts[k] = make_text(3000 + i, (int)(i % 2));
+        s[k] = (struct detector_sample){texts[k], strlen(texts[k]), (int)(i % 2), "b", NULL};
+    }
+    uint32_t drop = 0; /* the shipped six features only */
+    for (size_t i = 0; i < DETECTOR_FEATURE_COUNT; i++)
+        if (strstr(" sentence_length mattr function_word_rate char_surprisal word_surprisal "
+                   "word_trigram_repeat ",
+                   detector_feature_name(i)) == NULL)
+            drop |= 1u << i;
+    struct detector_train_options opt = {3, NULL, NULL, drop, 0, true, NULL, 0};
+    CU_ASSERT_EQUAL_FATAL(detector_train(s, N, &opt, &bytes, &len, &err), LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(bytes, len, &m, &err), LODE_OK);
+    double t = m->threshold_synthetic;
+    *meta_out = NULL;
+    for (size_t off = 16; off + 8 <= len - 32;) {
+        size_t l = (size_t)bytes[off + 4] | (size_t)bytes[off + 5] << 8 |
+                   (size_t)bytes[off + 6] << 16 | (size_t)bytes[off + 7] << 24;
+        if (memcmp(bytes + off, "META", 4) == 0) {
+            *meta_out = json_loadb((const char *)bytes + off + 8, l, 0, NULL);
+            break;
+        }
+        off += 8 + l;
+    }
+    detector_model_free(m);
+    free(bytes);
+    for (size_t i = 0; i < N; i++)
+        free(texts[i]);
+    return t;
+}
+
+/* Out-of-fold false-positive rate and texts scored of the human group of source "a". */
+static double human_group_fpr(const json_t *meta, json_int_t *scored)
+{
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(json_object_get(meta, "training"), "groups"), i, g)
+    {
+        if (strcmp(json_string_value(json_object_get(g, "source")), "a") == 0 &&
+            strcmp(json_string_value(json_object_get(g, "label")), "human") == 0) {
+            *scored = json_integer_value(json_object_get(g, "scored"));
+            return json_real_value(json_object_get(g, "oof_false_positive_rate"));
+        }
+    }
+    *scored = 0;
+    return -1;
+}
+
+static void test_threshold_holds_each_kind(void)
+{
+    json_t *plain, *kinded;
+    json_int_t scored, scored_k;
+    double t_plain = threshold_with_kinds(false, &plain);
+    double t_kind = threshold_with_kinds(true, &kinded);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plain);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(kinded);
+    /* one source of more than 100 human texts: 1% lets one of them be flagged out of fold */
+    CU_ASSERT_DOUBLE_EQUAL(human_group_fpr(plain, &scored), 1.0 / (double)scored, 1e-12);
+    CU_ASSERT_TRUE(scored > 100);
+    CU_ASSERT_PTR_NULL(json_object_get(json_object_get(plain, "training"), "human_kinds"));
+    /* six kinds of about 20 texts: 1% of each lets none be flagged, so the threshold rises */
+    CU_ASSERT_TRUE(t_kind > t_plain);
+    CU_ASSERT_DOUBLE_EQUAL(human_group_fpr(kinded, &scored_k), 0.0, 1e-12);
+    const json_t *kinds = json_object_get(json_object_get(kinded, "training"), "human_kinds"), *k;
+    size_t i;
+    json_int_t total = 0;
+    CU_ASSERT_EQUAL(json_array_size(kinds), 6);
+    json_array_foreach(kinds, i, k)
+    {
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(k, "source")), "a");
+        char name[24];
+        snprintf(name, sizeof name, "k%zu", i);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(k, "kind")), name);
+        CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_object_get(k, "oof_false_positive_rate")),
+                               0.0, 1e-12);
+        total += json_integer_value(json_object_get(k, "scored"));
+    }
+    CU_ASSERT_EQUAL(total, scored_k);
+    json_decref(plain);
+    json_decref(kinded);
+}
+
 
 static void add_count(uint32_t bucket, void *ctx)
 {
@@ -798,6 +904,7 @@ static const struct test_case model_cases[] = {
     {"loader rejects damaged files", test_loader_rejects},
     {"too big and very long texts", test_score_too_big},
     {"short texts are flagged only at the short-text threshold", test_short_text_threshold},
+    {"the threshold holds each named kind of human text to the target", test_threshold_holds_each_kind},
     {"concurrent scoring on one model", test_concurrent_scoring},
     {"shipped model reproduces its reference scores", test_shipped_model_reproduces_reference},
     {NULL, NULL},
