@@ -29,7 +29,7 @@ static void train_once(void)
         texts[i] = calloc(1, 2048);
         for (int j = 0; j < 12; j++)
             strcat(texts[i], (i % 2 ? b : a)[(i + j * 7) % 3]);
-        s[i] = (struct detector_sample){texts[i], strlen(texts[i]), i % 2, "seed"};
+        s[i] = (struct detector_sample){texts[i], strlen(texts[i]), i % 2, "seed", NULL};
     }
     /* every feature used, machine_reference_llr too: a reference corpus of machine-like pieces */
     char *ref = calloc(1, 3 * 2048 + 16);
