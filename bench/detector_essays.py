@@ -23,7 +23,7 @@ import lzma
 import os
 import sys
 
-from detector_human_kinds import verdict_counts
+from detector_human_kinds import read_scored, verdict_counts
 
 # name, role, what the texts are (wording of the paper and its repository)
 SETS = [
@@ -96,12 +96,7 @@ def tally(out, prelude=None):
         "set", "role", "texts", "insuf", "ood", "human", "uncert", "synth", "flagged",
         "   ZipPy AI" if zippy else ""))
     for name, role, what in SETS:
-        with open(os.path.join(out, name + ".jsonl"), encoding="utf-8") as f:
-            texts = [json.loads(line)["text"] for line in f]
-        with open(os.path.join(out, name + ".out"), encoding="utf-8") as f:
-            answers = [json.loads(line) for line in f]
-        if len(answers) != len(texts):
-            sys.exit("%s: %d texts but %d answers" % (name, len(texts), len(answers)))
+        texts, answers = read_scored(out, name, "text")
         n = verdict_counts(name, answers)
         scored = n[3] + n[4] + n[5]
         scores[name] = [a["score"] for a in answers if a["score"] is not None]

@@ -11,19 +11,14 @@ set -eu
 [ $# -ge 2 ] || { echo "usage: $0 BUILD_DIR LIANG_DIR [MODEL]" >&2; exit 2; }
 build="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/detector_lib.sh"
 lode="$build/cli/lode"
 [ -x "$lode" ] || { echo "no lode binary at $lode" >&2; exit 2; }
 out="$build/detector-essays"
 prelude="${ZIPPY_PRELUDE:-$here/../../shared/data/detector/zippy/zippy/ai-generated.txt}"
 rm -rf "$out"
 python3 "$here/detector_essays.py" extract "$2" "$out"
-for f in "$out"/*.jsonl; do
-    if [ -n "${3:-}" ]; then
-        "$lode" detect --input "$f" --field text --model "$3" > "${f%.jsonl}.out"
-    else
-        "$lode" detect --input "$f" --field text > "${f%.jsonl}.out"
-    fi
-done
+detect_each "$out" "$lode" "${3:-}"
 if [ -f "$prelude" ]; then
     python3 "$here/detector_essays.py" tally "$out" "$prelude"
 else

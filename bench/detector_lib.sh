@@ -1,0 +1,12 @@
+# bench/detector_lib.sh — shared by the detector benchmark scripts (POSIX sh, sourced).
+# detect_each DIR LODE [MODEL]: scores every DIR/*.jsonl ("text" field) with `LODE detect` into
+# DIR/<name>.out, with MODEL or else the shipped model.
+detect_each() {
+    for f in "$1"/*.jsonl; do
+        if [ -n "${3:-}" ]; then
+            "$2" detect --input "$f" --field text --model "$3" > "${f%.jsonl}.out"
+        else
+            "$2" detect --input "$f" --field text > "${f%.jsonl}.out"
+        fi
+    done
+}
