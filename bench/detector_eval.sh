@@ -5,7 +5,7 @@
 # on the essays of Liang et al. as a ninth source. Converts the data to JSONL under
 # BUILD_DIR/detector-data, then runs BUILD_DIR/bench/detector_eval.
 set -eu
-data="${1:?usage: detector_eval.sh DATA_DIR [BUILD_DIR]}"
+data="${1:?usage: detector_eval.sh DATA_DIR [BUILD_DIR [LIANG_DIR]]}"
 build="${2:-build}"
 here="$(cd "$(dirname "$0")" && pwd)"
 python3 "$here/detector_prepare.py" "$data" "$build/detector-data" ${3:+"$3"}

@@ -170,7 +170,8 @@ static void tokenise(struct detector_text *t)
  *     at least DETECTOR_TEMPLATE_REPEATS lines of the text are the same once case, whitespace
  *     and numbers are ignored ("18:51:25 lists/l-k has 57 msgs", "E: Tried to dequeue").
  * A sentence repeated word for word still counts, as it would in a model's loop. Only the
- * first DETECTOR_LINE_SCAN_BYTES of the input are examined; later lines are kept.
+ * first DETECTOR_LINE_SCAN_BYTES of the input are examined, and nothing after them is scored
+ * (the text counts as truncated there), so a long log cannot fill the window past the scan.
  */
 #define DETECTOR_TEMPLATE_WORDS 12
 #define DETECTOR_TEMPLATE_REPEATS 3
@@ -182,9 +183,11 @@ struct line_info {
     uint8_t table;
 };
 
-static bool is_space_byte(unsigned char c)
+static bool is_space_cp(utf8proc_int32_t cp)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+    return cp == ' ' || cp == '\t' || cp == '\r' || cp == '\v' || cp == '\f' ||
+           (cp > 0x7f && utf8proc_category(cp) >= UTF8PROC_CATEGORY_ZS &&
+            utf8proc_category(cp) <= UTF8PROC_CATEGORY_ZP);
 }
 
 static void line_classify(const unsigned char *s, struct line_info *l)
@@ -192,43 +195,58 @@ static void line_classify(const unsigned char *s, struct line_info *l)
     uint64_t h = 1469598103934665603ull;
     size_t nonspace = 0, letters = 0, words = 0;
     bool in_space = true, in_digits = false;
-    unsigned char last = 0;
+    utf8proc_int32_t last = 0;
 
-    for (size_t i = l->start; i < l->end; i++) {
-        unsigned char c = s[i];
-        if (is_space_byte(c)) {
+    for (size_t i = l->start; i < l->end;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(s + i, (utf8proc_ssize_t)(l->end - i), &cp);
+        if (n < 0) { /* invalid UTF-8 is refused later; here it is one symbol */
+            cp = 0xFFFD;
+            n = 1;
+        }
+        size_t at = i;
+        i += (size_t)n;
+        if (is_space_cp(cp)) {
             in_space = true;
             in_digits = false;
             continue;
         }
-        if (in_space && nonspace > 0) {
+        if (in_space && nonspace > 0)
             h = (h ^ ' ') * 1099511628211ull;
-        }
         if (in_space)
             words++;
         in_space = false;
-        if ((c & 0xC0) != 0x80) /* a UTF-8 continuation byte is part of the character before */
-            nonspace++;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0xC0)
+        nonspace++;
+        utf8proc_category_t cat = utf8proc_category(cp);
+        if (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO)
             letters++;
-        if (c >= '0' && c <= '9') {
+        if (cp >= '0' && cp <= '9') {
             if (in_digits)
                 continue;
             in_digits = true;
-            c = '0';
+            h = (h ^ '0') * 1099511628211ull;
         } else {
             in_digits = false;
-            if (c >= 'A' && c <= 'Z')
-                c = (unsigned char)(c - 'A' + 'a');
+            for (size_t k = at; k < i; k++) {
+                unsigned char c = s[k];
+                if (c >= 'A' && c <= 'Z')
+                    c = (unsigned char)(c - 'A' + 'a');
+                h = (h ^ c) * 1099511628211ull;
+            }
         }
-        h = (h ^ c) * 1099511628211ull;
-        if (strchr("\"')]*", s[i]) == NULL)
-            last = s[i];
+        if (cp > 0x7f || strchr("\"')]*", (int)cp) == NULL)
+            last = cp;
     }
     l->hash = h;
     l->table = nonspace >= 4 && letters * 2 < nonspace;
     l->template_ok = nonspace > 0 && words <= DETECTOR_TEMPLATE_WORDS && last != '.' &&
                      last != '!' && last != '?';
+}
+
+/* A line ends at '\n', or at a '\r' that no '\n' follows (old Mac line ends). */
+static bool line_end_at(const unsigned char *s, size_t i, size_t len)
+{
+    return s[i] == '\n' || (s[i] == '\r' && i + 1 < len && s[i + 1] != '\n');
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -269,7 +287,7 @@ static enum lode_code structured_lines(const char *text, size_t len,
     *spans_out = NULL;
     *count_out = 0;
     for (size_t i = 0; i < scan; i++)
-        nlines += s[i] == '\n';
+        nlines += line_end_at(s, i, len);
     if (nlines < 2)
         return LODE_OK; /* one line: the letter-share check of the whole text covers it */
     lines = malloc(nlines * sizeof *lines);
@@ -280,7 +298,7 @@ static enum lode_code structured_lines(const char *text, size_t len,
         return LODE_ENOMEM;
     }
     for (size_t i = 0, start = 0; i <= scan; i++) {
-        if (i < scan && s[i] != '\n')
+        if (i < scan && !line_end_at(s, i, len))
             continue;
         if (i == scan && scan < len)
             break; /* a line cut by the scan limit is kept */
@@ -347,6 +365,8 @@ enum lode_code detector_text_prepare(const char *text, size_t len, struct detect
             detector_text_release(out);
             return lode_error_set(err, LODE_EINVAL, "text is not valid UTF-8 (byte %zu)", off);
         }
+        if (off >= DETECTOR_LINE_SCAN_BYTES)
+            out->truncated = true; /* lines past the scan were never classified */
         while (next_skip < nskip && off >= (size_t)skip[next_skip].start + skip[next_skip].len)
             next_skip++;
         bool skipped = next_skip < nskip && off >= skip[next_skip].start;

@@ -789,9 +789,11 @@ static enum lode_code prepare_samples(struct trainer *tr, const struct detector_
                 if (tr->kinds[j].group == k && strcmp(tr->kinds[j].name, in[i].kind) == 0)
                     break;
             if (j == tr->nkinds) {
-                if (tr->nkinds == GROUPS_MAX)
+                if (tr->nkinds == GROUPS_MAX) {
+                    detector_text_release(&s->t); /* not counted in tr->n yet */
                     return lode_error_set(err, LODE_EINVAL, "more than %d kinds of human text",
                                           GROUPS_MAX);
+                }
                 tr->kinds[j].group = k;
                 tr->kinds[j].name = in[i].kind;
                 tr->nkinds++;

@@ -257,6 +257,43 @@ static void test_structured_lines(void)
         strcat(text, "one two three four five six seven eight nine ten eleven twelve thirteen\n");
     CU_ASSERT_EQUAL(lines_left_out(text, &words), 0);
 
+    /* CRLF and bare CR line ends, and a table drawn with box characters */
+    snprintf(text, 16384, "%s\r\n", prose);
+    for (int i = 0; i < 4; i++)
+        strcat(text, "E: Tried to dequeue a fetching object\r\n");
+    CU_ASSERT_EQUAL(lines_left_out(text, &words), 4);
+    snprintf(text, 16384, "%s\r", prose);
+    for (int i = 0; i < 4; i++)
+        strcat(text, "E: Tried to dequeue a fetching object\r");
+    CU_ASSERT_EQUAL(lines_left_out(text, &words), 4);
+    expect_same_features(prose, text);
+    snprintf(text, 16384, "%s\n\xe2\x94\x82 a \xe2\x94\x82 b \xe2\x94\x82 c \xe2\x94\x82\n"
+                          "\xe2\x94\x9c\xe2\x94\x80\xe2\x94\x80\xe2\x94\xbc\xe2\x94\x80"
+                          "\xe2\x94\x80\xe2\x94\xa4\n", prose);
+    CU_ASSERT_EQUAL(lines_left_out(text, &words), 2);
+    CU_ASSERT_EQUAL(words, 61);
+
+    /* a long log: nothing past the scanned bytes is scored, so it cannot fill the window */
+    {
+        size_t cap = 3 * DETECTOR_LINE_SCAN_BYTES, used;
+        char *big = malloc(cap);
+        struct detector_text t;
+        struct lode_error err;
+        bool insufficient;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+        used = (size_t)snprintf(big, cap, "%s\n", prose);
+        for (int i = 0; used + 64 < cap; i++)
+            used += (size_t)snprintf(big + used, cap - used,
+                                     "E: could not dequeue the fetching object %d\n", i);
+        CU_ASSERT_EQUAL_FATAL(detector_text_prepare(big, used, &t, &insufficient, &err), LODE_OK);
+        CU_ASSERT_TRUE(t.truncated);
+        /* the prose, and at most the line that the scan limit cut (kept: never classified) */
+        CU_ASSERT_TRUE(t.nwords >= 61 && t.nwords <= 61 + 7);
+        CU_ASSERT_TRUE(t.lines_left_out > 2000);
+        detector_text_release(&t);
+        free(big);
+    }
+
     /* what is left must still be long enough */
     snprintf(text, 16384, "It still seems slower than a month ago, see the log:\n");
     for (int i = 0; i < 30; i++) {
@@ -429,12 +466,14 @@ static void test_threshold_holds_each_kind(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(plain);
     CU_ASSERT_PTR_NOT_NULL_FATAL(kinded);
     /* one source of more than 100 human texts: 1% lets one of them be flagged out of fold */
-    CU_ASSERT_DOUBLE_EQUAL(human_group_fpr(plain, &scored), 1.0 / (double)scored, 1e-12);
+    double fpr = human_group_fpr(plain, &scored);
+    CU_ASSERT_DOUBLE_EQUAL(fpr, 1.0 / (double)scored, 1e-12);
     CU_ASSERT_TRUE(scored > 100);
     CU_ASSERT_PTR_NULL(json_object_get(json_object_get(plain, "training"), "human_kinds"));
     /* six kinds of about 20 texts: 1% of each lets none be flagged, so the threshold rises */
     CU_ASSERT_TRUE(t_kind > t_plain);
-    CU_ASSERT_DOUBLE_EQUAL(human_group_fpr(kinded, &scored_k), 0.0, 1e-12);
+    fpr = human_group_fpr(kinded, &scored_k);
+    CU_ASSERT_DOUBLE_EQUAL(fpr, 0.0, 1e-12);
     const json_t *kinds = json_object_get(json_object_get(kinded, "training"), "human_kinds"), *k;
     size_t i;
     json_int_t total = 0;
