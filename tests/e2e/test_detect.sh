@@ -10,6 +10,13 @@ jq -n --arg t "$TEXT" '{text: $t}' >"$T/body.json"
 detect -o "$T/r1" -d @"$T/body.json"
 check "a paragraph gets a verdict with a score" jq -e '(.verdict | IN("human","synthetic","uncertain")) and (.score | type) == "number" and (.model_version | startswith("lode-detector/"))' "$T/r1"
 check "the verdict comes with evidence" jq -e '(.evidence | length) > 0 and (.evidence[0].explanation | length) > 0' "$T/r1"
+check "no line was left out of a paragraph" jq -e '.lines_left_out == 0 and .words > 50' "$T/r1"
+# the paragraph with a pasted log: the log's lines are left out, and the prose scores the same
+{ printf '%s\n' "$TEXT"; for i in $(seq 10 29); do printf '18:51:%s lists/l-k has %s msgs in unseen\n' "$i" "$((80 - i))"; done; } |
+    jq -Rs '{text: .}' >"$T/log.json"
+detect -o "$T/r3" -d @"$T/log.json"
+check "a pasted log's 20 lines are left out" jq -e '.lines_left_out == 20' "$T/r3"
+check "and the rest is scored as the paragraph alone" jq -e --slurpfile a "$T/r1" '.score == $a[0].score and .words == $a[0].words' "$T/r3"
 detect -o "$T/r2" -d '{"text":"too short"}'
 check "a short text is insufficient, with no score" jq -e '.verdict == "insufficient" and .score == null' "$T/r2"
 expect_eq "empty body is a 400" 400 "$(detect -o /dev/null -w '%{http_code}' -d '')"
