@@ -12,8 +12,7 @@ set -eu
 build="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/detector_lib.sh"
-lode="$build/cli/lode"
-[ -x "$lode" ] || { echo "no lode binary at $lode" >&2; exit 2; }
+lode=$(detector_lode "$build")
 out="$build/detector-essays"
 prelude="${ZIPPY_PRELUDE:-$here/../../shared/data/detector/zippy/zippy/ai-generated.txt}"
 rm -rf "$out"

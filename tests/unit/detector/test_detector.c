@@ -375,16 +375,34 @@ static uint8_t *train_small(size_t *len, uint32_t drop)
 }
 
 /* Length of section `tag` of a model file, or -1 when absent. */
-static long section_len(const uint8_t *a, size_t len, const char *tag)
+/* Payload of section `tag` of a model file and its length, or NULL when absent. */
+static const uint8_t *section_find(const uint8_t *a, size_t len, const char *tag,
+                                   size_t *len_out)
 {
     for (size_t off = 16; off + 8 <= len - 32;) {
         size_t l = (size_t)a[off + 4] | (size_t)a[off + 5] << 8 | (size_t)a[off + 6] << 16 |
                    (size_t)a[off + 7] << 24;
-        if (memcmp(a + off, tag, 4) == 0)
-            return (long)l;
+        if (memcmp(a + off, tag, 4) == 0) {
+            *len_out = l;
+            return a + off + 8;
+        }
         off += 8 + l;
     }
-    return -1;
+    return NULL;
+}
+
+static long section_len(const uint8_t *a, size_t len, const char *tag)
+{
+    size_t l;
+    return section_find(a, len, tag, &l) != NULL ? (long)l : -1;
+}
+
+/* The META section of a model file, parsed (NULL when absent or not JSON). */
+static json_t *model_meta(const uint8_t *a, size_t len)
+{
+    size_t l;
+    const uint8_t *meta = section_find(a, len, "META", &l);
+    return meta != NULL ? json_loadb((const char *)meta, l, 0, NULL) : NULL;
 }
 
 /* Trains on 120 human and 60 machine texts of source "a" and 20 of each of source "b". With
@@ -423,16 +441,7 @@ static double threshold_with_kinds(bool kinds, json_t **meta_out)
     CU_ASSERT_EQUAL_FATAL(detector_train(s, N, &opt, &bytes, &len, &err), LODE_OK);
     CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(bytes, len, &m, &err), LODE_OK);
     double t = m->threshold_synthetic;
-    *meta_out = NULL;
-    for (size_t off = 16; off + 8 <= len - 32;) {
-        size_t l = (size_t)bytes[off + 4] | (size_t)bytes[off + 5] << 8 |
-                   (size_t)bytes[off + 6] << 16 | (size_t)bytes[off + 7] << 24;
-        if (memcmp(bytes + off, "META", 4) == 0) {
-            *meta_out = json_loadb((const char *)bytes + off + 8, l, 0, NULL);
-            break;
-        }
-        off += 8 + l;
-    }
+    *meta_out = model_meta(bytes, len);
     detector_model_free(m);
     free(bytes);
     for (size_t i = 0; i < N; i++)
@@ -779,10 +788,7 @@ static void test_short_text_threshold(void)
     CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, len, &m, &err), LODE_OK);
     /* the fit: the first 50 and 75 words of every human training text of more than 100 words,
      * each scored by the model; with under 100 prefixes per source none may be flagged */
-    const uint8_t *meta = memmem(a, len, "META", 4);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(meta);
-    size_t meta_len = (size_t)meta[4] | (size_t)meta[5] << 8 | (size_t)meta[6] << 16;
-    json_t *root = json_loadb((const char *)meta + 8, meta_len, 0, NULL);
+    json_t *root = model_meta(a, len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(root);
     json_int_t recorded =
         json_integer_value(json_object_get(json_object_get(root, "training"), "short_text_prefixes"));
