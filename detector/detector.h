@@ -39,7 +39,7 @@
 
 #include "core/error.h"
 
-#define DETECTOR_FEATURE_COUNT 21
+#define DETECTOR_FEATURE_COUNT 22
 #define DETECTOR_EVIDENCE_MAX 4
 #define DETECTOR_REASON_MAX 512
 #define DETECTOR_WINDOW_BYTES 32768 /* normalised bytes that are scored */

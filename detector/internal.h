@@ -16,7 +16,7 @@
 #include "core/error.h"
 #include "detector/detector.h"
 
-#define DETECTOR_FORMAT_VERSION 3
+#define DETECTOR_FORMAT_VERSION 4
 #define DETECTOR_CHAR_N 4
 #define DETECTOR_TABLE_BITS 18 /* buckets per n-gram table: 2^18 */
 #define DETECTOR_LLR_SCALE 2048.0 /* int16 table entries are LLR * scale */
@@ -51,7 +51,14 @@ enum detector_feature {
     FEAT_TRIGRAM_REPEAT, /* share of word 3-grams repeated within 100-word windows */
     FEAT_REF_LLR,       /* mean log-likelihood ratio of the opening's characters: machine
                          * reference corpus vs human training text (character models) */
+    FEAT_ASSISTANT_VOCAB, /* rate of words that assistant models favour (text.c's list) */
 };
+
+/* assistant_vocabulary counts a word of text.c's list only when the same word is not among
+ * the DETECTOR_ASSISTANT_WINDOW words before it. */
+#ifndef DETECTOR_ASSISTANT_WINDOW
+#define DETECTOR_ASSISTANT_WINDOW 100
+#endif
 
 /* Rank classes of a word under the human word-frequency table (the RKWD section). */
 #define DETECTOR_RANK_CLASSES 4 /* 0: top 10, 1: 11-100, 2: 101-1000, 3: rarer or unseen */

@@ -48,7 +48,7 @@ static const char *const feature_names[DETECTOR_FEATURE_COUNT] = {
     "semicolon_colon_rate", "parenthesis_rate", "question_exclamation_rate",
     "function_word_rate", "char_surprisal", "word_surprisal", "word_surprisal_spread",
     "rank_top10", "rank_top100", "rank_top1000", "sentence_surprisal_spread",
-    "word_trigram_repeat", "machine_reference_llr",
+    "word_trigram_repeat", "machine_reference_llr", "assistant_vocabulary",
 };
 
 const char *detector_feature_name(size_t i)

@@ -92,6 +92,7 @@ static const char *const labels[DETECTOR_FEATURE_COUNT] = {
     "variation of word rarity between sentences",
     "repetition of three-word phrases",
     "likeness of the opening's letter sequences to machine-written reference text",
+    "use of words that assistant models favour (delve, crucial, furthermore, ...)",
 };
 
 static void explain(struct detector_evidence *e, size_t i, double z)

@@ -31,12 +31,30 @@ static const char *const function_words[] = {
     "will", "with", "within", "without", "would", "yet", "you", "your", "yours", "yourself",
 };
 
-static bool is_function_word(const char *s, size_t n)
+/* Words that instruction-tuned language models use far more often than people do, written
+ * down before any measurement (docs/detector.md, "assistant_vocabulary"), sorted for bsearch. */
+static const char *const assistant_words[] = {
+    "additionally", "boast", "boasts", "bustling", "commendable", "comprehensive", "crucial",
+    "crucially", "delve", "delved", "delves", "delving", "diverse", "dynamic", "embark", "enhance",
+    "enhanced", "enhances", "enhancing", "ensure", "ensures", "ensuring", "essential", "evolving",
+    "facilitate", "facilitates", "facilitating", "foster", "fostering", "fosters", "furthermore",
+    "groundbreaking", "highlight", "highlighting", "highlights", "holistic", "innovative",
+    "insight", "insights", "intricate", "invaluable", "landscape", "leverage", "leveraging",
+    "meticulous", "meticulously", "moreover", "multifaceted", "myriad", "navigate", "navigating",
+    "notably", "noteworthy", "nuanced", "overall", "paramount", "pivotal", "plethora", "potential",
+    "realm", "resonate", "resonates", "robust", "seamless", "seamlessly", "showcase", "showcases",
+    "showcasing", "significant", "significantly", "streamline", "tapestry", "testament",
+    "transformative", "underscore", "underscores", "underscoring", "unparalleled", "utilization",
+    "utilize", "utilizes", "utilizing", "valuable", "various", "vibrant", "vital",
+};
+
+/* true when s[0..n) is one of the n_list sorted words of list */
+static bool in_word_list(const char *const *list, size_t n_list, const char *s, size_t n)
 {
-    size_t lo = 0, hi = sizeof function_words / sizeof function_words[0];
+    size_t lo = 0, hi = n_list;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const char *w = function_words[mid];
+        const char *w = list[mid];
         size_t wl = strlen(w);
         int c = strncmp(s, w, n < wl ? n : wl);
         if (c == 0)
@@ -152,8 +170,10 @@ static void tokenise(struct detector_text *t)
             i++;
         t->words[t->nwords].start = (uint32_t)s;
         t->words[t->nwords].len = (uint32_t)(i - s);
-        if (is_function_word(t->buf + s, i - s))
+        if (in_word_list(function_words, sizeof function_words / sizeof function_words[0],
+                         t->buf + s, i - s))
             t->function_words++;
+
         t->nwords++;
     }
 }
@@ -604,6 +624,25 @@ static double trigram_repeat(const struct detector_text *t)
     return windows > 0 ? sum / (double)windows : 0;
 }
 
+/* Words of the assistant list per word. A word counts only when it did not occur in the
+ * DETECTOR_ASSISTANT_WINDOW words before it: a term of art repeated ("potential energy", "various
+ * tribes") is the topic, while the style shows in how many such words a text reaches for. */
+static double assistant_rate(const struct detector_text *t)
+{
+    size_t hits = 0;
+    for (size_t i = 0; i < t->nwords; i++) {
+        if (!in_word_list(assistant_words, sizeof assistant_words / sizeof assistant_words[0],
+                          t->buf + t->words[i].start, t->words[i].len))
+            continue;
+        bool repeated = false;
+        for (size_t j = i > DETECTOR_ASSISTANT_WINDOW ? i - DETECTOR_ASSISTANT_WINDOW : 0;
+             j < i && !repeated; j++)
+            repeated = same_word(t, i, j);
+        hits += !repeated;
+    }
+    return t->nwords > 0 ? (double)hits / (double)t->nwords : 0;
+}
+
 /* true when a sentence ends between word i and the next word (or the end of the text) */
 static bool sentence_ends_after(const struct detector_text *t, size_t i)
 {
@@ -697,6 +736,7 @@ void detector_text_style(const struct detector_text *t, double f[DETECTOR_FEATUR
     f[FEAT_QUESTION_EXCL] = (double)qe / ns;
     f[FEAT_FUNCTION] = (double)t->function_words / nw;
     f[FEAT_TRIGRAM_REPEAT] = trigram_repeat(t);
+    f[FEAT_ASSISTANT_VOCAB] = assistant_rate(t);
 }
 
 ZSTD_CDict *detector_cdict_create(const void *dict, size_t len)

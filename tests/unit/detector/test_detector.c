@@ -120,6 +120,40 @@ static void test_vocabulary_and_function_words(void)
     free(s);
 }
 
+/* The assistant word list: case is folded, only whole words of the list count (not
+ * "delivered", "furthering" or "insightful"), and a word repeated within the window counts once. */
+static void test_assistant_vocabulary(void)
+{
+    double f[DETECTOR_FEATURE_COUNT];
+    size_t words;
+    /* 60 words; list words: Furthermore, DELVE, crucial, Tapestry, utilizing, landscape, and
+     * "crucial" again (repeated within the window: not counted) */
+    const char *t = "Furthermore, we DELVE into the crucial question of how the river shaped "
+                    "the town, a Tapestry of streets and bridges. The builders were utilizing "
+                    "stone from the hills, and the landscape changed. Nobody delivered the "
+                    "post, furthering the sense of a crucial place; an insightful "
+                    "visitor wrote that the town slept while the water kept on moving past "
+                    "the mills.";
+    features_of(t, f, &words);
+    CU_ASSERT_EQUAL(words, 60);
+    CU_ASSERT_DOUBLE_EQUAL(f[FEAT_ASSISTANT_VOCAB], 6.0 / 60.0, 1e-12);
+
+    /* the same list word once every 60 words: each occurrence is within the window of the one
+     * before, so only the first counts; once every window + 1 words, each counts */
+    for (size_t gap = 60; gap <= DETECTOR_ASSISTANT_WINDOW + 1; gap += DETECTOR_ASSISTANT_WINDOW + 1 - 60) {
+        size_t n = 5 * gap, len = 0;
+        char *buf = malloc(n * 8 + 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+        for (size_t i = 0; i < n; i++)
+            len += (size_t)sprintf(buf + len, "%s ", i % gap == 0 ? "pivotal" : "the");
+        features_of(buf, f, &words);
+        CU_ASSERT_EQUAL(words, n);
+        CU_ASSERT_DOUBLE_EQUAL(f[FEAT_ASSISTANT_VOCAB],
+                               (gap > DETECTOR_ASSISTANT_WINDOW ? 5.0 : 1.0) / (double)n, 1e-12);
+        free(buf);
+    }
+}
+
 static void test_punctuation_rates(void)
 {
     double f[DETECTOR_FEATURE_COUNT];
@@ -431,7 +465,7 @@ static double threshold_with_kinds(bool kinds, json_t **meta_out)
         texts[k] = make_text(3000 + i, (int)(i % 2));
         s[k] = (struct detector_sample){texts[k], strlen(texts[k]), (int)(i % 2), "b", NULL};
     }
-    uint32_t drop = 0; /* the shipped six features only */
+    uint32_t drop = 0; /* six of the shipped features (no text here uses the assistant list) */
     for (size_t i = 0; i < DETECTOR_FEATURE_COUNT; i++)
         if (strstr(" sentence_length mattr function_word_rate char_surprisal word_surprisal "
                    "word_trigram_repeat ",
@@ -588,7 +622,7 @@ static void test_train_deterministic_and_scores(void)
     CU_ASSERT_EQUAL(la, lb);
     CU_ASSERT_EQUAL(memcmp(a, b, la), 0);
     CU_ASSERT_EQUAL_FATAL(detector_model_load_buffer(a, la, &m, &err), LODE_OK);
-    CU_ASSERT_PTR_NOT_NULL(strstr(detector_model_version(m), "lode-detector/3/"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(detector_model_version(m), "lode-detector/4/"));
     /* every feature used: the dictionaries, the reference corpus and its background model are
      * stored; with the features that need them dropped, those sections are empty */
     CU_ASSERT_TRUE(section_len(a, la, "DICH") > 0);
@@ -732,10 +766,11 @@ static void test_loader_rejects(void)
     CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "checksum"));
     a[100] ^= 1;
-    a[8] = 2; /* version */
+    CU_ASSERT_EQUAL(a[8], DETECTOR_FORMAT_VERSION);
+    a[8] = DETECTOR_FORMAT_VERSION - 1; /* an older format: its features differ */
     reseal(a, len);
     CU_ASSERT_EQUAL(detector_model_load_buffer(a, len, &m, &err), LODE_EINVAL);
-    a[8] = 3;
+    a[8] = DETECTOR_FORMAT_VERSION;
     uint8_t *rank = memmem(a, len, "RKWD", 4); /* a rank class out of range */
     CU_ASSERT_PTR_NOT_NULL_FATAL(rank);
     rank[8] = 4;
@@ -934,6 +969,7 @@ static void test_shipped_model_reproduces_reference(void)
 static const struct test_case feature_cases[] = {
     {"sentence length variation, length, MATTR, word length", test_sentence_features},
     {"MATTR and function words on a repeated word", test_vocabulary_and_function_words},
+    {"assistant vocabulary: whole words of the list, any case, once per window", test_assistant_vocabulary},
     {"punctuation rates", test_punctuation_rates},
     {"repeated word 3-grams per 100-word window", test_trigram_repeat},
     {"case, spacing, newlines and quotes are neutralised", test_normalisation_neutralises_conventions},
