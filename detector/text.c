@@ -55,10 +55,14 @@ static bool in_word_list(const char *const *list, size_t n_list, const char *s, 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const char *w = list[mid];
-        size_t wl = strlen(w);
-        int c = strncmp(s, w, n < wl ? n : wl);
-        if (c == 0)
-            c = (n > wl) - (n < wl);
+        /* the first letters decide most steps without a call */
+        int c = (unsigned char)s[0] - (unsigned char)w[0];
+        if (c == 0) {
+            size_t wl = strlen(w);
+            c = strncmp(s, w, n < wl ? n : wl);
+            if (c == 0)
+                c = (n > wl) - (n < wl);
+        }
         if (c == 0)
             return true;
         if (c < 0)
@@ -631,7 +635,9 @@ static double assistant_rate(const struct detector_text *t)
 {
     size_t hits = 0;
     for (size_t i = 0; i < t->nwords; i++) {
-        if (!in_word_list(assistant_words, sizeof assistant_words / sizeof assistant_words[0],
+        /* the list's words are 5 to 14 letters long: most words need no search */
+        if (t->words[i].len < 5 || t->words[i].len > 14 ||
+            !in_word_list(assistant_words, sizeof assistant_words / sizeof assistant_words[0],
                           t->buf + t->words[i].start, t->words[i].len))
             continue;
         bool repeated = false;
