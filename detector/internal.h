@@ -55,10 +55,9 @@ enum detector_feature {
 };
 
 /* assistant_vocabulary counts a word of text.c's list only when the same word is not among
- * the DETECTOR_ASSISTANT_WINDOW words before it. */
-#ifndef DETECTOR_ASSISTANT_WINDOW
+ * the DETECTOR_ASSISTANT_WINDOW words before it (part of format 4: a model trained with another
+ * window would be scored wrongly). */
 #define DETECTOR_ASSISTANT_WINDOW 100
-#endif
 
 /* Rank classes of a word under the human word-frequency table (the RKWD section). */
 #define DETECTOR_RANK_CLASSES 4 /* 0: top 10, 1: 11-100, 2: 101-1000, 3: rarer or unseen */

@@ -48,7 +48,7 @@ static const char *const assistant_words[] = {
     "utilize", "utilizes", "utilizing", "valuable", "various", "vibrant", "vital",
 };
 
-/* true when s[0..n) is one of the n_list sorted words of list */
+/* true when s[0..n), n >= 1, is one of the n_list sorted words of list */
 static bool in_word_list(const char *const *list, size_t n_list, const char *s, size_t n)
 {
     size_t lo = 0, hi = n_list;
@@ -177,7 +177,6 @@ static void tokenise(struct detector_text *t)
         if (in_word_list(function_words, sizeof function_words / sizeof function_words[0],
                          t->buf + s, i - s))
             t->function_words++;
-
         t->nwords++;
     }
 }
