@@ -7,6 +7,7 @@
  * newlines at all), and tokeniser spacing such as "word , word" or "( x )".
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -632,12 +633,17 @@ static double trigram_repeat(const struct detector_text *t)
  * tribes") is the topic, while the style shows in how many such words a text reaches for. */
 static double assistant_rate(const struct detector_text *t)
 {
-    size_t hits = 0;
+    size_t n_list = sizeof assistant_words / sizeof assistant_words[0];
+    size_t hits = 0, shortest = SIZE_MAX, longest = 0;
+    for (size_t k = 0; k < n_list; k++) {
+        size_t l = strlen(assistant_words[k]);
+        shortest = l < shortest ? l : shortest;
+        longest = l > longest ? l : longest;
+    }
     for (size_t i = 0; i < t->nwords; i++) {
-        /* the list's words are 5 to 14 letters long: most words need no search */
-        if (t->words[i].len < 5 || t->words[i].len > 14 ||
-            !in_word_list(assistant_words, sizeof assistant_words / sizeof assistant_words[0],
-                          t->buf + t->words[i].start, t->words[i].len))
+        /* most words are too short or too long to need a search */
+        if (t->words[i].len < shortest || t->words[i].len > longest ||
+            !in_word_list(assistant_words, n_list, t->buf + t->words[i].start, t->words[i].len))
             continue;
         bool repeated = false;
         for (size_t j = i > DETECTOR_ASSISTANT_WINDOW ? i - DETECTOR_ASSISTANT_WINDOW : 0;
