@@ -18,8 +18,5 @@ prelude="${ZIPPY_PRELUDE:-$here/../../shared/data/detector/zippy/zippy/ai-genera
 rm -rf "$out"
 python3 "$here/detector_essays.py" extract "$2" "$out"
 detect_each "$out" "$lode" "${3:-}"
-if [ -f "$prelude" ]; then
-    python3 "$here/detector_essays.py" tally "$out" "$prelude"
-else
-    python3 "$here/detector_essays.py" tally "$out"
-fi
+[ -f "$prelude" ] || prelude=""
+python3 "$here/detector_essays.py" tally "$out" ${prelude:+"$prelude"}

@@ -9,10 +9,6 @@ detector_lode() {
 # DIR/<name>.out, with MODEL or else the shipped model.
 detect_each() {
     for f in "$1"/*.jsonl; do
-        if [ -n "${3:-}" ]; then
-            "$2" detect --input "$f" --field text --model "$3" > "${f%.jsonl}.out"
-        else
-            "$2" detect --input "$f" --field text > "${f%.jsonl}.out"
-        fi
+        "$2" detect --input "$f" --field text ${3:+--model "$3"} > "${f%.jsonl}.out"
     done
 }

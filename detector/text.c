@@ -279,8 +279,9 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Number of entries of sorted[0..n) equal to v. */
-static size_t count_equal(const uint64_t *sorted, size_t n, uint64_t v)
+/* true when sorted[0..n) holds v at least `times` times (times >= 1); a binary search, so a
+ * text of one line repeated costs n log n, not n^2. */
+static bool repeated_at_least(const uint64_t *sorted, size_t n, uint64_t v, size_t times)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -290,10 +291,7 @@ static size_t count_equal(const uint64_t *sorted, size_t n, uint64_t v)
         else
             hi = mid;
     }
-    size_t k = lo;
-    while (k < n && sorted[k] == v)
-        k++;
-    return k - lo;
+    return n - lo >= times && sorted[lo + times - 1] == v;
 }
 
 /* Finds the lines to leave out of the first DETECTOR_LINE_SCAN_BYTES of text. On success
@@ -342,8 +340,8 @@ static enum lode_code structured_lines(const char *text, size_t len,
     }
     for (size_t k = 0; k < n; k++) {
         const struct line_info *l = &lines[k];
-        if (l->table || (l->template_ok && count_equal(sorted, n, l->hash) >=
-                                               DETECTOR_TEMPLATE_REPEATS)) {
+        if (l->table || (l->template_ok && repeated_at_least(sorted, n, l->hash,
+                                                             DETECTOR_TEMPLATE_REPEATS))) {
             spans[out].start = l->start;
             spans[out].len = l->end - l->start;
             out++;
@@ -562,6 +560,15 @@ static bool same_word(const struct detector_text *t, size_t a, size_t b)
            memcmp(t->buf + t->words[a].start, t->buf + t->words[b].start, t->words[a].len) == 0;
 }
 
+/* true when word i is one of the words [from, to) */
+static bool occurs_in(const struct detector_text *t, size_t i, size_t from, size_t to)
+{
+    for (size_t j = from; j < to; j++)
+        if (same_word(t, i, j))
+            return true;
+    return false;
+}
+
 /* Moving-average type-token ratio over windows of `w` words. */
 static double mattr(const struct detector_text *t, size_t w)
 {
@@ -572,24 +579,14 @@ static double mattr(const struct detector_text *t, size_t w)
         w = n;
     if (w == 0)
         return 0;
-    for (size_t i = 0; i < w; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = same_word(t, i, j);
-        distinct += !seen;
-    }
+    for (size_t i = 0; i < w; i++)
+        distinct += !occurs_in(t, i, 0, i);
     sum = (double)distinct / (double)w;
     windows = 1;
     for (size_t i = w; i < n; i++) {
         /* drop word i-w: distinct falls if it does not recur in (i-w, i) */
-        bool recurs = false;
-        for (size_t j = i - w + 1; j < i && !recurs; j++)
-            recurs = same_word(t, i - w, j);
-        distinct -= !recurs;
-        bool seen = false;
-        for (size_t j = i - w + 1; j < i && !seen; j++)
-            seen = same_word(t, i, j);
-        distinct += !seen;
+        distinct -= !occurs_in(t, i - w, i - w + 1, i);
+        distinct += !occurs_in(t, i, i - w + 1, i);
         sum += (double)distinct / (double)w;
         windows++;
     }
@@ -633,23 +630,13 @@ static double trigram_repeat(const struct detector_text *t)
  * tribes") is the topic, while the style shows in how many such words a text reaches for. */
 static double assistant_rate(const struct detector_text *t)
 {
-    size_t n_list = sizeof assistant_words / sizeof assistant_words[0];
-    size_t hits = 0, shortest = SIZE_MAX, longest = 0;
-    for (size_t k = 0; k < n_list; k++) {
-        size_t l = strlen(assistant_words[k]);
-        shortest = l < shortest ? l : shortest;
-        longest = l > longest ? l : longest;
-    }
+    size_t hits = 0;
     for (size_t i = 0; i < t->nwords; i++) {
-        /* most words are too short or too long to need a search */
-        if (t->words[i].len < shortest || t->words[i].len > longest ||
-            !in_word_list(assistant_words, n_list, t->buf + t->words[i].start, t->words[i].len))
+        if (!in_word_list(assistant_words, sizeof assistant_words / sizeof assistant_words[0],
+                          t->buf + t->words[i].start, t->words[i].len))
             continue;
-        bool repeated = false;
-        for (size_t j = i > DETECTOR_ASSISTANT_WINDOW ? i - DETECTOR_ASSISTANT_WINDOW : 0;
-             j < i && !repeated; j++)
-            repeated = same_word(t, i, j);
-        hits += !repeated;
+        hits += !occurs_in(t, i, i > DETECTOR_ASSISTANT_WINDOW ? i - DETECTOR_ASSISTANT_WINDOW : 0,
+                           i);
     }
     return t->nwords > 0 ? (double)hits / (double)t->nwords : 0;
 }

@@ -326,6 +326,14 @@ static int cmp_double_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
+/* The smallest score at which at most TARGET_FPR of the m human scores in ps would be flagged
+ * (ps is sorted in place, highest first). */
+static double target_cut(double *ps, size_t m)
+{
+    qsort(ps, m, sizeof *ps, cmp_double_desc);
+    return ps[(size_t)floor(TARGET_FPR * (double)m)] + 1e-6;
+}
+
 struct trainer {
     struct tsample *s;
     size_t n;
@@ -1103,10 +1111,7 @@ static enum lode_code fit(struct trainer *tr, struct lode_error *err)
                 ps[m++] = sigmoid(tr->platt_a * tr->oof[i] + tr->platt_b);
         if (m == 0)
             continue;
-        qsort(ps, m, sizeof *ps, cmp_double_desc);
-        size_t allowed = (size_t)floor(TARGET_FPR * (double)m);
-        double t = ps[allowed] + 1e-6;
-        tr->t_synth = fmax(tr->t_synth, t);
+        tr->t_synth = fmax(tr->t_synth, target_cut(ps, m));
     }
     tr->t_synth = fmin(tr->t_synth, 0.995);
     tr->t_short = tr->t_synth; /* raised by short_threshold() once the model exists */
@@ -1285,7 +1290,7 @@ static enum lode_code short_threshold(struct trainer *tr, const struct detector_
     double *ps = malloc((n * nprefix + 1) * sizeof *ps);
     if (ps == NULL)
         return lode_error_set(err, LODE_ENOMEM, "could not allocate the short-text scores");
-    tr->t_short = tr->t_synth;
+    tr->t_short = tr->t_synth; /* only raised */
     tr->short_scored = 0;
     for (int k = 0; k < tr->ngroups; k++) {
         size_t cnt = 0;
@@ -1296,12 +1301,11 @@ static enum lode_code short_threshold(struct trainer *tr, const struct detector_
             if (in[i].label != 0 || strcmp(src, tr->g[k].source) != 0 ||
                 (opt->exclude_source != NULL && strcmp(src, opt->exclude_source) == 0))
                 continue;
+            if (word_prefix(in[i].text, in[i].len, DETECTOR_SHORT_WORDS) == 0)
+                continue; /* only texts longer than the short range */
             for (size_t j = 0; j < nprefix; j++) {
                 struct detector_result r;
-                size_t cut = word_prefix(in[i].text, in[i].len, DETECTOR_SHORT_WORDS);
-                if (cut == 0) /* only texts longer than the short range */
-                    break;
-                cut = word_prefix(in[i].text, in[i].len, short_prefix_words[j]);
+                size_t cut = word_prefix(in[i].text, in[i].len, short_prefix_words[j]);
                 enum lode_code rc = detector_score(m, in[i].text, cut, &r, err);
                 if (rc != LODE_OK) {
                     free(ps);
@@ -1314,11 +1318,9 @@ static enum lode_code short_threshold(struct trainer *tr, const struct detector_
         if (cnt == 0)
             continue;
         tr->short_scored += cnt;
-        qsort(ps, cnt, sizeof *ps, cmp_double_desc);
-        size_t allowed = (size_t)floor(TARGET_FPR * (double)cnt);
-        tr->t_short = fmax(tr->t_short, ps[allowed] + 1e-6);
+        tr->t_short = fmax(tr->t_short, target_cut(ps, cnt));
     }
-    tr->t_short = fmin(fmax(tr->t_short, tr->t_synth), 0.999);
+    tr->t_short = fmin(tr->t_short, 0.999);
     free(ps);
     return LODE_OK;
 }
