@@ -177,6 +177,9 @@ json_t *json_base64(const uint8_t *bytes, size_t len);
 
 /* Releases the JSON value when the request ends. */
 void request_own_json(struct request *req, json_t *value);
+/* The same from a database job (`run`): the value goes with req->job_arena, which outlives an
+ * answer the loop gives meanwhile (deadline). */
+void request_job_own_json(struct request *req, json_t *value);
 
 /* Runs `run` on a database worker, then `continuation` on the loop. On a full queue answers
  * 503 itself. While the job runs the loop may answer the request (its deadline passed), so
@@ -342,11 +345,29 @@ void ledger_await_receipts(struct request *req, const int64_t *queue_ids, size_t
 json_t *ledger_proof_json(const uint8_t (*proof)[32], size_t count);
 json_t *ledger_receipt_json(const struct ledger_receipt *r, json_t *checkpoint);
 
-/* Answers 201 with a copy of a stored response whose "ledger_queue_id" member is replaced by
- * the entry's receipt ("ledger"; checkpoint stolen), with `idempotent-replayed: true` when it
- * is a replay: the ledger_await_receipts callback of the money-moving POSTs. */
-void reply_recorded_json(struct request *req, const json_t *stored, bool replayed,
-                         const struct ledger_receipt *r, json_t *checkpoint);
+/* The answer of a money-moving POST (api/money.c, api/label_funding.c): the JSON response
+ * stored with its Idempotency-Key, built now or replayed, and the ledger entry whose receipt it
+ * waits for. The transaction fills it; recorded_reply_keep() after db_tx, recorded_reply_send()
+ * on the loop. */
+struct idempotency_response;
+struct recorded_reply {
+    json_t *body;     /* with "ledger_queue_id" while it waits */
+    bool replayed;
+    int64_t queue_id; /* 0: no ledger entry */
+};
+
+/* Forgets an earlier attempt of the transaction (db_tx may run it again). */
+void recorded_reply_reset(struct recorded_reply *r);
+/* Takes the stored response of a replay as the answer; LODE_EINTERNAL when it cannot be read. */
+enum lode_code recorded_reply_replay(struct recorded_reply *r,
+                                     const struct idempotency_response *replay,
+                                     struct lode_error *err);
+/* After db_tx returned rc (on the worker): the body is dropped on failure, else released with
+ * the request. */
+void recorded_reply_keep(struct request *req, struct recorded_reply *r, enum lode_code rc);
+/* Answers 201 with a copy of the body, its "ledger_queue_id" replaced by the entry's receipt
+ * ("ledger") once that is in, with `idempotent-replayed: true` for a replay. */
+void recorded_reply_send(struct request *req, struct recorded_reply *r);
 
 /* ---- metrics (metrics.c) ---- */
 

@@ -352,11 +352,6 @@ static enum lode_code contribute_tx(struct db_conn *conn, void *arg, struct lode
                                            call->pending, err);
 }
 
-static void release_json(void *value)
-{
-    json_decref(value);
-}
-
 static enum lode_code run_contribute(struct db_conn *conn, struct db_job *job)
 {
     struct request *req = job->arg;
@@ -375,8 +370,7 @@ static enum lode_code run_contribute(struct db_conn *conn, struct db_job *job)
         call->pending = NULL;
         return rc;
     }
-    /* released with the request, even when the loop has answered meanwhile (deadline) */
-    arena_defer(req->job_arena, release_json, call->pending);
+    request_job_own_json(req, call->pending);
     return rc;
 }
 

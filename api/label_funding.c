@@ -34,15 +34,8 @@ struct funding_call {
     uint8_t request_hash[32];
     struct label_task task;
     int64_t posting_id;
-    int64_t queue_id; /* the task.funded or task.refunded entry */
-    bool replayed;
-    json_t *response; /* owned; released with the request */
+    struct recorded_reply reply; /* waits for the task.funded or task.refunded entry */
 };
-
-static void release_json(void *value)
-{
-    json_decref(value);
-}
 
 static enum lode_code funding_tx(struct db_conn *conn, void *arg, struct lode_error *err)
 {
@@ -54,23 +47,12 @@ static enum lode_code funding_tx(struct db_conn *conn, void *arg, struct lode_er
     int64_t actor = req->principal.account_id;
     enum lode_code rc;
 
-    call->replayed = false;
-    call->queue_id = 0;
-    json_decref(call->response); /* db_tx may run this again */
-    call->response = NULL;
+    recorded_reply_reset(&call->reply);
     rc = request_idempotency_claim(conn, req, call->idem_key, call->request_hash, &replay, err);
     if (rc != LODE_OK)
         return rc;
-    if (replay.status != 0) {
-        json_int_t queue_id = 0;
-        call->response = json_loadb((const char *)replay.body, replay.body_bytes, 0, NULL);
-        call->replayed = true;
-        if (call->response == NULL ||
-            json_unpack(call->response, "{s?I}", "ledger_queue_id", &queue_id) != 0)
-            return lode_error_set(err, LODE_EINTERNAL, "could not read the stored response");
-        call->queue_id = queue_id;
-        return LODE_OK;
-    }
+    if (replay.status != 0)
+        return recorded_reply_replay(&call->reply, &replay, err);
     rc = label_task_get(conn, call->task_id, req->job_arena, &call->task, err);
     if (rc != LODE_OK)
         return rc;
@@ -125,31 +107,29 @@ static enum lode_code funding_tx(struct db_conn *conn, void *arg, struct lode_er
     if (rc != LODE_OK)
         return rc;
     /* who pays the labelers of which task is public, as every other movement of money is */
-    rc = ledger_enqueue_json(
-        conn,
-        call->withdraw
-            ? json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I}", "type", "task.refunded",
-                        "task", (json_int_t)call->task_id, "dataset",
-                        (json_int_t)call->task.dataset_id, "owner",
-                        (json_int_t)call->task.owner_id, "by", (json_int_t)actor, "amount",
-                        (json_int_t)call->amount, "currency", call->task.currency, "posting",
-                        (json_int_t)call->posting_id)
-            : json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "type", "task.funded", "task",
-                        (json_int_t)call->task_id, "dataset", (json_int_t)call->task.dataset_id,
-                        "funder", (json_int_t)actor, "amount", (json_int_t)call->amount,
-                        "currency", call->task.currency, "posting",
-                        (json_int_t)call->posting_id),
-        &call->queue_id, err);
+    json_t *entry = json_pack("{s:s, s:I, s:I, s:I, s:s, s:I}", "type",
+                              call->withdraw ? "task.refunded" : "task.funded", "task",
+                              (json_int_t)call->task_id, "dataset",
+                              (json_int_t)call->task.dataset_id, "amount",
+                              (json_int_t)call->amount, "currency", call->task.currency,
+                              "posting", (json_int_t)call->posting_id);
+    if (entry != NULL && call->withdraw) {
+        json_object_set_new(entry, "owner", json_integer((json_int_t)call->task.owner_id));
+        json_object_set_new(entry, "by", json_integer((json_int_t)actor));
+    } else if (entry != NULL) {
+        json_object_set_new(entry, "funder", json_integer((json_int_t)actor));
+    }
+    rc = ledger_enqueue_json(conn, entry, &call->reply.queue_id, err);
     if (rc != LODE_OK)
         return rc;
-    call->response = json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I}", "task",
+    call->reply.body = json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I}", "task",
                                (json_int_t)call->task_id, "amount", (json_int_t)call->amount,
                                "currency", call->task.currency, "posting",
                                (json_int_t)call->posting_id, "budget",
                                (json_int_t)call->task.budget, "pay_per_label",
                                (json_int_t)call->task.pay_per_label, "ledger_queue_id",
-                               (json_int_t)call->queue_id);
-    return request_idempotency_finish_json(conn, actor, call->idem_key, call->response, err);
+                               (json_int_t)call->reply.queue_id);
+    return request_idempotency_finish_json(conn, actor, call->idem_key, call->reply.body, err);
 }
 
 static enum lode_code run_funding(struct db_conn *conn, struct db_job *job)
@@ -158,40 +138,16 @@ static enum lode_code run_funding(struct db_conn *conn, struct db_job *job)
     struct funding_call *call = req->user;
     enum lode_code rc = db_tx(conn, DB_READ_COMMITTED, funding_tx, req, &job->err);
 
-    if (call->response != NULL) {
-        if (rc != LODE_OK) {
-            json_decref(call->response);
-            call->response = NULL;
-        } else {
-            arena_defer(req->job_arena, release_json, call->response);
-        }
-    }
+    recorded_reply_keep(req, &call->reply, rc);
     return rc;
-}
-
-static void funding_recorded(struct request *req, void *state, const struct ledger_receipt *r,
-                             size_t count, json_t *checkpoint)
-{
-    struct funding_call *call = state;
-
-    (void)count;
-    reply_recorded_json(req, call->response, call->replayed, r, checkpoint);
 }
 
 static void after_funding(struct request *req)
 {
     struct funding_call *call = req->user;
 
-    if (request_job_failed(req))
-        return;
-    if (call->queue_id > 0) {
-        ledger_await_receipts(req, &call->queue_id, 1, call, funding_recorded);
-        return;
-    }
-    /* a response stored before funding had a ledger entry */
-    if (call->replayed)
-        reply_header(req, "idempotent-replayed", "true");
-    reply_json(req, 201, json_deep_copy(call->response));
+    if (!request_job_failed(req))
+        recorded_reply_send(req, &call->reply);
 }
 
 /*

@@ -50,16 +50,62 @@ json_t *ledger_receipt_json(const struct ledger_receipt *r, json_t *checkpoint)
                                        r->proof_count));
 }
 
-void reply_recorded_json(struct request *req, const json_t *stored, bool replayed,
-                         const struct ledger_receipt *r, json_t *checkpoint)
+void recorded_reply_reset(struct recorded_reply *r)
 {
-    json_t *body = json_deep_copy(stored);
+    json_decref(r->body);
+    *r = (struct recorded_reply){NULL, false, 0};
+}
 
+enum lode_code recorded_reply_replay(struct recorded_reply *r,
+                                     const struct idempotency_response *replay,
+                                     struct lode_error *err)
+{
+    json_int_t queue_id = 0;
+
+    r->body = json_loadb((const char *)replay->body, replay->body_bytes, 0, NULL);
+    r->replayed = true;
+    if (r->body == NULL || json_unpack(r->body, "{s?I}", "ledger_queue_id", &queue_id) != 0)
+        return lode_error_set(err, LODE_EINTERNAL, "could not read the stored response");
+    r->queue_id = queue_id;
+    return LODE_OK;
+}
+
+void recorded_reply_keep(struct request *req, struct recorded_reply *r, enum lode_code rc)
+{
+    if (r->body == NULL)
+        return;
+    if (rc != LODE_OK) {
+        json_decref(r->body);
+        r->body = NULL;
+        return;
+    }
+    request_job_own_json(req, r->body);
+}
+
+static void recorded(struct request *req, void *state, const struct ledger_receipt *receipt,
+                     size_t count, json_t *checkpoint)
+{
+    struct recorded_reply *r = state;
+    json_t *body = json_deep_copy(r->body);
+
+    (void)count;
     json_object_del(body, "ledger_queue_id");
-    json_object_set_new(body, "ledger", ledger_receipt_json(r, checkpoint));
-    if (replayed)
+    json_object_set_new(body, "ledger", ledger_receipt_json(receipt, checkpoint));
+    if (r->replayed)
         reply_header(req, "idempotent-replayed", "true");
     reply_json(req, 201, body);
+}
+
+void recorded_reply_send(struct request *req, struct recorded_reply *r)
+{
+    if (r->queue_id > 0) {
+        ledger_await_receipts(req, &r->queue_id, 1, r, recorded);
+        return;
+    }
+    /* a response stored before the operation had a ledger entry */
+    if (r->replayed)
+        reply_header(req, "idempotent-replayed", "true");
+    reply_json(req, 201, json_deep_copy(r->body));
 }
 
 static json_t *checkpoint_json(const struct ledger_checkpoint *cp)

@@ -41,10 +41,7 @@ struct money_call {
     enum money_withdrawal_state state;
     const char *idem_key;
     uint8_t request_hash[32];
-    /* results */
-    bool replayed;
-    json_t *pending;  /* the response body, with "ledger_queue_id" while it waits */
-    int64_t queue_id; /* 0: no ledger entry */
+    struct recorded_reply reply; /* the result */
     /* reads */
     struct money_holding *holdings;
     size_t holding_count;
@@ -69,10 +66,6 @@ static bool is_operator(const struct request *req)
     return (req->principal.roles & ROLE_OPERATOR) != 0;
 }
 
-static void release_json(void *value)
-{
-    json_decref(value);
-}
 
 /* The account itself or an operator; else fills a 403. */
 static bool may_see(struct request *req, int64_t account_id, struct lode_error *err)
@@ -148,8 +141,8 @@ static enum lode_code do_deposit(struct db_conn *conn, struct request *req,
                                "deposit", (json_int_t)d.id, "account", (json_int_t)d.account_id,
                                "amount", (json_int_t)d.amount, "currency", d.currency,
                                "adapter", d.adapter, "reference_sha256", ref_hex),
-                     &call->queue_id, err);
-    if (rc != LODE_OK || (rc = money_deposit_link_ledger(conn, d.id, call->queue_id, err)) !=
+                     &call->reply.queue_id, err);
+    if (rc != LODE_OK || (rc = money_deposit_link_ledger(conn, d.id, call->reply.queue_id, err)) !=
                              LODE_OK)
         return rc;
     *body = json_pack("{s:{s:I, s:s, s:I, s:I, s:s, s:s, s:I, s:o}, s:I}", "deposit", "id",
@@ -178,8 +171,8 @@ static enum lode_code do_withdraw(struct db_conn *conn, struct request *req,
                                "withdrawal", (json_int_t)w.id, "account",
                                (json_int_t)w.account_id, "amount", (json_int_t)w.amount,
                                "currency", w.currency, "adapter", w.adapter),
-                     &call->queue_id, err);
-    if (rc != LODE_OK || (rc = money_withdrawal_link_ledger(conn, w.id, call->queue_id, err)) !=
+                     &call->reply.queue_id, err);
+    if (rc != LODE_OK || (rc = money_withdrawal_link_ledger(conn, w.id, call->reply.queue_id, err)) !=
                              LODE_OK)
         return rc;
     *body = json_pack("{s:o, s:I}", "withdrawal", withdrawal_json(&w), "posting",
@@ -214,7 +207,7 @@ static enum lode_code do_settle(struct db_conn *conn, struct request *req,
                                (json_int_t)w.account_id, "amount", (json_int_t)w.amount,
                                "currency", w.currency, "state",
                                money_withdrawal_state_name(w.state)),
-                     &call->queue_id, err);
+                     &call->reply.queue_id, err);
     if (rc != LODE_OK)
         return rc;
     *body = json_pack("{s:o, s:o}", "withdrawal", withdrawal_json(&w), "posting",
@@ -270,7 +263,7 @@ static enum lode_code do_stake(struct db_conn *conn, struct request *req,
                                "account", (json_int_t)call->account_id, "amount",
                                (json_int_t)call->amount, "currency", call->currency, "posting",
                                (json_int_t)posting),
-                     &call->queue_id, err);
+                     &call->reply.queue_id, err);
     if (rc != LODE_OK)
         return rc;
     *body = json_pack("{s:I, s:I, s:s, s:s}", "posting", (json_int_t)posting, "amount",
@@ -287,27 +280,12 @@ static enum lode_code move_tx(struct db_conn *conn, void *arg, struct lode_error
     json_t *body = NULL, *balance = NULL;
     enum lode_code rc;
 
-    /* db_tx may run this again: start from nothing */
-    call->replayed = false;
-    call->queue_id = 0;
-    if (call->pending != NULL) {
-        json_decref(call->pending);
-        call->pending = NULL;
-    }
+    recorded_reply_reset(&call->reply);
     rc = request_idempotency_claim(conn, req, call->idem_key, call->request_hash, &replay, err);
     if (rc != LODE_OK)
         return rc;
-    if (replay.status != 0) {
-        json_int_t queue_id = 0;
-        call->pending = json_loadb((const char *)replay.body, replay.body_bytes, 0, NULL);
-        if (call->pending == NULL)
-            return lode_error_set(err, LODE_EINTERNAL, "could not read the stored response");
-        if (json_unpack(call->pending, "{s?I}", "ledger_queue_id", &queue_id) != 0)
-            return lode_error_set(err, LODE_EINTERNAL, "could not read the stored response");
-        call->queue_id = queue_id;
-        call->replayed = true;
-        return LODE_OK;
-    }
+    if (replay.status != 0)
+        return recorded_reply_replay(&call->reply, &replay, err);
     switch (call->op) {
     case OP_DEPOSIT:
         rc = do_deposit(conn, req, call, &body, err);
@@ -336,9 +314,9 @@ static enum lode_code move_tx(struct db_conn *conn, void *arg, struct lode_error
         return rc;
     }
     json_object_set_new(body, "balance", balance);
-    if (call->queue_id > 0)
-        json_object_set_new(body, "ledger_queue_id", json_integer(call->queue_id));
-    call->pending = body;
+    if (call->reply.queue_id > 0)
+        json_object_set_new(body, "ledger_queue_id", json_integer(call->reply.queue_id));
+    call->reply.body = body;
     return request_idempotency_finish_json(conn, req->principal.account_id, call->idem_key, body,
                                            err);
 }
@@ -349,40 +327,16 @@ static enum lode_code run_move(struct db_conn *conn, struct db_job *job)
     struct money_call *call = req->user;
     enum lode_code rc = db_tx(conn, DB_READ_COMMITTED, move_tx, req, &job->err);
 
-    if (call->pending == NULL)
-        return rc;
-    if (rc != LODE_OK) {
-        json_decref(call->pending);
-        call->pending = NULL;
-        return rc;
-    }
-    /* released with the request, even when the loop has answered meanwhile (deadline) */
-    arena_defer(req->job_arena, release_json, call->pending);
+    recorded_reply_keep(req, &call->reply, rc);
     return rc;
-}
-
-static void move_recorded(struct request *req, void *state, const struct ledger_receipt *r,
-                          size_t count, json_t *checkpoint)
-{
-    struct money_call *call = state;
-
-    (void)count;
-    reply_recorded_json(req, call->pending, call->replayed, r, checkpoint);
 }
 
 static void after_move(struct request *req)
 {
     struct money_call *call = req->user;
 
-    if (request_job_failed(req))
-        return;
-    if (call->queue_id > 0) {
-        ledger_await_receipts(req, &call->queue_id, 1, call, move_recorded);
-        return;
-    }
-    if (call->replayed)
-        reply_header(req, "idempotent-replayed", "true");
-    reply_json(req, 201, json_deep_copy(call->pending));
+    if (!request_job_failed(req))
+        recorded_reply_send(req, &call->reply);
 }
 
 /* Reads the Idempotency-Key (required) and the request hash; false after filling err. */

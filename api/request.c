@@ -737,6 +737,11 @@ void request_own_json(struct request *req, json_t *value)
     arena_defer(req->arena, decref, value);
 }
 
+void request_job_own_json(struct request *req, json_t *value)
+{
+    arena_defer(req->job_arena, decref, value);
+}
+
 /* ---- database jobs ---- */
 
 bool request_job_failed(struct request *req)

@@ -389,13 +389,6 @@ static json_t *flag_entry_build(const struct contribution *c, const struct item_
                      (json_int_t)o->created_at_ms);
 }
 
-/* Encodes an entry (consumed) and queues it. */
-static enum lode_code enqueue_entry(struct contribution *c, json_t *entry, int64_t *queue_id_out,
-                                    struct lode_error *err)
-{
-    return ledger_enqueue_json(c->conn, entry, queue_id_out, err);
-}
-
 /* The item.contributed entry: hashes and references, never the content. */
 static json_t *entry_build(const struct contribution *c, const struct item_input *it,
                            const struct item_outcome *o)
@@ -623,10 +616,11 @@ static enum lode_code contribute_one(struct contribution *c, const struct item_i
         return rc;
     if ((rc = next_item_id(c->conn, &o->item_id, err)) != LODE_OK)
         return rc;
-    if ((rc = enqueue_entry(c, entry_build(c, it, o), &o->queue_id, err)) != LODE_OK)
+    if ((rc = ledger_enqueue_json(c->conn, entry_build(c, it, o), &o->queue_id, err)) != LODE_OK)
         return rc;
     if (o->flagged &&
-        (rc = enqueue_entry(c, flag_entry_build(c, it, o), &o->flag_queue_id, err)) != LODE_OK)
+        (rc = ledger_enqueue_json(c->conn, flag_entry_build(c, it, o), &o->flag_queue_id,
+                                  err)) != LODE_OK)
         return rc;
     if ((rc = insert_item(c, it, o, err)) != LODE_OK)
         return rc;

@@ -361,6 +361,8 @@ enum lode_code label_gold_set(struct db_conn *conn, int64_t task_id, int64_t act
 /* The advisory lock class of label_next (two-key form: its keys never meet the one-key locks
  * used elsewhere); the second key is the task id folded into an int4. */
 #define NEXT_LOCK_CLASS 0x4c4e /* "LN" */
+/* Takes that lock, with the task id as $1 and NEXT_LOCK_CLASS as $2. */
+#define NEXT_LOCK_SQL "pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)"
 
 /* Candidates: accepted items of the task's dataset this labeler has not labeled; $3 = 1 gold
  * items, $3 = 0 the others while their labels plus others' live leases are short of overlap
@@ -439,8 +441,7 @@ static enum lode_code task_next_lock(struct db_conn *conn, int64_t task_id,
     db_params_init(&p);
     db_params_int64(&p, task_id);
     db_params_int64(&p, NEXT_LOCK_CLASS);
-    return db_query(conn, "SELECT pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)",
-                    &p, NULL, err);
+    return db_query(conn, "SELECT " NEXT_LOCK_SQL, &p, NULL, err);
 }
 
 /* Live leases of the task held by labelers other than except_labeler (0: all). A statement of
@@ -500,7 +501,7 @@ static enum lode_code next_tx(struct db_conn *conn, void *arg, struct lode_error
     db_params_int64(&p, NEXT_LOCK_CLASS);
     rc = db_query(conn,
                   "SELECT lease_seconds, pay_per_label, currency,"
-                  " pg_advisory_xact_lock($2::integer, ($1 % 2147483647)::integer)"
+                  " " NEXT_LOCK_SQL
                   " FROM label_tasks WHERE id = $1",
                   &p, &res, err);
     if (rc != LODE_OK)
@@ -619,19 +620,19 @@ enum lode_code label_budget_free(struct db_conn *conn, const struct label_task *
                                  int64_t *budget_out, int64_t *free_out, struct lode_error *err)
 {
     enum lode_code rc;
-    int64_t leased, reserved;
+    int64_t leased = 0, reserved = 0;
 
     rc = task_next_lock(conn, task->id, err);
-    if (rc == LODE_OK)
+    /* a task that pays nothing per label reserves nothing, however many leases it has */
+    if (rc == LODE_OK && task->pay_per_label > 0)
         rc = live_leases(conn, task->id, 0, &leased, err);
     if (rc == LODE_OK)
         rc = money_balance(conn, (struct money_account){MONEY_ACCOUNT_TASK, task->id},
                            task->currency, budget_out, err);
     if (rc != LODE_OK)
         return rc;
-    reserved = task->pay_per_label > 0 && leased <= INT64_MAX / task->pay_per_label
-                   ? leased * task->pay_per_label
-                   : (task->pay_per_label > 0 ? INT64_MAX : 0);
+    if (__builtin_mul_overflow(leased, task->pay_per_label, &reserved))
+        reserved = INT64_MAX;
     *free_out = *budget_out > reserved ? *budget_out - reserved : 0;
     return LODE_OK;
 }

@@ -359,9 +359,9 @@ get "/v1/label-tasks/$PAY" "${AO[@]}" >/dev/null
 check "the task shows its budget" jq -e '.budget == 12' "$T/out"
 expect_eq "the ledger holds the funding entry" 200 "$(get "/v1/ledger/entries/$FUND_INDEX")"
 check "the entry is task.funded with task, funder, amount and posting" jq -e --argjson t "$PAY" --argjson o "$OID" --argjson p "$FUND_POSTING" '.entry.type == "task.funded" and .entry.task == $t and .entry.funder == $o and .entry.amount == 12 and .entry.currency == "EUR" and .entry.posting == $p and (.entry.dataset | type == "number")' "$T/out"
-expect_eq "the owner kept 88" 88 "$("${CURL[@]}" "${AO[@]}" "$H/v1/accounts/$OID/balance" | jq '[.balances[] | select(.currency == "EUR") | .available] | add')"
-
 balance_of() { "${CURL[@]}" -H "$(auth "$OP")" "$H/v1/accounts/$1/balance" | jq '[.balances[] | select(.currency == "EUR") | .available] | add // 0'; }
+expect_eq "the owner kept 88" 88 "$(balance_of "$OID")"
+
 expect_eq "labeler 1 is offered the gold item" 200 "$(get "/v1/label-tasks/$PAY/next" -H "$(auth "${LT[1]}")")"
 expect_eq "it is the gold item" "${PITEMS[0]}" "$(jq .item.id "$T/out")"
 expect_eq "labeler 1 labels the gold item" 201 "$(post "/v1/label-tasks/$PAY/labels" "{\"item\":${PITEMS[0]},\"label\":\"no\"}" -H "$(auth "${LT[1]}")")"
@@ -396,13 +396,13 @@ check "the budget is 0, with a ledger receipt" jq -e '.budget == 0 and .amount =
 REFUND_INDEX=$(jq .ledger.index "$T/out")
 expect_eq "a replay answers 201 again" 201 "$(post "/v1/label-tasks/$PAY/funding/withdrawals" '{"amount":2}' "${AO[@]}" -H "Idempotency-Key: r-1")"
 check "without a second posting" jq -e --argjson i "$REFUND_INDEX" '.budget == 0 and .ledger.index == $i' "$T/out"
-expect_eq "the owner holds 90 again" 90 "$("${CURL[@]}" "${AO[@]}" "$H/v1/accounts/$OID/balance" | jq '[.balances[] | select(.currency == "EUR") | .available] | add')"
+expect_eq "the owner holds 90 again" 90 "$(balance_of "$OID")"
 expect_eq "the ledger holds the refund entry" 200 "$(get "/v1/ledger/entries/$REFUND_INDEX")"
 check "the entry is task.refunded to the owner" jq -e --argjson t "$PAY" --argjson o "$OID" '.entry.type == "task.refunded" and .entry.task == $t and .entry.owner == $o and .entry.by == $o and .entry.amount == 2' "$T/out"
 expect_eq "the owner funds 3 more" 201 "$(post "/v1/label-tasks/$PAY/funding" '{"amount":3}' "${AO[@]}" -H "Idempotency-Key: f-3")"
 expect_eq "taking back in another currency is 400" 400 "$(post "/v1/label-tasks/$PAY/funding/withdrawals" '{"amount":3,"currency":"USD"}' -H "$(auth "$OP")" -H "Idempotency-Key: r-usd")"
 expect_eq "an operator takes back the 3" 201 "$(post "/v1/label-tasks/$PAY/funding/withdrawals" '{"amount":3}' -H "$(auth "$OP")" -H "Idempotency-Key: r-op")"
-expect_eq "which goes to the owner, not the operator" 90 "$("${CURL[@]}" "${AO[@]}" "$H/v1/accounts/$OID/balance" | jq '[.balances[] | select(.currency == "EUR") | .available] | add')"
+expect_eq "which goes to the owner, not the operator" 90 "$(balance_of "$OID")"
 expect_eq "the operator's entry" 200 "$(get "/v1/ledger/entries/$(jq .ledger.index "$T/out")")"
 check "names the owner and who took it back" jq -e --argjson o "$OID" '.entry.type == "task.refunded" and .entry.owner == $o and .entry.by != $o and .entry.amount == 3' "$T/out"
 
