@@ -555,37 +555,53 @@ static enum lode_code budget_free_tx(struct db_conn *c, void *arg, struct lode_e
     return label_budget_free(c, a->task, &a->budget, &a->free_budget, err);
 }
 
+/* A live lease of item to labeler on task, written on connection c (not committed when c is in
+ * a transaction). */
+static enum lode_code lease_add(struct db_conn *c, int64_t task, int64_t labeler, int64_t item)
+{
+    struct db_params p;
+    struct lode_error err;
+
+    db_params_init(&p);
+    db_params_int64(&p, task);
+    db_params_int64(&p, labeler);
+    db_params_int64(&p, item);
+    return db_query(c,
+                    "INSERT INTO label_leases (task_id, labeler_id, item_id, expires_at)"
+                    " VALUES ($1, $2, $3, now() + interval '1 hour')",
+                    &p, NULL, &err);
+}
+
+/* Runs `run` on a thread of its own, commits holder's transaction once that thread waits for
+ * the task's lock, closes holder and waits for the thread. */
+static void run_while_locked(struct db_conn *holder, struct tx_thread *run)
+{
+    struct lode_error err;
+    pthread_t th;
+
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, tx_thread_run, run), 0);
+    CU_ASSERT_TRUE(lock_waiter_seen());
+    CU_ASSERT_EQUAL(db_exec(holder, "COMMIT", &err), LODE_OK);
+    pthread_join(th, NULL);
+    db_conn_close(holder);
+}
+
 /* What a budget withdrawal may take counts a lease that /next committed while the withdrawal
  * waited for the task's lock: the lease count must not come from a statement that started
  * before the lock was granted. */
 static void test_budget_free_after_lock(void)
 {
     struct label_task t;
-    struct lode_error err;
     struct db_conn *holder;
-    struct db_params p;
-    pthread_t th;
 
     paying_task(&t, 10);
     /* /next on another connection: the lock, then a lease, not yet committed */
     holder = lock_holder(t.id);
-    db_params_init(&p);
-    db_params_int64(&p, t.id);
-    db_params_int64(&p, lab[0].id);
-    db_params_int64(&p, items[0]);
-    CU_ASSERT_EQUAL_FATAL(db_query(holder,
-                                   "INSERT INTO label_leases (task_id, labeler_id, item_id, expires_at)"
-                                   " VALUES ($1, $2, $3, now() + interval '1 hour')",
-                                   &p, NULL, &err),
-                          LODE_OK);
+    CU_ASSERT_EQUAL_FATAL(lease_add(holder, t.id, lab[0].id, items[0]), LODE_OK);
     struct budget_free_args args = {&t, -1, -1};
     struct tx_thread run = {budget_free_tx, &args, LODE_EINTERNAL};
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, tx_thread_run, &run), 0);
     /* once the withdrawal waits for the lock, the lease commits */
-    CU_ASSERT_TRUE(lock_waiter_seen());
-    CU_ASSERT_EQUAL(db_exec(holder, "COMMIT", &err), LODE_OK);
-    pthread_join(th, NULL);
-    db_conn_close(holder);
+    run_while_locked(holder, &run);
     CU_ASSERT_EQUAL(run.rc, LODE_OK);
     CU_ASSERT_EQUAL(args.budget, 10);
     CU_ASSERT_EQUAL(args.free_budget, 5); /* the new lease holds one label's pay */
@@ -614,41 +630,24 @@ static void test_budget_reserve_after_lock(void)
     struct lode_error err;
     struct db_conn *holder;
     struct db_params p;
-    pthread_t th;
 
     paying_task(&t, 5); /* one label's pay */
+    CU_ASSERT_EQUAL_FATAL(lease_add(conn, t.id, lab[1].id, items[0]), LODE_OK);
+    /* /next on another connection: labeler 1's lease goes, labeler 2 gets one, not committed */
+    holder = lock_holder(t.id);
     db_params_init(&p);
     db_params_int64(&p, t.id);
     db_params_int64(&p, lab[1].id);
     db_params_int64(&p, items[0]);
-    CU_ASSERT_EQUAL_FATAL(db_query(conn,
-                                   "INSERT INTO label_leases (task_id, labeler_id, item_id, expires_at)"
-                                   " VALUES ($1, $2, $3, now() + interval '1 hour')",
-                                   &p, NULL, &err),
-                          LODE_OK);
-    /* /next on another connection: labeler 1's lease goes, labeler 2 gets one, not committed */
-    holder = lock_holder(t.id);
     CU_ASSERT_EQUAL(db_query(holder,
                              "DELETE FROM label_leases WHERE task_id = $1 AND labeler_id = $2"
                              " AND item_id = $3",
                              &p, NULL, &err),
                     LODE_OK);
-    db_params_init(&p);
-    db_params_int64(&p, t.id);
-    db_params_int64(&p, lab[2].id);
-    db_params_int64(&p, items[1]);
-    CU_ASSERT_EQUAL(db_query(holder,
-                             "INSERT INTO label_leases (task_id, labeler_id, item_id, expires_at)"
-                             " VALUES ($1, $2, $3, now() + interval '1 hour')",
-                             &p, NULL, &err),
-                    LODE_OK);
+    CU_ASSERT_EQUAL(lease_add(holder, t.id, lab[2].id, items[1]), LODE_OK);
     struct insert_args args = {&t, items[0], lab[1].id, queue_one()};
     struct tx_thread run = {insert_tx, &args, LODE_EINTERNAL};
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, tx_thread_run, &run), 0);
-    CU_ASSERT_TRUE(lock_waiter_seen());
-    CU_ASSERT_EQUAL(db_exec(holder, "COMMIT", &err), LODE_OK);
-    pthread_join(th, NULL);
-    db_conn_close(holder);
+    run_while_locked(holder, &run);
     CU_ASSERT_EQUAL(run.rc, LODE_ECONFLICT); /* the 5 is labeler 2's now */
 }
 
